@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { PostureCheckId } from './device';
+
+/**
+ * The gateway's discovery document (`GET /.well-known/clearance`).
+ *
+ * IT deploys only the gateway URL; everything else the client needs comes from here.
+ */
+export const DiscoveryDocument = z.object({
+  issuer: z.string(),
+  jwks_uri: z.string(),
+  identity_provider: z.object({
+    authority: z.string(),
+    client_id: z.string(),
+    scopes: z.array(z.string()),
+    protocol: z.enum(['AAD', 'OIDC']),
+  }),
+  endpoints: z.object({
+    device_challenge: z.string(),
+    session: z.string(),
+    entitlements: z.string(),
+    events: z.string(),
+    models: z.string(),
+    chat_completions: z.string(),
+  }),
+  device_policy: z.object({
+    required_checks: z.array(PostureCheckId),
+    min_os_versions: z.record(z.string(), z.string()).optional(),
+  }),
+  support_contact: z.string().optional(),
+});
+export type DiscoveryDocument = z.infer<typeof DiscoveryDocument>;

@@ -1,0 +1,6 @@
+export * from './reasons';
+export * from './problem';
+export * from './device';
+export * from './entitlements';
+export * from './discovery';
+export * from './ipc';

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/**
+ * Why a model is unavailable to a user.
+ *
+ * The gateway picks the code from the determining Cedar `forbid` policy's `@reason`
+ * annotation (or `NOT_ENTITLED` when nothing permits); `ENTITLEMENTS_STALE` is only ever
+ * set by the client when its document has expired.
+ */
+export const DecisionReason = z.enum([
+  'EXPORT_CONTROL_US_PERSON_REQUIRED',
+  'IDENTITY_VERIFICATION_PENDING',
+  'DEVICE_NOT_COMPLIANT',
+  'DEVICE_ASSURANCE_TOO_LOW',
+  'GROUP_MEMBERSHIP_REQUIRED',
+  'MODEL_SUSPENDED',
+  'NOT_ENTITLED',
+  'ENTITLEMENTS_STALE',
+]);
+export type DecisionReason = z.infer<typeof DecisionReason>;
+
+/**
+ * Short titles for each reason, used when a policy carries no `@title` of its own.
+ */
+export const reasonTitles: Readonly<Record<DecisionReason, string>> = {
+  EXPORT_CONTROL_US_PERSON_REQUIRED: 'Restricted by export-control directive',
+  IDENTITY_VERIFICATION_PENDING: 'Identity verification pending',
+  DEVICE_NOT_COMPLIANT: 'Device not compliant',
+  DEVICE_ASSURANCE_TOO_LOW: 'Hardware-backed device key required',
+  GROUP_MEMBERSHIP_REQUIRED: 'Group membership required',
+  MODEL_SUSPENDED: 'Model suspended',
+  NOT_ENTITLED: 'Not entitled',
+  ENTITLEMENTS_STALE: 'Access could not be confirmed',
+};
