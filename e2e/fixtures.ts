@@ -1,0 +1,66 @@
+import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStack, type RunningStack } from '../gateway/stack';
+import { startHarness, type Harness, type HarnessDevice } from './harness/harness';
+
+/** Where specs save screenshots for people to look at. */
+export const screenshotDir = join('e2e', 'output');
+
+/**
+ * Aborts every request that does not go to this machine (Element's e2e fixture does the same),
+ * so a spec can never reach, or depend on, the real network.
+ */
+export async function blockRealNetwork(context: BrowserContext): Promise<void> {
+  await context.route('**/*', (route) => {
+    const { hostname } = new URL(route.request().url());
+    if (hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]') return route.continue();
+    return route.abort('blockedbyclient');
+  });
+}
+
+/** Saves a full-page screenshot under e2e/output/. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  await mkdir(screenshotDir, { recursive: true });
+  const path = join(screenshotDir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+interface WorkerFixtures {
+  readonly stack: RunningStack;
+}
+
+interface TestFixtures {
+  readonly device: HarnessDevice;
+  readonly harness: Harness;
+  readonly app: Page;
+}
+
+/**
+ * Specs get a fresh profile and harness per test, over one demo stack per worker.
+ */
+export const test = base.extend<TestFixtures, WorkerFixtures>({
+  stack: [
+    async ({}, use) => {
+      const stack = await startStack({ stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')) });
+      await use(stack);
+      await stack.close();
+    },
+    { scope: 'worker' },
+  ],
+  device: ['compliant', { option: true }],
+  harness: async ({ stack, device }, use) => {
+    const harness = await startHarness({ stack, device });
+    await use(harness);
+    await harness.close();
+  },
+  app: async ({ page, context, harness }, use) => {
+    await blockRealNetwork(context);
+    await page.goto(harness.url);
+    await use(page);
+  },
+});
+
+export { expect };

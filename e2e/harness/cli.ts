@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startHarness, type HarnessDevice } from './harness';
+
+/**
+ * `npm run demo:web`: the whole app in a browser, with the demo stack, on loopback.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      device: { type: 'string', default: 'compliant' },
+      port: { type: 'string', default: '5173' },
+      profile: { type: 'string', default: join('.state', 'harness-profile') },
+      'no-open': { type: 'boolean', default: false },
+    },
+  });
+  const device = values.device as HarnessDevice;
+  if (!['compliant', 'noncompliant', 'real'].includes(device)) {
+    throw new Error(`--device must be compliant, noncompliant or real (got "${device}")`);
+  }
+  await mkdir(values.profile, { recursive: true });
+  const harness = await startHarness({
+    profileDir: values.profile,
+    stackDir: join('.state', 'stack'),
+    device,
+    port: Number(values.port),
+    log: (message, error) => console.log(error ? `${message}: ${String(error)}` : message),
+    onOpenExternal: (url) => {
+      console.log(`\nThe app asked the system browser to open:\n  ${url}\n`);
+      if (!values['no-open']) spawn('xdg-open', [url], { stdio: 'ignore', detached: true }).on('error', () => {});
+    },
+  });
+  console.log(`
+Clearance browser harness
+  App:               ${harness.url}
+  Gateway:           ${harness.stack.gatewayUrl}
+  Identity provider: ${harness.stack.idpUrl} (self-signed; your browser will warn once)
+  Device posture:    ${device}
+Demo personas (pick one on the sign-in page):
+${harness.stack.personas.map((p) => `  - ${p.name} <${p.username}>: ${p.description}`).join('\n')}
+Press Ctrl+C to stop.`);
+  const stop = () => void harness.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,18 @@
+/**
+ * The renderer's Content Security Policy: nothing by default, then only the app's own files.
+ *
+ * Sent as a header on every app:// response. `connect-src 'self'` lets the page reach only its own
+ * origin: every gateway call goes through main, never from the page.
+ */
+export const RENDERER_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+  "object-src 'none'",
+].join('; ');
