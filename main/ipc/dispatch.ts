@@ -51,7 +51,7 @@ export async function dispatchIpc(
     return { ok: false, error: { code: 'UNKNOWN_CHANNEL', message: `There is no call named "${String(channel)}".` } };
   }
   const schema = ipcCalls[channel];
-  const request = schema.request.safeParse(payload ?? {});
+  const request = schema.request.safeParse(payload === undefined ? {} : payload);
   if (!request.success) {
     return {
       ok: false,
