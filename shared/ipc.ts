@@ -81,6 +81,8 @@ export const EntitlementsView = z.object({
   lastRefresh: z.string().optional(),
   live: LiveUpdateState,
   supportContact: z.string().optional(),
+  /** A plain-words note when the last refresh failed or its document was refused (the last good one is kept). */
+  lastError: z.string().optional(),
 });
 export type EntitlementsView = z.infer<typeof EntitlementsView>;
 
