@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { JSONWebKeySet } from 'jose';
+import { z } from 'zod';
+import type { SecretStore } from '../platform';
+
+/**
+ * Writes `data` to `path` so a crash leaves either the old file or the new one, never half of either.
+ *
+ * Writes a temporary file beside the target, fsyncs it, renames it over the target, then fsyncs the
+ * folder so the rename itself survives a power cut (skipped where folders cannot be opened: Windows).
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+  const directory = dirname(path);
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  if (process.platform !== 'win32') {
+    const folder = await open(directory, 'r');
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
+  }
+}
+
+/** The last verified entitlement document, as kept for offline display. */
+export interface CachedEntitlements {
+  /** The compact JWS as the gateway sent it; verified again on every load. */
+  readonly jws: string;
+  /** When it was fetched (ms since the epoch): the last time the gateway confirmed access. */
+  readonly fetchedAt: number;
+}
+
+const CachedEntitlementsFile = z.object({ jws: z.string().min(1), fetchedAt: z.number() });
+const JwksFile = z.object({ keys: z.array(z.looseObject({ kty: z.string() })) });
+const VersionsFile = z.record(z.string(), z.number().int().nonnegative());
+
+/** Where {@link EntitlementCache} keeps its files, and how it reports problems. */
+export interface EntitlementCacheOptions {
+  readonly secrets: SecretStore;
+  /** A folder of its own, e.g. `<userData>/entitlements`. */
+  readonly directory: string;
+  readonly log?: (message: string, error?: unknown) => void;
+}
+
+/**
+ * The entitlement state kept on disk, each file encrypted with the OS secret store.
+ *
+ * Holds the last verified document, the gateway key set that verified it (so a restart can verify it
+ * again offline) and the highest `ver` accepted per user. Nothing is written when the secret store is
+ * unavailable: offline display is a convenience, plaintext entitlements on disk are not. A file that
+ * cannot be decrypted or parsed reads as absent.
+ */
+export class EntitlementCache {
+  private writes: Promise<unknown> = Promise.resolve();
+  private warnedUnavailable = false;
+
+  constructor(private readonly options: EntitlementCacheOptions) {}
+
+  /** The file names this cache writes, for diagnostics and tests. */
+  get files(): { readonly document: string; readonly jwks: string; readonly versions: string } {
+    return {
+      document: join(this.options.directory, 'document.bin'),
+      jwks: join(this.options.directory, 'jwks.bin'),
+      versions: join(this.options.directory, 'versions.bin'),
+    };
+  }
+
+  loadDocument(): Promise<CachedEntitlements | undefined> {
+    return this.read(this.files.document, CachedEntitlementsFile);
+  }
+
+  saveDocument(document: CachedEntitlements): Promise<void> {
+    return this.write(this.files.document, document);
+  }
+
+  /** Forgets the document (sign-out); the version high-water marks stay, so replays stay refused. */
+  clearDocument(): Promise<void> {
+    return this.enqueue(() => rm(this.files.document, { force: true }));
+  }
+
+  async loadJwks(): Promise<JSONWebKeySet | undefined> {
+    return (await this.read(this.files.jwks, JwksFile)) as JSONWebKeySet | undefined;
+  }
+
+  saveJwks(jwks: JSONWebKeySet): Promise<void> {
+    return this.write(this.files.jwks, jwks);
+  }
+
+  /** The highest `ver` accepted for each subject. */
+  async loadVersions(): Promise<Readonly<Record<string, number>>> {
+    return (await this.read(this.files.versions, VersionsFile)) ?? {};
+  }
+
+  saveVersions(versions: Readonly<Record<string, number>>): Promise<void> {
+    return this.write(this.files.versions, versions);
+  }
+
+  private async read<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {
+    await this.writes.catch(() => undefined);
+    let cipher: Buffer;
+    try {
+      cipher = await readFile(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.options.log?.(`Could not read ${path}`, error);
+      return undefined;
+    }
+    if (!this.options.secrets.isAvailable()) return undefined;
+    try {
+      const plain = new TextDecoder().decode(this.options.secrets.decrypt(cipher));
+      const parsed = schema.safeParse(JSON.parse(plain));
+      if (parsed.success) return parsed.data;
+      this.options.log?.(`Ignored ${path}: it does not hold what this version of Clearance writes`);
+    } catch (error) {
+      this.options.log?.(`Ignored ${path}: it could not be decrypted with this account's secret store`, error);
+    }
+    return undefined;
+  }
+
+  private write(path: string, value: unknown): Promise<void> {
+    if (!this.options.secrets.isAvailable()) {
+      if (!this.warnedUnavailable) {
+        this.warnedUnavailable = true;
+        this.options.log?.('The OS secret store is unavailable: entitlements are kept in memory only');
+      }
+      return Promise.resolve();
+    }
+    return this.enqueue(() =>
+      writeFileAtomic(path, this.options.secrets.encrypt(new TextEncoder().encode(JSON.stringify(value)))),
+    );
+  }
+
+  /** Runs writes one after another so an older state can never land after a newer one. */
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const next = this.writes.catch(() => undefined).then(task);
+    this.writes = next;
+    return next;
+  }
+}
