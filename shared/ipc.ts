@@ -94,6 +94,8 @@ export const DeviceStatus = z.object({
   requiredChecks: z.array(z.string()),
   gate: z.enum(['unknown', 'pass', 'blocked']),
   checkedAt: z.string().optional(),
+  /** Why the device cannot be attested at all (e.g. no OS secret store for its key), in words a person can act on. */
+  problem: z.string().optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 
