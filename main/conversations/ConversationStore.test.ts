@@ -32,7 +32,11 @@ describe('ConversationStore encryption', () => {
   it('round-trips a conversation through a restart with the same OS secret store', async () => {
     const store = fixture.store();
     const created = await store.create('haiku-4', 'Tokenizer drift notes');
-    await store.appendMessage(created.id, { role: 'user', content: 'Why does the BPE merge table differ?', model: 'haiku-4' });
+    await store.appendMessage(created.id, {
+      role: 'user',
+      content: 'Why does the BPE merge table differ?',
+      model: 'haiku-4',
+    });
     await store.appendMessage(created.id, {
       role: 'assistant',
       content: 'Because the vocabulary was retrained.',
@@ -183,7 +187,11 @@ describe('ConversationStore crash safety', () => {
   it('marks a reply left streaming by a previous run as cut off, keeping its text', async () => {
     const store = fixture.store();
     const created = await store.create('haiku-4');
-    const reply = await store.appendMessage(created.id, { role: 'assistant', content: 'half a rep', status: 'streaming' });
+    const reply = await store.appendMessage(created.id, {
+      role: 'assistant',
+      content: 'half a rep',
+      status: 'streaming',
+    });
     await store.close();
 
     const loaded = await fixture.store().get(created.id);

@@ -26,7 +26,11 @@ export const TEMP_SUFFIX = '.tmp';
  * A crash before the rename leaves the old file untouched and a stray temporary file that
  * {@link removeTempFiles} cleans up; a crash after it leaves the new file complete.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, hooks: AtomicWriteHooks = {}): Promise<FileStamp> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array,
+  hooks: AtomicWriteHooks = {},
+): Promise<FileStamp> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
   let stamp: FileStamp;
