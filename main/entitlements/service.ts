@@ -10,13 +10,7 @@ import { EntitlementError } from './errors';
 import { EntitlementKeySet, jwksUrlFor } from './jwks';
 import { GatewayEventStream, type AuthorizedFetch, type ReconnectPolicy } from './stream';
 import { verifyEntitlementDocument, type VerifiedEntitlements } from './verify';
-import {
-  buildEntitlementsView,
-  checkModelAccess,
-  isExpired,
-  NULL_ENTITLEMENTS_VIEW,
-  type ModelAccess,
-} from './view';
+import { buildEntitlementsView, checkModelAccess, isExpired, NULL_ENTITLEMENTS_VIEW, type ModelAccess } from './view';
 
 /** A subscribable event in VS Code's shape. */
 export type Event<T> = (listener: (value: T) => void) => Disposable;
@@ -298,7 +292,9 @@ export class EntitlementService implements EntitlementSource {
     this.lastRefresh = undefined;
     this.lastError = undefined;
     this.reachable = undefined;
-    await this.cache.clearDocument().catch((error: unknown) => this.options.log?.('Could not remove cached entitlements', error));
+    await this.cache
+      .clearDocument()
+      .catch((error: unknown) => this.options.log?.('Could not remove cached entitlements', error));
     this.fire();
   }
 
@@ -453,7 +449,8 @@ export class EntitlementService implements EntitlementSource {
       if (!upToDate || (known && isExpired(known, this.options.clock.now()))) void this.refresh();
     } else if (event.event === 'session.revoked') {
       const data = parseJson(event.data) as { reason?: unknown; message?: unknown; detail?: unknown } | undefined;
-      const message = typeof data?.message === 'string' ? data.message : typeof data?.detail === 'string' ? data.detail : undefined;
+      const message =
+        typeof data?.message === 'string' ? data.message : typeof data?.detail === 'string' ? data.detail : undefined;
       this.revocations.fire({
         ...(typeof data?.reason === 'string' ? { reason: data.reason } : {}),
         ...(message !== undefined ? { message } : {}),
@@ -507,7 +504,9 @@ export class EntitlementService implements EntitlementSource {
       this.expiryTimer.unref?.();
       return;
     }
-    this.options.log?.(`Entitlement document version ${document.ver} expired; every model is unavailable until it is renewed`);
+    this.options.log?.(
+      `Entitlement document version ${document.ver} expired; every model is unavailable until it is renewed`,
+    );
     this.fire();
     if (this.started) void this.refresh();
   }
@@ -532,7 +531,9 @@ export class NullEntitlementService implements EntitlementSource {
   constructor(private readonly supportContact?: string) {}
 
   get view(): EntitlementsView {
-    return this.supportContact ? { ...NULL_ENTITLEMENTS_VIEW, supportContact: this.supportContact } : NULL_ENTITLEMENTS_VIEW;
+    return this.supportContact
+      ? { ...NULL_ENTITLEMENTS_VIEW, supportContact: this.supportContact }
+      : NULL_ENTITLEMENTS_VIEW;
   }
 
   checkModel(modelId: string): ModelAccess {

@@ -119,7 +119,10 @@ export class GatewayEventStream {
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
     const resetIdle = () => {
       clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => controller.abort(new Error(`No data on the event stream for ${idleMs} ms.`)), idleMs);
+      idleTimer = setTimeout(
+        () => controller.abort(new Error(`No data on the event stream for ${idleMs} ms.`)),
+        idleMs,
+      );
       idleTimer.unref?.();
     };
     resetIdle();

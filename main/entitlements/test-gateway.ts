@@ -179,9 +179,9 @@ export class TestGateway {
         .end(answer.body);
     } else if (path === '/v1/events') {
       if (this.refuseStreams) {
-        response.writeHead(503, { 'content-type': 'application/problem+json' }).end(
-          JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503 }),
-        );
+        response
+          .writeHead(503, { 'content-type': 'application/problem+json' })
+          .end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503 }));
         return;
       }
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });

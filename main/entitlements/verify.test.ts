@@ -132,7 +132,11 @@ describe('verifyEntitlementDocument', () => {
 
   it('rejects a published private key', async () => {
     const privateJwk = { ...es256.publicJwk, d: 'AAAA' };
-    await expectRejected(await signClaims(es256, claims()), 'KEY_UNSUITABLE', options({ resolveKey: resolverFor(privateJwk) }));
+    await expectRejected(
+      await signClaims(es256, claims()),
+      'KEY_UNSUITABLE',
+      options({ resolveKey: resolverFor(privateJwk) }),
+    );
   });
 
   it('rejects other token types signed by a trusted key', async () => {
@@ -160,7 +164,10 @@ describe('verifyEntitlementDocument', () => {
   });
 
   it('rejects a document bound to another device key', async () => {
-    const error = await expectRejected(await signClaims(es256, claims({ cnf: { jkt: 'someone-else' } })), 'DEVICE_BINDING');
+    const error = await expectRejected(
+      await signClaims(es256, claims({ cnf: { jkt: 'someone-else' } })),
+      'DEVICE_BINDING',
+    );
     expect(error.message).toMatch(/different device key/);
   });
 

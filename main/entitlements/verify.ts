@@ -96,7 +96,10 @@ export function assertKeyFitsAlgorithm(jwk: JWK, alg: EntitlementAlgorithm): voi
     throw new EntitlementError('KEY_UNSUITABLE', `The gateway key ${name} may not be used to verify signatures.`);
   }
   if (jwk.d !== undefined) {
-    throw new EntitlementError('KEY_UNSUITABLE', `The gateway key ${name} is a private key; only public keys are trusted.`);
+    throw new EntitlementError(
+      'KEY_UNSUITABLE',
+      `The gateway key ${name} is a private key; only public keys are trusted.`,
+    );
   }
 }
 
@@ -144,7 +147,10 @@ export async function verifyEntitlementDocument(
   }
   const alg = header.alg;
   if (header.crit !== undefined || header.b64 !== undefined) {
-    throw new EntitlementError('MALFORMED', 'The entitlement document uses JWS extensions (crit / b64) that are not allowed.');
+    throw new EntitlementError(
+      'MALFORMED',
+      'The entitlement document uses JWS extensions (crit / b64) that are not allowed.',
+    );
   }
   if (typeof header.kid !== 'string' || header.kid.length === 0) {
     throw new EntitlementError('KEY_UNKNOWN', 'The entitlement document does not name its signing key (no kid).');
@@ -171,9 +177,13 @@ export async function verifyEntitlementDocument(
         { cause: error },
       );
     }
-    throw new EntitlementError('MALFORMED', `The entitlement document could not be verified: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new EntitlementError(
+      'MALFORMED',
+      `The entitlement document could not be verified: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 
   const claims = decodeJsonSegment(payloadPart, 'payload');
@@ -206,7 +216,10 @@ export async function verifyEntitlementDocument(
     );
   }
   if (typeof claims.nbf === 'number' && claims.nbf > nowSeconds + leeway) {
-    throw new EntitlementError('ISSUED_IN_FUTURE', 'The entitlement document is not valid yet; check the system clock.');
+    throw new EntitlementError(
+      'ISSUED_IN_FUTURE',
+      'The entitlement document is not valid yet; check the system clock.',
+    );
   }
   if (exp <= iat) {
     throw new EntitlementError('CLAIMS', 'The entitlement document expires before it was issued.');

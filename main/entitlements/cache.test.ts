@@ -1,0 +1,96 @@
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MemorySecretStore } from '../node/adapters';
+import type { SecretStore } from '../platform';
+import { EntitlementCache, writeFileAtomic } from './cache';
+
+async function folder(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'clearance-cache-'));
+}
+
+const KEY = Buffer.alloc(32, 3);
+
+describe('writeFileAtomic', () => {
+  it('replaces the file and leaves no temporary file behind', async () => {
+    const dir = await folder();
+    const path = join(dir, 'state.bin');
+    await writeFileAtomic(path, new TextEncoder().encode('first'));
+    await writeFileAtomic(path, new TextEncoder().encode('second'));
+    expect(await readFile(path, 'utf8')).toBe('second');
+    expect(await readdir(dir)).toEqual(['state.bin']);
+  });
+});
+
+describe('EntitlementCache', () => {
+  it('round-trips the document, keys and versions, all encrypted', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    await cache.saveDocument({ jws: 'header.Mythos-5-payload.signature', fetchedAt: 1234 });
+    await cache.saveVersions({ 'user-ada': 42 });
+    await cache.saveJwks({ keys: [{ kty: 'EC', kid: 'k1' }] });
+
+    const again = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    expect(await again.loadDocument()).toEqual({ jws: 'header.Mythos-5-payload.signature', fetchedAt: 1234 });
+    expect(await again.loadVersions()).toEqual({ 'user-ada': 42 });
+    expect(await again.loadJwks()).toEqual({ keys: [{ kty: 'EC', kid: 'k1' }] });
+
+    for (const name of await readdir(directory)) {
+      const bytes = await readFile(join(directory, name), 'latin1');
+      expect(bytes).not.toContain('Mythos');
+      expect(bytes).not.toContain('user-ada');
+      expect(bytes).not.toContain('kid');
+    }
+  });
+
+  it('reads a file encrypted under another key as absent', async () => {
+    const directory = await folder();
+    await new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory }).saveDocument({
+      jws: 'a.b.c',
+      fetchedAt: 1,
+    });
+    const logged: string[] = [];
+    const other = new EntitlementCache({
+      secrets: new MemorySecretStore(Buffer.alloc(32, 9)),
+      directory,
+      log: (message) => logged.push(message),
+    });
+    expect(await other.loadDocument()).toBeUndefined();
+    expect(logged.join('\n')).toMatch(/could not be decrypted/);
+  });
+
+  it('reads a corrupted file as absent', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    await writeFile(cache.files.document, 'garbage');
+    expect(await cache.loadDocument()).toBeUndefined();
+  });
+
+  it('writes nothing when the OS secret store is unavailable', async () => {
+    const directory = await folder();
+    const unavailable: SecretStore = {
+      isAvailable: () => false,
+      backend: () => 'unknown',
+      encrypt: () => {
+        throw new Error('unavailable');
+      },
+      decrypt: () => {
+        throw new Error('unavailable');
+      },
+    };
+    const cache = new EntitlementCache({ secrets: unavailable, directory });
+    await cache.saveDocument({ jws: 'a.b.c', fetchedAt: 1 });
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('forgets the document on sign-out but keeps the version marks', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    await cache.saveDocument({ jws: 'a.b.c', fetchedAt: 1 });
+    await cache.saveVersions({ u: 3 });
+    await cache.clearDocument();
+    expect(await cache.loadDocument()).toBeUndefined();
+    expect(await cache.loadVersions()).toEqual({ u: 3 });
+  });
+});
