@@ -1,0 +1,73 @@
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
+import { DeviceVerdict, PostureReportClaims, type PostureCheckId } from '../../shared/device';
+import { DEVICE_KEY_ALGORITHMS } from '../auth/dpop';
+import { describeJoseError } from '../auth/identity-token';
+
+/** `typ` of posture report JWS. */
+export const POSTURE_TYP = 'posture+jwt';
+/** How far a report's `iat` may be from now. */
+const POSTURE_MAX_SKEW_SECONDS = 120;
+
+/** A posture report that cannot be accepted; becomes a 400 problem. */
+export class PostureError extends Error {
+  constructor(readonly detail: string) {
+    super(detail);
+    this.name = 'PostureError';
+  }
+}
+
+/**
+ * Verifies a posture report signed by the device key that signed the request's DPoP proof.
+ *
+ * The caller checks the nonce against its challenge store.
+ */
+export async function verifyPostureReport(report: unknown, deviceJwk: JWK, deviceJkt: string): Promise<PostureReportClaims> {
+  if (typeof report !== 'string' || report.length === 0) throw new PostureError('body.posture must be a compact JWS');
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(report);
+  } catch {
+    throw new PostureError('posture report is not a JWS');
+  }
+  if (header.typ !== POSTURE_TYP) throw new PostureError(`posture report typ must be "${POSTURE_TYP}"`);
+  const alg = header.alg;
+  if (!alg || !(DEVICE_KEY_ALGORITHMS as readonly string[]).includes(alg)) {
+    throw new PostureError(`posture report alg must be one of ${DEVICE_KEY_ALGORITHMS.join(', ')}`);
+  }
+  if (header.jwk && (await calculateJwkThumbprint(header.jwk, 'sha256')) !== deviceJkt) {
+    throw new PostureError('posture report is signed by another key than the DPoP proof');
+  }
+  let payload: unknown;
+  try {
+    const key = await importJWK(deviceJwk, alg);
+    payload = (await jwtVerify(report, key, { algorithms: [alg], typ: POSTURE_TYP })).payload;
+  } catch (error) {
+    throw new PostureError(`posture report rejected (it must be signed by the DPoP key): ${describeJoseError(error)}`);
+  }
+  const claims = PostureReportClaims.safeParse(payload);
+  if (!claims.success) {
+    const issues = claims.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new PostureError(`posture report claims are invalid: ${issues.join('; ')}`);
+  }
+  if (Math.abs(Date.now() / 1000 - claims.data.iat) > POSTURE_MAX_SKEW_SECONDS) {
+    throw new PostureError('posture report iat is too far from the current time');
+  }
+  return claims.data;
+}
+
+/**
+ * Judges a device: compliant only when every required check is reported and `pass`.
+ *
+ * `unknown` is not a pass, and a required check the report leaves out counts as failed.
+ */
+export function deviceVerdict(claims: PostureReportClaims, requiredChecks: readonly PostureCheckId[]): DeviceVerdict {
+  const byId = new Map(claims.checks.map((check) => [check.id, check]));
+  const failedChecks = requiredChecks.filter((id) => byId.get(id)?.status !== 'pass');
+  return DeviceVerdict.parse({
+    id: claims.deviceId,
+    assurance: claims.assurance,
+    compliant: failedChecks.length === 0,
+    failedChecks,
+    checks: claims.checks,
+  });
+}

@@ -1,0 +1,472 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { DecisionReason } from '../../shared/reasons';
+import type { DeviceAssurance, PostureCheckId } from '../../shared/device';
+import type { CatalogModel } from '../catalog';
+import { Signal, type Subscription } from '../signal';
+
+/** Where the built-in policies live when no policies folder is given. */
+export const DEFAULT_POLICIES_DIR = fileURLToPath(new URL('../policies', import.meta.url));
+/** The Cedar schema every policy set is validated against (strict mode). */
+export const SCHEMA_PATH = fileURLToPath(new URL('./clearance.cedarschema', import.meta.url));
+
+/** Policy id reported when no permit applies and no forbid does either. */
+export const DEFAULT_DENY_POLICY = 'default-deny';
+
+/**
+ * Forbid reasons in the order the user sees them when several forbids apply at once.
+ *
+ * Nothing anyone can change (a suspension) comes first, then who the user is (identity,
+ * directive, group), then the device: fixing a device is pointless while an identity rule
+ * still blocks. Within one reason the lowest policy id wins.
+ */
+export const REASON_PRECEDENCE: readonly DecisionReason[] = [
+  'MODEL_SUSPENDED',
+  'IDENTITY_VERIFICATION_PENDING',
+  'EXPORT_CONTROL_US_PERSON_REQUIRED',
+  'GROUP_MEMBERSHIP_REQUIRED',
+  'DEVICE_NOT_COMPLIANT',
+  'DEVICE_ASSURANCE_TOO_LOW',
+  'NOT_ENTITLED',
+];
+
+/** Who is asking, as Cedar sees the `Clearance::User` entity. */
+export interface PrincipalAttributes {
+  readonly groups: readonly string[];
+  readonly usPerson: boolean;
+  readonly verificationPending: boolean;
+}
+
+/** The attested device, as Cedar sees `context.device`. */
+export interface DevicePolicyState {
+  readonly assurance: DeviceAssurance;
+  readonly compliant: boolean;
+  readonly failedChecks: readonly PostureCheckId[];
+}
+
+/** One authorization question: may this user, on this device, use this model? */
+export interface DecisionRequest {
+  readonly userId: string;
+  readonly principal: PrincipalAttributes;
+  readonly device: DevicePolicyState;
+  readonly model: CatalogModel;
+}
+
+/** One policy of the loaded set, with the annotations that explain it. */
+export interface PolicyInfo {
+  readonly id: string;
+  readonly effect: 'permit' | 'forbid';
+  readonly file: string;
+  readonly text: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/**
+ * The outcome of one decision.
+ *
+ * For a deny, `policy` is the determining forbid chosen by `REASON_PRECEDENCE` (or
+ * `default-deny` when nothing permits) and `determining` lists every forbid that applied.
+ */
+export interface PolicyDecision {
+  readonly effect: 'allow' | 'deny';
+  readonly reason?: DecisionReason;
+  readonly policy?: string;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly determining: readonly string[];
+  readonly errors: readonly string[];
+  readonly policyRevision: number;
+  readonly cached: boolean;
+}
+
+/** One policy's part in an explained decision. */
+export interface PolicyTraceEntry {
+  readonly id: string;
+  readonly effect: 'permit' | 'forbid';
+  readonly file: string;
+  readonly applies: boolean;
+  readonly error?: string;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A decision with every policy's evaluation, for IT (`/v1/admin/explain`). */
+export interface PolicyTrace {
+  readonly decision: PolicyDecision;
+  readonly policies: readonly PolicyTraceEntry[];
+  readonly precedence: readonly DecisionReason[];
+}
+
+/** Result of loading the policies folder. */
+export type PolicyLoadResult =
+  | { readonly ok: true; readonly revision: number; readonly digest: string; readonly count: number }
+  | { readonly ok: false; readonly error: string };
+
+/** A loaded policy set. */
+interface PolicySetSnapshot {
+  readonly revision: number;
+  readonly digest: string;
+  readonly policies: ReadonlyMap<string, PolicyInfo>;
+}
+
+/** Options for `PolicyEngine.create`. */
+export interface PolicyEngineOptions {
+  readonly policiesDir: string;
+  readonly log?: (line: string) => void;
+  /** Most decisions kept in the cache; the cache is emptied on every reload. */
+  readonly cacheSize?: number;
+}
+
+const USER_TYPE = 'Clearance::User';
+const MODEL_TYPE = 'Clearance::Model';
+const ACTION = { type: 'Clearance::Action', id: 'invoke' } as const;
+const FORBID_REASONS = DecisionReason.options.filter((reason) => reason !== 'ENTITLEMENTS_STALE');
+
+/**
+ * Cedar policy evaluation with hot-reloadable policies and a decision cache.
+ *
+ * Policies are pre-parsed once per load (`preparsePolicySet`) and evaluated with
+ * `statefulIsAuthorized`. A load that fails (syntax, schema validation, a forbid without a
+ * valid `@reason`, duplicate ids) leaves the previous set in force.
+ */
+export class PolicyEngine {
+  private readonly changed: Signal<PolicySetSnapshot>;
+  private readonly cache = new Map<string, PolicyDecision>();
+  private readonly cacheSize: number;
+  private readonly log: (line: string) => void;
+  private readonly policySetId = `clearance-policies-${randomUUID()}`;
+  private readonly schemaName = `clearance-schema-${randomUUID()}`;
+  private readonly schemaText: string;
+  private snapshot: PolicySetSnapshot | undefined;
+
+  private constructor(private readonly options: PolicyEngineOptions) {
+    this.log = options.log ?? (() => {});
+    this.cacheSize = options.cacheSize ?? 10_000;
+    this.changed = new Signal((error) => this.log(`policy change listener failed: ${String(error)}`));
+    this.schemaText = readFileSync(SCHEMA_PATH, 'utf8');
+    const schema = cedar.preparseSchema(this.schemaName, this.schemaText);
+    if (schema.type !== 'success') {
+      throw new Error(`Cedar schema ${SCHEMA_PATH} is invalid: ${schema.errors.map((e) => e.message).join('; ')}`);
+    }
+  }
+
+  /** Loads the policies folder; throws when the initial set is unusable. */
+  static create(options: PolicyEngineOptions): PolicyEngine {
+    const engine = new PolicyEngine(options);
+    const result = engine.reload();
+    if (!result.ok) throw new Error(`Cannot start with the policies in ${options.policiesDir}: ${result.error}`);
+    return engine;
+  }
+
+  /** The folder the engine reads. */
+  get policiesDir(): string {
+    return this.options.policiesDir;
+  }
+
+  /** Increases by one on every successful load. */
+  get revision(): number {
+    return this.current().revision;
+  }
+
+  /** SHA-256 of the loaded policy texts (hex). */
+  get digest(): string {
+    return this.current().digest;
+  }
+
+  /** The loaded policies by id. */
+  get policies(): readonly PolicyInfo[] {
+    return [...this.current().policies.values()];
+  }
+
+  /** Notifies after every successful reload that changed the policy texts. */
+  onDidChange(listener: (revision: number) => void): Subscription {
+    return this.changed.subscribe((snapshot) => listener(snapshot.revision));
+  }
+
+  /**
+   * Reads, checks and installs the policies folder.
+   *
+   * Never throws: a failure is returned and logged, and the previous set stays in force.
+   */
+  reload(): PolicyLoadResult {
+    let loaded: { policies: Map<string, PolicyInfo>; digest: string };
+    try {
+      loaded = this.readPolicies();
+    } catch (error) {
+      const message = (error as Error).message;
+      const kept = this.snapshot ? `keeping revision ${this.snapshot.revision}` : 'no policy set in force';
+      this.log(`policy reload rejected: ${message} (${kept})`);
+      return { ok: false, error: message };
+    }
+    if (this.snapshot && this.snapshot.digest === loaded.digest) {
+      return { ok: true, revision: this.snapshot.revision, digest: loaded.digest, count: loaded.policies.size };
+    }
+    const revision = (this.snapshot?.revision ?? 0) + 1;
+    this.snapshot = { revision, digest: loaded.digest, policies: loaded.policies };
+    this.cache.clear();
+    this.log(`policy revision ${revision} in force: ${loaded.policies.size} policies from ${this.options.policiesDir}`);
+    this.changed.fire(this.snapshot);
+    return { ok: true, revision, digest: loaded.digest, count: loaded.policies.size };
+  }
+
+  /** Decides one request against the policy set in force, from the cache when possible. */
+  decide(request: DecisionRequest): PolicyDecision {
+    const snapshot = this.current();
+    const key = cacheKey(snapshot.revision, request);
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const decision = this.evaluate(snapshot, request);
+    if (decision.errors.length === 0) {
+      if (this.cache.size >= this.cacheSize) {
+        const oldest = this.cache.keys().next().value;
+        if (oldest !== undefined) this.cache.delete(oldest);
+      }
+      this.cache.set(key, { ...decision, cached: true });
+    }
+    return decision;
+  }
+
+  /** Decides without the cache and evaluates each policy on its own, for IT. */
+  explain(request: DecisionRequest): PolicyTrace {
+    const snapshot = this.current();
+    const decision = this.evaluate(snapshot, request);
+    const policies: PolicyTraceEntry[] = [];
+    for (const policy of snapshot.policies.values()) {
+      const answer = cedar.isAuthorized({
+        ...requestParts(request),
+        policies: { staticPolicies: { [policy.id]: policy.text } },
+        schema: this.schemaText,
+        validateRequest: true,
+      });
+      if (answer.type === 'failure') {
+        policies.push({ ...traceBase(policy), applies: false, error: answer.errors.map((e) => e.message).join('; ') });
+        continue;
+      }
+      const { diagnostics } = answer.response;
+      const error = diagnostics.errors.map((e) => e.error.message).join('; ');
+      const applies = diagnostics.reason.includes(policy.id);
+      policies.push({ ...traceBase(policy), applies, ...(error ? { error } : {}) });
+    }
+    return { decision, policies, precedence: REASON_PRECEDENCE };
+  }
+
+  private current(): PolicySetSnapshot {
+    if (!this.snapshot) throw new Error('No policy set is loaded');
+    return this.snapshot;
+  }
+
+  private evaluate(snapshot: PolicySetSnapshot, request: DecisionRequest): PolicyDecision {
+    const answer = cedar.statefulIsAuthorized({
+      ...requestParts(request),
+      preparsedPolicySetId: this.policySetId,
+      preparsedSchemaName: this.schemaName,
+      validateRequest: true,
+    });
+    const base = { policyRevision: snapshot.revision, cached: false } as const;
+    if (answer.type === 'failure') {
+      const errors = answer.errors.map((e) => e.message);
+      this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
+      return { ...base, effect: 'deny', reason: 'NOT_ENTITLED', policy: 'evaluation-error', annotations: {}, determining: [], errors };
+    }
+    const { decision, diagnostics } = answer.response;
+    const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+    // A forbid that errored is treated as applying: an evaluation error never opens access.
+    const erroredForbids = diagnostics.errors
+      .map((e) => snapshot.policies.get(e.policyId))
+      .filter((policy): policy is PolicyInfo => policy?.effect === 'forbid');
+    const satisfiedForbids = diagnostics.reason
+      .map((id) => snapshot.policies.get(id))
+      .filter((policy): policy is PolicyInfo => policy?.effect === 'forbid');
+    const forbids = [...satisfiedForbids, ...erroredForbids];
+    if (decision === 'allow' && forbids.length === 0) {
+      return { ...base, effect: 'allow', annotations: {}, determining: diagnostics.reason, errors };
+    }
+    if (forbids.length === 0) {
+      return {
+        ...base,
+        effect: 'deny',
+        reason: 'NOT_ENTITLED',
+        policy: DEFAULT_DENY_POLICY,
+        annotations: {},
+        determining: [],
+        errors,
+      };
+    }
+    const chosen = [...forbids].sort(compareForbids)[0] as PolicyInfo;
+    return {
+      ...base,
+      effect: 'deny',
+      reason: chosen.annotations.reason as DecisionReason,
+      policy: chosen.id,
+      annotations: chosen.annotations,
+      determining: [...new Set(forbids.map((policy) => policy.id))].sort(),
+      errors,
+    };
+  }
+
+  private readPolicies(): { policies: Map<string, PolicyInfo>; digest: string } {
+    const dir = this.options.policiesDir;
+    let files: string[];
+    try {
+      files = readdirSync(dir)
+        .filter((name) => name.endsWith('.cedar'))
+        .sort();
+    } catch (error) {
+      throw new Error(`cannot read policies folder ${dir}: ${(error as Error).message}`);
+    }
+    if (files.length === 0) throw new Error(`no .cedar files in ${dir}`);
+    const policies = new Map<string, PolicyInfo>();
+    const digest = createHash('sha256');
+    for (const file of files) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      digest.update(`${file}\0${text}\0`);
+      for (const policy of parsePolicyFile(file, text)) {
+        const existing = policies.get(policy.id);
+        if (existing) throw new Error(`${file}: policy id "${policy.id}" is already used in ${existing.file}`);
+        policies.set(policy.id, policy);
+      }
+    }
+    if (policies.size === 0) throw new Error(`the .cedar files in ${dir} hold no policies`);
+    const staticPolicies = Object.fromEntries([...policies.values()].map((policy) => [policy.id, policy.text]));
+    const validation = cedar.validate({
+      schema: this.schemaText,
+      policies: { staticPolicies },
+      validationSettings: { mode: 'strict' },
+    });
+    if (validation.type === 'failure') {
+      throw new Error(`validation failed: ${validation.errors.map((e) => e.message).join('; ')}`);
+    }
+    if (validation.validationErrors.length > 0) {
+      const messages = validation.validationErrors.map((e) => {
+        const file = policies.get(e.policyId)?.file ?? '?';
+        return `${file}: ${e.error.message}${e.error.help ? ` (${e.error.help})` : ''}`;
+      });
+      throw new Error(`schema validation failed: ${messages.join('; ')}`);
+    }
+    const parsed = cedar.preparsePolicySet(this.policySetId, { staticPolicies });
+    if (parsed.type !== 'success') {
+      throw new Error(`Cedar could not load the set: ${parsed.errors.map((e) => e.message).join('; ')}`);
+    }
+    return { policies, digest: digest.digest('hex') };
+  }
+}
+
+/** Splits one `.cedar` file into policies and checks their annotations. */
+function parsePolicyFile(file: string, text: string): PolicyInfo[] {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type === 'failure') {
+    throw new Error(`${file}: ${parts.errors.map((e) => describeCedarError(text, e)).join('; ')}`);
+  }
+  if (parts.policy_templates.length > 0) throw new Error(`${file}: policy templates are not supported`);
+  return parts.policies.map((policyText, index) => {
+    const json = cedar.policyToJson(policyText);
+    if (json.type === 'failure') {
+      throw new Error(`${file}: ${json.errors.map((e) => describeCedarError(policyText, e)).join('; ')}`);
+    }
+    const annotations: Record<string, string> = { ...(json.json.annotations ?? {}) };
+    const where = `${file}, policy ${index + 1}`;
+    const id = annotations.id;
+    if (!id || !/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(id)) {
+      throw new Error(`${where}: every policy needs an @id("...") of letters, digits, ".", "_", ":" or "-"`);
+    }
+    if (id === DEFAULT_DENY_POLICY) throw new Error(`${where}: @id "${DEFAULT_DENY_POLICY}" is reserved`);
+    const effect = json.json.effect;
+    if (effect === 'forbid') checkForbidAnnotations(`${where} ("${id}")`, annotations);
+    return { id, effect, file, text: policyText, annotations };
+  });
+}
+
+function checkForbidAnnotations(where: string, annotations: Readonly<Record<string, string>>): void {
+  const reason = annotations.reason;
+  if (!reason || !(FORBID_REASONS as readonly string[]).includes(reason)) {
+    throw new Error(`${where}: a forbid needs @reason set to one of ${FORBID_REASONS.join(', ')}`);
+  }
+  if (annotations.since !== undefined && Number.isNaN(Date.parse(annotations.since))) {
+    throw new Error(`${where}: @since must be an ISO 8601 date, got "${annotations.since}"`);
+  }
+  if (annotations.remediation !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(annotations.remediation);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+      throw new Error(`${where}: @remediation must be an http(s) URL, got "${annotations.remediation}"`);
+    }
+  }
+  if (annotations.visibility !== undefined && !['visible', 'hidden'].includes(annotations.visibility)) {
+    throw new Error(`${where}: @visibility must be "visible" or "hidden"`);
+  }
+}
+
+function describeCedarError(text: string, error: cedar.DetailedError): string {
+  const start = error.sourceLocations?.[0]?.start;
+  const label = error.sourceLocations?.[0]?.label;
+  if (start === undefined) return error.message;
+  const before = text.slice(0, start);
+  const line = before.split('\n').length;
+  const column = start - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}: ${error.message}${label ? ` (${label})` : ''}`;
+}
+
+function compareForbids(a: PolicyInfo, b: PolicyInfo): number {
+  const rank = (policy: PolicyInfo) => REASON_PRECEDENCE.indexOf(policy.annotations.reason as DecisionReason);
+  return rank(a) - rank(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function requestParts(request: DecisionRequest): Omit<cedar.AuthorizationCall, 'policies'> {
+  const user = { type: USER_TYPE, id: request.userId };
+  const model = { type: MODEL_TYPE, id: request.model.id };
+  const { exportControlled, suspended, requiredGroups, requiresHardware, requiresCompliantDevice } =
+    request.model.attributes;
+  return {
+    principal: user,
+    action: ACTION,
+    resource: model,
+    context: {
+      device: {
+        assurance: request.device.assurance,
+        compliant: request.device.compliant,
+        failedChecks: [...request.device.failedChecks],
+      },
+    },
+    entities: [
+      {
+        uid: user,
+        attrs: {
+          groups: [...request.principal.groups],
+          usPerson: request.principal.usPerson,
+          verificationPending: request.principal.verificationPending,
+        },
+        parents: [],
+      },
+      {
+        uid: model,
+        attrs: { exportControlled, suspended, requiredGroups: [...requiredGroups], requiresHardware, requiresCompliantDevice },
+        parents: [],
+      },
+    ],
+  };
+}
+
+function cacheKey(revision: number, request: DecisionRequest): string {
+  const { principal, device, model } = request;
+  return JSON.stringify([
+    revision,
+    request.userId,
+    [...principal.groups].sort(),
+    principal.usPerson,
+    principal.verificationPending,
+    device.assurance,
+    device.compliant,
+    [...device.failedChecks].sort(),
+    model.id,
+    model.attributes,
+  ]);
+}
+
+function traceBase(policy: PolicyInfo) {
+  return { id: policy.id, effect: policy.effect, file: policy.file, annotations: policy.annotations };
+}

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { DiscoveryDocument } from '../shared/discovery';
+import { EntitlementDocument, ENTITLEMENTS_AUDIENCE, ENTITLEMENTS_TYP } from '../shared/entitlements';
+import { ProblemDetails, PROBLEM_CONTENT_TYPE } from '../shared/problem';
+import { startGatewayHarness, type GatewayHarness } from './testing/gateway-harness';
+import { testPersonas, type TestPersona } from './testing/identity-provider';
+import { SseReader, TestDevice } from './testing/device-client';
+
+let harness: GatewayHarness;
+
+beforeAll(async () => {
+  harness = await startGatewayHarness();
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function verifiedDocument(persona: TestPersona, device?: TestDevice) {
+  const client = await harness.signIn(persona, device);
+  const { jws } = await client.entitlements();
+  const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as Parameters<
+    typeof createLocalJWKSet
+  >[0];
+  const { payload, protectedHeader } = await jwtVerify(jws, createLocalJWKSet(jwks), {
+    algorithms: ['ES256'],
+    typ: ENTITLEMENTS_TYP,
+    issuer: harness.gateway.url,
+    audience: ENTITLEMENTS_AUDIENCE,
+  });
+  return { client, document: EntitlementDocument.parse(payload), protectedHeader };
+}
+
+type Expected = Record<string, string>;
+const byModel = (document: EntitlementDocument): Expected =>
+  Object.fromEntries(document.models.map((m) => [m.id, m.status === 'denied' ? (m.reason as string) : m.status]));
+
+describe('discovery and keys', () => {
+  it('serves a discovery document that matches the shared schema', async () => {
+    const response = await fetch(`${harness.gateway.url}/.well-known/clearance`);
+    expect(response.status).toBe(200);
+    const discovery = DiscoveryDocument.parse(await response.json());
+    expect(discovery.issuer).toBe(harness.gateway.url);
+    expect(discovery.endpoints.chat_completions).toBe(`${harness.gateway.url}/v1/chat/completions`);
+    expect(discovery.identity_provider.authority).toBe(harness.idp.issuer);
+    expect(discovery.device_policy.required_checks).toContain('disk-encryption');
+  });
+
+  it('publishes two distinct ES256 keys, one per token kind', async () => {
+    const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as {
+      keys: { kid: string; alg: string; d?: string }[];
+    };
+    expect(jwks.keys).toHaveLength(2);
+    expect(new Set(jwks.keys.map((k) => k.kid)).size).toBe(2);
+    expect(jwks.keys.every((k) => k.alg === 'ES256' && k.d === undefined)).toBe(true);
+  });
+});
+
+describe('entitlement documents', () => {
+  const software = { 'haiku-4': 'allowed', 'tempest-1': 'MODEL_SUSPENDED', 'sentinel-red-team': 'hidden' };
+  const cases: [string, TestPersona, Expected][] = [
+    [
+      'a US-person researcher may use Mythos 5',
+      testPersonas.usResearcher,
+      { ...software, 'mythos-5': 'allowed', 'atlas-3-research': 'allowed', 'orion-2-secure': 'DEVICE_ASSURANCE_TOO_LOW' },
+    ],
+    [
+      'a foreign-national researcher is refused Mythos 5 under the directive',
+      testPersonas.fnResearcher,
+      {
+        ...software,
+        'mythos-5': 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+        'atlas-3-research': 'allowed',
+        'orion-2-secure': 'DEVICE_ASSURANCE_TOO_LOW',
+      },
+    ],
+    [
+      'a researcher with pending verification is told it is pending',
+      testPersonas.pending,
+      {
+        ...software,
+        'mythos-5': 'IDENTITY_VERIFICATION_PENDING',
+        'atlas-3-research': 'allowed',
+        'orion-2-secure': 'DEVICE_ASSURANCE_TOO_LOW',
+      },
+    ],
+    [
+      'a contractor is refused research models and sees the directive first for Mythos 5',
+      testPersonas.contractor,
+      {
+        ...software,
+        'mythos-5': 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+        'atlas-3-research': 'GROUP_MEMBERSHIP_REQUIRED',
+        'orion-2-secure': 'GROUP_MEMBERSHIP_REQUIRED',
+      },
+    ],
+  ];
+  for (const [name, persona, expected] of cases) {
+    it(`${name} (signature verified with the JWKS)`, async () => {
+      const { document, protectedHeader, client } = await verifiedDocument(persona);
+      expect(byModel(document)).toEqual(expected);
+      expect(document.sub).toBe(persona.id);
+      expect(document.cnf.jkt).toBe(client.device.jkt);
+      expect(document.device).toEqual({ id: client.device.deviceId, assurance: 'software', compliant: true });
+      expect(document.exp - document.iat).toBe(600);
+      const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+      expect(jwks.keys.map((k) => k.kid)).toContain(protectedHeader.kid);
+    });
+  }
+
+  it('cites the directive, its date and the remediation for the export-control denial', async () => {
+    const { document } = await verifiedDocument(testPersonas.fnResearcher);
+    expect(document.models.find((m) => m.id === 'mythos-5')).toEqual({
+      id: 'mythos-5',
+      name: 'Mythos 5',
+      description: expect.any(String),
+      demo: true,
+      status: 'denied',
+      reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+      title: 'Restricted by export-control directive',
+      message: 'Mythos 5 may only be used by verified US persons under directive EC-2026-06.',
+      policy: 'ec-2026-06-us-persons',
+      since: '2026-06-18T00:00:00Z',
+      remediation: {
+        label: 'Request US-person verification',
+        url: 'https://access.clearance.example/requests/us-person-verification',
+      },
+      contact: 'export-control@clearance.example',
+    });
+    const hidden = document.models.find((m) => m.id === 'sentinel-red-team');
+    expect(hidden).toEqual({ id: 'sentinel-red-team', name: 'Sentinel Red Team', status: 'hidden' });
+  });
+
+  it('names the failing checks when the device is not compliant', async () => {
+    const client = await harness.signIn(testPersonas.usResearcher, undefined, {
+      checks: [
+        { id: 'os-version', status: 'pass', detail: '', remediation: '' },
+        { id: 'disk-encryption', status: 'fail', detail: 'not encrypted', remediation: 'encrypt' },
+        { id: 'screen-lock', status: 'unknown', detail: '', remediation: '' },
+      ],
+    });
+    const document = EntitlementDocument.parse((await client.entitlements()).claims);
+    expect(document.device.compliant).toBe(false);
+    const mythos = document.models.find((m) => m.id === 'mythos-5');
+    expect(mythos?.reason).toBe('DEVICE_NOT_COMPLIANT');
+    expect(mythos?.message).toBe('Mythos 5 requires a compliant device. Failing checks: disk-encryption, screen-lock, firewall.');
+    expect(document.models.find((m) => m.id === 'haiku-4')?.status).toBe('allowed');
+  });
+});

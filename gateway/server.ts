@@ -1,0 +1,550 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { DiscoveryDocument } from '../shared/discovery';
+import type { PostureCheckId } from '../shared/device';
+import { AccessService, principalFromGroups } from './access';
+import { DpopVerifier, type DpopOptions } from './auth/dpop';
+import { EntitlementSigner } from './auth/entitlement-signer';
+import { AuthError } from './auth/errors';
+import {
+  DEFAULT_CLAIM_MAPPING,
+  IdentityTokenVerifier,
+  type ClaimMapping,
+  type IdentityProviderSettings,
+} from './auth/identity-token';
+import { GatewayKeys } from './auth/keys';
+import { RequestAuthenticator } from './auth/request-auth';
+import { SESSION_TOKEN_LIFETIME_SECONDS, SessionTokens } from './auth/session-token';
+import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile } from './catalog';
+import { registerCompletionsRoute } from './chat/completions-route';
+import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
+import { ChallengeStore } from './device/challenges';
+import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
+import { EventHub } from './events/hub';
+import { problem, ProblemError, sendProblem } from './http/problems';
+import { formatSseComment, SSE_HEADERS } from './http/sse';
+import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult } from './policy/engine';
+import { watchDebounced } from './policy/watch';
+import { SqliteAuditLog, type AuditLog } from './store/audit-log';
+import { openGatewayDatabase } from './store/database';
+import { SqliteDeviceRegistry, type DeviceRegistry } from './store/device-registry';
+import { SqliteEntitlementVersions, type EntitlementVersions } from './store/entitlement-versions';
+import type { Subscription } from './signal';
+
+/** What `/.well-known/clearance` tells clients about signing in. */
+export interface DiscoverySettings {
+  readonly identityProvider: {
+    readonly authority: string;
+    readonly clientId: string;
+    readonly scopes: readonly string[];
+    readonly protocol: 'AAD' | 'OIDC';
+  };
+  readonly supportContact?: string;
+  readonly minOsVersions?: Readonly<Record<string, string>>;
+}
+
+/** Configuration of one gateway instance. */
+export interface GatewayOptions {
+  /** Holds `gateway.db`, `keys/` and `admin-token`. */
+  readonly stateDir: string;
+  /** 0 (the default) picks a free port. */
+  readonly port?: number;
+  /** Interface to listen on; default 127.0.0.1. */
+  readonly host?: string;
+  /** The URL clients use (issuer, `htu` base); default `http://127.0.0.1:<port>`. */
+  readonly publicUrl?: string;
+  /** Default `gateway/policies`. Watched for changes. */
+  readonly policiesDir?: string;
+  /** A catalog file path (watched) or catalog content; default `gateway/catalog.json`. */
+  readonly catalog?: string | CatalogFile;
+  readonly identityProvider: IdentityProviderSettings;
+  readonly claims?: Partial<ClaimMapping>;
+  readonly discovery: DiscoverySettings;
+  /** Posture checks that must all `pass` for a device to be compliant. */
+  readonly requiredChecks?: readonly PostureCheckId[];
+  /** Speed of the built-in demo model; default 40 tokens/s. */
+  readonly demoTokensPerSecond?: number;
+  readonly upstreamTimeouts?: Partial<UpstreamTimeouts>;
+  /** Where upstream API key variables are read; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Bearer token for `/v1/admin/*`; default: read from or created in `<stateDir>/admin-token`. */
+  readonly adminToken?: string;
+  readonly dpop?: DpopOptions;
+  /** Seconds between SSE heartbeat comments; default 15. */
+  readonly heartbeatSeconds?: number;
+  /** Quiet time after a file change before reloading; default 100 ms. */
+  readonly reloadDebounceMs?: number;
+  /** Storage overrides (a shared database for several instances); default SQLite in `stateDir`. */
+  readonly stores?: {
+    readonly devices: DeviceRegistry;
+    readonly audit: AuditLog;
+    readonly versions: EntitlementVersions;
+  };
+  readonly log?: (line: string) => void;
+}
+
+/** A started gateway. */
+export interface RunningGateway {
+  /** `http://127.0.0.1:PORT` (or `publicUrl`). */
+  readonly url: string;
+  readonly adminToken: string;
+  readonly policy: PolicyEngine;
+  readonly audit: AuditLog;
+  readonly devices: DeviceRegistry;
+  readonly access: AccessService;
+  /** The catalog in force. */
+  catalog(): Catalog;
+  /** Re-reads the policies folder and waits until connected clients have been updated. */
+  reloadPolicies(): Promise<PolicyLoadResult>;
+  /** Re-reads the catalog file (when the catalog came from a file). */
+  reloadCatalog(): Promise<{ ok: boolean; error?: string }>;
+  /** Revokes a user's device key: its streams get `session.revoked`, completions are cut. */
+  revokeDevice(userId: string, jkt: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Required posture checks when none are configured. */
+export const DEFAULT_REQUIRED_CHECKS: readonly PostureCheckId[] = ['os-version', 'disk-encryption', 'screen-lock', 'firewall'];
+
+/**
+ * Starts the enforcement gateway: every endpoint of the client protocol (docs/protocol.md).
+ */
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const log = options.log ?? ((line: string) => console.log(`[gateway] ${line}`));
+  mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+  const claimMapping: ClaimMapping = { ...DEFAULT_CLAIM_MAPPING, ...options.claims };
+  const requiredChecks = [...(options.requiredChecks ?? DEFAULT_REQUIRED_CHECKS)];
+
+  const catalogPath = typeof options.catalog === 'object' ? undefined : (options.catalog ?? DEFAULT_CATALOG_PATH);
+  let catalog =
+    catalogPath !== undefined ? Catalog.fromFile(catalogPath) : Catalog.fromJson(options.catalog, 'catalog option');
+  const policy = PolicyEngine.create({ policiesDir: options.policiesDir ?? DEFAULT_POLICIES_DIR, log });
+  const keys = await GatewayKeys.loadOrCreate(join(options.stateDir, 'keys'));
+  const adminToken = options.adminToken ?? loadOrCreateAdminToken(join(options.stateDir, 'admin-token'));
+  const database = options.stores ? undefined : openGatewayDatabase(join(options.stateDir, 'gateway.db'));
+  const devices = options.stores?.devices ?? new SqliteDeviceRegistry(database!);
+  const audit = options.stores?.audit ?? new SqliteAuditLog(database!);
+  const versions = options.stores?.versions ?? new SqliteEntitlementVersions(database!);
+
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('Gateway did not get a TCP port');
+  const url = (options.publicUrl ?? `http://127.0.0.1:${address.port}`).replace(/\/+$/, '');
+  const origins = [new URL(url).origin];
+  if (!options.publicUrl) origins.push(`http://localhost:${address.port}`);
+
+  const events = new EventHub();
+  const access = new AccessService(policy, () => catalog, audit, versions, events, log);
+  const dpop = new DpopVerifier(options.dpop);
+  const sessionTokens = new SessionTokens(keys.session, url);
+  const signer = new EntitlementSigner(keys.entitlements, url);
+  const identity = new IdentityTokenVerifier(options.identityProvider, claimMapping);
+  const auth = new RequestAuthenticator(identity, sessionTokens, dpop, devices, claimMapping, () => origins);
+  const challenges = new ChallengeStore();
+  const heartbeatMs = (options.heartbeatSeconds ?? 15) * 1000;
+
+  let pendingChange: Promise<unknown> = Promise.resolve();
+  const applyChange = (trigger: string) => {
+    pendingChange = pendingChange
+      .then(() => access.applyChange(trigger))
+      .catch((error: unknown) => log(`applying ${trigger} failed: ${(error as Error).message}`));
+    return pendingChange;
+  };
+  const subscriptions: Subscription[] = [];
+  subscriptions.push(
+    policy.onDidChange((revision) => {
+      void audit
+        .append({ kind: 'policy', data: { revision, digest: policy.digest, policies: policy.policies.map((p) => p.id) } })
+        .catch((error: unknown) => log(`auditing policy revision ${revision} failed: ${(error as Error).message}`));
+      void applyChange(`policy revision ${revision}`);
+    }),
+  );
+  subscriptions.push(watchDebounced(policy.policiesDir, options.reloadDebounceMs ?? 100, () => policy.reload(), log));
+  const reloadCatalog = async (): Promise<{ ok: boolean; error?: string }> => {
+    if (catalogPath === undefined) return { ok: false, error: 'the catalog was given as content, not a file' };
+    let next: Catalog;
+    try {
+      next = Catalog.fromFile(catalogPath);
+    } catch (error) {
+      log(`catalog reload rejected: ${(error as Error).message} (keeping ${catalog.revision})`);
+      return { ok: false, error: (error as Error).message };
+    }
+    if (next.revision === catalog.revision) return { ok: true };
+    catalog = next;
+    log(`catalog ${catalog.revision} in force: ${catalog.models.length} models`);
+    await applyChange(`catalog ${catalog.revision}`);
+    return { ok: true };
+  };
+  if (catalogPath !== undefined) {
+    subscriptions.push(watchDebounced(catalogPath, options.reloadDebounceMs ?? 100, () => void reloadCatalog(), log));
+  }
+
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    serverFactory: (h) => {
+      handler = h;
+      return server as Server;
+    },
+  });
+  if (dpop.requireNonce) {
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('dpop-nonce', dpop.currentNonce());
+    });
+  }
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    if (error instanceof ProblemError) return sendProblem(reply, error.problem, error.headers);
+    if (error instanceof AuthError) {
+      const headers: Record<string, string> = {
+        'www-authenticate': `${error.scheme} error="${error.error}", error_description="${error.detail.replace(/["\\]/g, "'")}"${
+          error.scheme === 'DPoP' ? ', algs="ES256 EdDSA"' : ''
+        }`,
+      };
+      if (error.error === 'use_dpop_nonce') headers['dpop-nonce'] = dpop.currentNonce();
+      const title = error.error === 'invalid_dpop_proof' || error.error === 'use_dpop_nonce' ? 'Invalid DPoP proof' : 'Unauthorized';
+      return sendProblem(reply, problem('unauthorized', error.status, title, error.detail, { error: error.error }), headers);
+    }
+    if (error instanceof PostureError) {
+      return sendProblem(reply, problem('bad-request', 400, 'Invalid posture report', error.detail));
+    }
+    if (error instanceof UpstreamError) {
+      const kind = error.status === 504 ? 'upstream-timeout' : 'upstream-error';
+      return sendProblem(reply, problem(kind, error.status, error.status === 504 ? 'Model timed out' : 'Model unavailable', error.detail));
+    }
+    if (error instanceof z.ZodError) {
+      const issues = error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
+      return sendProblem(reply, problem('bad-request', 400, 'Invalid request', issues));
+    }
+    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status === 415) return sendProblem(reply, problem('unsupported-media-type', 415, 'Unsupported media type', error.message));
+    if (status >= 400 && status < 500) return sendProblem(reply, problem('bad-request', status, 'Invalid request', error.message));
+    log(`internal error: ${error.stack ?? error.message}`);
+    return sendProblem(reply, problem('internal-error', 500, 'Internal error', 'The gateway failed; see its log.'));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem('not-found', 404, 'Not found', `No endpoint ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  const discovery = DiscoveryDocument.parse({
+    issuer: url,
+    jwks_uri: `${url}/.well-known/jwks.json`,
+    identity_provider: {
+      authority: options.discovery.identityProvider.authority,
+      client_id: options.discovery.identityProvider.clientId,
+      scopes: [...options.discovery.identityProvider.scopes],
+      protocol: options.discovery.identityProvider.protocol,
+    },
+    endpoints: {
+      device_challenge: `${url}/v1/device/challenge`,
+      session: `${url}/v1/session`,
+      entitlements: `${url}/v1/entitlements`,
+      events: `${url}/v1/events`,
+      models: `${url}/v1/models`,
+      chat_completions: `${url}/v1/chat/completions`,
+    },
+    device_policy: {
+      required_checks: requiredChecks,
+      ...(options.discovery.minOsVersions ? { min_os_versions: { ...options.discovery.minOsVersions } } : {}),
+    },
+    ...(options.discovery.supportContact ? { support_contact: options.discovery.supportContact } : {}),
+  });
+
+  app.get('/.well-known/clearance', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(discovery));
+  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(keys.jwks()));
+
+  app.post('/v1/device/challenge', async (request, reply) => {
+    const { identity: who } = await auth.identityFromBearer(request);
+    let challenge;
+    try {
+      challenge = challenges.issue(who.userId);
+    } catch (error) {
+      throw new ProblemError(problem('too-many-requests', 429, 'Too many challenges', (error as Error).message));
+    }
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ nonce: challenge.nonce, expires_in: challenge.expiresAt - Math.floor(Date.now() / 1000) });
+  });
+
+  app.post('/v1/session', async (request, reply) => {
+    const { identity: who } = await auth.identityFromBearer(request);
+    const proof = await dpop.verify(request.headers.dpop, { method: 'POST', urls: auth.targetUrls(request) });
+    const body = z.object({ posture: z.string().min(1) }).safeParse(request.body);
+    if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>"}');
+    const report = await verifyPostureReport(body.data.posture, proof.jwk, proof.jkt);
+    if (!challenges.consume(report.nonce, who.userId)) {
+      throw new PostureError('posture report nonce is unknown, already used, expired, or was issued to someone else');
+    }
+    const existing = await devices.find(who.userId, proof.jkt);
+    if (existing?.revokedAt) {
+      throw new ProblemError(
+        problem('device-revoked', 403, 'Device revoked', `This device key was revoked on ${existing.revokedAt}; IT can re-enable it.`),
+      );
+    }
+    const verdict = deviceVerdict(report, requiredChecks);
+    await devices.enrol({
+      userId: who.userId,
+      jkt: proof.jkt,
+      deviceId: report.deviceId,
+      publicJwk: proof.jwk,
+      assurance: report.assurance,
+      platform: report.platform,
+      appVersion: report.appVersion,
+      verdict,
+      principal: {
+        ...(who.name ? { name: who.name } : {}),
+        ...(who.username ? { username: who.username } : {}),
+        groups: who.groups,
+      },
+    });
+    const sessionId = randomUUID();
+    const { token, claims } = await sessionTokens.issue(
+      {
+        sub: who.userId,
+        sid: sessionId,
+        ...(who.clientId ? { client_id: who.clientId } : {}),
+        ...(who.name ? { name: who.name } : {}),
+        ...(who.username ? { preferred_username: who.username } : {}),
+        groups: [...who.groups],
+        cnf: { jkt: proof.jkt },
+        device: {
+          id: verdict.id,
+          assurance: verdict.assurance,
+          compliant: verdict.compliant,
+          failedChecks: verdict.failedChecks,
+        },
+      },
+      who.expiresAt,
+    );
+    const record = await audit.append({
+      kind: 'session',
+      subject: who.userId,
+      data: {
+        sessionId,
+        username: who.username,
+        deviceId: verdict.id,
+        jkt: proof.jkt,
+        assurance: verdict.assurance,
+        compliant: verdict.compliant,
+        failedChecks: verdict.failedChecks,
+        platform: report.platform,
+        appVersion: report.appVersion,
+        expiresAt: claims.exp,
+      },
+    });
+    access.track({
+      sessionId,
+      userId: who.userId,
+      jkt: proof.jkt,
+      identity: { ...(who.name ? { name: who.name } : {}), ...(who.username ? { username: who.username } : {}), groups: who.groups },
+      principal: principalFromGroups(who.groups, claimMapping),
+      device: claims.device,
+      expiresAt: claims.exp,
+    });
+    return reply.header('cache-control', 'no-store').send({
+      access_token: token,
+      token_type: 'DPoP',
+      expires_in: Math.min(SESSION_TOKEN_LIFETIME_SECONDS, claims.exp - claims.iat),
+      session_id: sessionId,
+      decision_id: record.decisionId,
+      device: verdict,
+    });
+  });
+
+  app.get('/v1/entitlements', async (request, reply) => {
+    const { session } = await auth.sessionFromDpop(request);
+    access.track(session);
+    const content = await access.entitlements(session);
+    const { jws, document } = await signer.sign(content);
+    await audit.append({
+      kind: 'entitlements',
+      subject: session.userId,
+      data: {
+        ver: document.ver,
+        sessionId: session.sessionId,
+        deviceId: session.device.id,
+        policyRevision: policy.revision,
+        catalogRevision: catalog.revision,
+        models: document.models.map((m) => ({ id: m.id, status: m.status, reason: m.reason, policy: m.policy })),
+      },
+    });
+    return reply.header('cache-control', 'no-store').type('application/jwt').send(jws);
+  });
+
+  app.get('/v1/models', async (request, reply) => {
+    const { session } = await auth.sessionFromDpop(request);
+    access.track(session);
+    const data = catalog.models
+      .filter((model) => access.decide(session, model).decision.effect === 'allow')
+      .map((model) => ({
+        id: model.id,
+        object: 'model',
+        created: 0,
+        owned_by: model.demo ? 'clearance-demo' : 'clearance',
+        name: model.name,
+        demo: model.demo,
+      }));
+    return reply.header('cache-control', 'no-store').send({ object: 'list', data });
+  });
+
+  app.get('/v1/events', async (request, reply) => {
+    const { session } = await auth.sessionFromDpop(request);
+    access.track(session);
+    const lastEventId = headerValue(request, 'last-event-id');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, SSE_HEADERS);
+    res.write(`retry: 3000\n${formatSseComment('connected')}`);
+    const subscription = events.subscribe(
+      session.userId,
+      session.jkt,
+      { write: (text) => res.write(text), close: () => res.end() },
+      lastEventId,
+    );
+    const heartbeat = setInterval(() => res.write(formatSseComment('heartbeat')), heartbeatMs);
+    const expiry = setTimeout(
+      () => res.end(formatSseComment('access token expired; reconnect with a fresh token and Last-Event-ID')),
+      Math.max(0, session.expiresAt * 1000 - Date.now()),
+    );
+    res.on('close', () => {
+      clearInterval(heartbeat);
+      clearTimeout(expiry);
+      subscription.dispose();
+    });
+    if (!lastEventId || subscription.needsResync) {
+      const { ver } = await access.entitlements(session);
+      events.publish(session.userId, { type: 'entitlements.changed', data: { ver } }, session.jkt);
+    }
+  });
+
+  registerCompletionsRoute(app, {
+    auth,
+    access,
+    catalog: () => catalog,
+    upstreams: {
+      demoTokensPerSecond: options.demoTokensPerSecond ?? 40,
+      timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...options.upstreamTimeouts },
+      env: options.env ?? process.env,
+    },
+    log,
+  });
+
+  const requireAdmin = (request: FastifyRequest) => {
+    const header = request.headers.authorization ?? '';
+    const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+    const expected = Buffer.from(adminToken);
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+      throw new AuthError('invalid_token', 'Admin endpoints need "Authorization: Bearer <admin token>"', 'Bearer');
+    }
+  };
+
+  app.get('/v1/admin/explain', async (request, reply) => {
+    requireAdmin(request);
+    const query = z.object({ user: z.string().min(1), model: z.string().min(1) }).safeParse(request.query);
+    if (!query.success) throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Give ?user=<id or username>&model=<id>'));
+    const model = catalog.get(query.data.model);
+    if (!model) throw new ProblemError(problem('model-not-found', 404, 'Model not found', `There is no model "${query.data.model}".`));
+    const enrolment = await devices.latestForUser(query.data.user);
+    if (!enrolment) {
+      throw new ProblemError(
+        problem('not-found', 404, 'User not seen', `No attested device for "${query.data.user}": the user has to sign in once.`),
+      );
+    }
+    const principal = principalFromGroups(enrolment.principal.groups, claimMapping);
+    const device = {
+      assurance: enrolment.verdict.assurance,
+      compliant: enrolment.verdict.compliant,
+      failedChecks: enrolment.verdict.failedChecks,
+    };
+    const trace = policy.explain({ userId: enrolment.userId, principal, device, model });
+    return reply.header('cache-control', 'no-store').send({
+      user: { id: enrolment.userId, ...enrolment.principal },
+      principal,
+      device: { id: enrolment.deviceId, jkt: enrolment.jkt, lastSeenAt: enrolment.lastSeenAt, ...device },
+      model: { id: model.id, name: model.name, attributes: model.attributes },
+      decision: trace.decision,
+      policies: trace.policies,
+      precedence: trace.precedence,
+      policyRevision: policy.revision,
+      catalogRevision: catalog.revision,
+    });
+  });
+
+  app.post('/v1/admin/revoke', async (request, reply) => {
+    requireAdmin(request);
+    const body = z.object({ user: z.string().min(1), jkt: z.string().min(1).optional() }).safeParse(request.body);
+    if (!body.success) throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"user": "<id>", "jkt"?: "<thumbprint>"}'));
+    const targets = body.data.jkt
+      ? [body.data.jkt]
+      : (await devices.listForUser(body.data.user)).filter((d) => !d.revokedAt).map((d) => d.jkt);
+    const revoked: string[] = [];
+    for (const jkt of targets) if (await revokeDevice(body.data.user, jkt)) revoked.push(jkt);
+    return reply.header('cache-control', 'no-store').send({ revoked });
+  });
+
+  const revokeDevice = async (userId: string, jkt: string): Promise<boolean> => {
+    const changed = await devices.revoke(userId, jkt);
+    if (!changed) return false;
+    await audit.append({ kind: 'revocation', subject: userId, data: { jkt } });
+    access.revokeDevice(userId, jkt, 'This device was revoked by IT; sign in again or contact IT.');
+    return true;
+  };
+
+  await app.ready();
+  server.on('request', handler!);
+  log(`gateway listening on ${url} (policy revision ${policy.revision}, catalog ${catalog.revision})`);
+
+  let closed = false;
+  return {
+    url,
+    adminToken,
+    policy,
+    audit,
+    devices,
+    access,
+    catalog: () => catalog,
+    reloadPolicies: async () => {
+      const result = policy.reload();
+      await pendingChange;
+      return result;
+    },
+    reloadCatalog,
+    revokeDevice,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      for (const subscription of subscriptions) subscription.dispose();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+      await pendingChange;
+      database?.close();
+    },
+  };
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function loadOrCreateAdminToken(path: string): string {
+  if (existsSync(path)) {
+    const token = readFileSync(path, 'utf8').trim();
+    if (token.length >= 32) return token;
+  }
+  const token = randomBytes(32).toString('base64url');
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}

@@ -1,0 +1,182 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { GatewayDatabase } from './database';
+
+/** What a record is about. */
+export type AuditKind = 'access' | 'session' | 'entitlements' | 'revocation' | 'policy';
+
+/** What a caller appends; the log adds sequence, time and hashes. */
+export interface AuditEntry {
+  readonly kind: AuditKind;
+  /** Generated when absent; the id users and IT quote (`decisionId` in problems). */
+  readonly decisionId?: string;
+  /** The user the record is about, if any. */
+  readonly subject?: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** One stored record. `hash` covers every other field, including `prevHash`. */
+export interface AuditRecord {
+  readonly seq: number;
+  readonly decisionId: string;
+  readonly at: string;
+  readonly kind: AuditKind;
+  readonly subject: string | null;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Outcome of walking the whole chain. */
+export type ChainVerification =
+  | { readonly ok: true; readonly count: number; readonly head: string }
+  | { readonly ok: false; readonly count: number; readonly brokenAt: number; readonly problem: string };
+
+/**
+ * The append-only, hash-chained record of every decision.
+ *
+ * Asynchronous so a shared database can stand in for the local SQLite file when several
+ * gateway instances run.
+ */
+export interface AuditLog {
+  append(entry: AuditEntry): Promise<AuditRecord>;
+  get(decisionId: string): Promise<AuditRecord | undefined>;
+  /** Records in sequence order after `afterSeq` (default: from the start). */
+  list(options?: { readonly afterSeq?: number; readonly limit?: number }): Promise<readonly AuditRecord[]>;
+  verifyChain(): Promise<ChainVerification>;
+}
+
+/** `prevHash` of the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Computes a record's hash from its fields (canonical JSON, sorted keys). */
+export function hashAuditRecord(record: Omit<AuditRecord, 'hash'>): string {
+  const body = canonicalJson([
+    record.seq,
+    record.decisionId,
+    record.at,
+    record.kind,
+    record.subject,
+    record.data,
+    record.prevHash,
+  ]);
+  return createHash('sha256').update(body).digest('hex');
+}
+
+interface AuditRow {
+  seq: number;
+  decision_id: string;
+  at: string;
+  kind: AuditKind;
+  subject: string | null;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * The audit log in the gateway's SQLite database.
+ *
+ * Triggers refuse UPDATE and DELETE; `verifyChain` detects edits made around them.
+ */
+export class SqliteAuditLog implements AuditLog {
+  constructor(
+    private readonly db: GatewayDatabase,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async append(entry: AuditEntry): Promise<AuditRecord> {
+    const write = this.db.transaction((): AuditRecord => {
+      const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+        | { seq: number; hash: string }
+        | undefined;
+      const unhashed = {
+        seq: (last?.seq ?? 0) + 1,
+        decisionId: entry.decisionId ?? newDecisionId(),
+        at: this.clock().toISOString(),
+        kind: entry.kind,
+        subject: entry.subject ?? null,
+        data: JSON.parse(JSON.stringify(entry.data)) as Record<string, unknown>,
+        prevHash: last?.hash ?? GENESIS_HASH,
+      };
+      const record = { ...unhashed, hash: hashAuditRecord(unhashed) };
+      this.db
+        .prepare(
+          `INSERT INTO audit (seq, decision_id, at, kind, subject, data, prev_hash, hash)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.seq,
+          record.decisionId,
+          record.at,
+          record.kind,
+          record.subject,
+          JSON.stringify(record.data),
+          record.prevHash,
+          record.hash,
+        );
+      return record;
+    });
+    return write.immediate();
+  }
+
+  async get(decisionId: string): Promise<AuditRecord | undefined> {
+    const row = this.db.prepare('SELECT * FROM audit WHERE decision_id = ?').get(decisionId) as AuditRow | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  async list(options: { readonly afterSeq?: number; readonly limit?: number } = {}): Promise<readonly AuditRecord[]> {
+    const rows = this.db
+      .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
+      .all(options.afterSeq ?? 0, options.limit ?? 1000) as AuditRow[];
+    return rows.map(fromRow);
+  }
+
+  async verifyChain(): Promise<ChainVerification> {
+    let previous = GENESIS_HASH;
+    let expectedSeq = 1;
+    let count = 0;
+    for (const row of this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as Iterable<AuditRow>) {
+      const broken = (problem: string): ChainVerification => ({ ok: false, count, brokenAt: row.seq, problem });
+      if (row.seq !== expectedSeq) return broken(`expected record ${expectedSeq}, found ${row.seq} (a record is missing)`);
+      if (row.prev_hash !== previous) return broken('prevHash does not match the previous record');
+      let record: AuditRecord;
+      try {
+        record = fromRow(row);
+      } catch {
+        return broken('data is not valid JSON');
+      }
+      if (hashAuditRecord(record) !== row.hash) return broken('hash does not match the record contents');
+      previous = row.hash;
+      expectedSeq++;
+      count++;
+    }
+    return { ok: true, count, head: previous };
+  }
+}
+
+function fromRow(row: AuditRow): AuditRecord {
+  return {
+    seq: row.seq,
+    decisionId: row.decision_id,
+    at: row.at,
+    kind: row.kind,
+    subject: row.subject,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function newDecisionId(): string {
+  return `dec_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** JSON with object keys sorted at every level, so equal values always hash the same. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
