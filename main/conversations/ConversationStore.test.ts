@@ -132,7 +132,7 @@ describe('ConversationStore encryption', () => {
     const reopened = fixture.store();
     const ids = (await reopened.list()).map((s) => s.id);
     expect(ids).toEqual([a.id]);
-    expect(reopened.setAside().map((f) => f.file)).toEqual([`${b.id}.conv`]);
+    expect(reopened.unreadableFiles().map((f) => f.file)).toEqual([`${b.id}.conv`]);
   });
 });
 
@@ -162,7 +162,7 @@ describe('ConversationStore crash safety', () => {
     expect(loaded.messages.map((m) => m.content)).toEqual(['first version']);
     expect(existsSync(tempPath)).toBe(false);
     expect((await fixture.files()).filter((f) => f.endsWith('.tmp'))).toEqual([]);
-    expect(reopened.setAside()).toEqual([]);
+    expect(reopened.unreadableFiles()).toEqual([]);
   });
 
   it('reports a failed write to the caller and keeps the old file when the rename never happens', async () => {
@@ -239,7 +239,7 @@ describe('ConversationStore corrupt files', () => {
     await expect(reopened.get(bad.id)).rejects.toMatchObject({
       error: { code: 'NOT_FOUND', message: expect.stringMatching(/set aside.*integrity check/) },
     });
-    expect(reopened.setAside().map((f) => f.file)).toEqual([`${bad.id}.conv`]);
+    expect(reopened.unreadableFiles().map((f) => f.file)).toEqual([`${bad.id}.conv`]);
     expect((await reopened.list()).map((s) => s.id)).toEqual([good.id]);
     expect((await reopened.get(good.id)).title).toBe('Good one');
     expect(changes).toContainEqual([bad.id]);
@@ -256,7 +256,7 @@ describe('ConversationStore corrupt files', () => {
 
     const reopened = fixture.store();
     expect(await reopened.list()).toEqual([]);
-    expect(reopened.setAside()[0]?.reason).toMatch(/not a conversation Clearance understands/);
+    expect(reopened.unreadableFiles()[0]?.reason).toMatch(/not a conversation Clearance understands/);
   });
 });
 
@@ -290,7 +290,7 @@ describe('ConversationStore index', () => {
     await writeFile(join(fixture.dir, 'index.bin'), randomBytes(200));
     const reopened = fixture.store();
     expect(await reopened.list()).toEqual(listed);
-    expect(reopened.setAside()).toEqual([]);
+    expect(reopened.unreadableFiles()).toEqual([]);
   });
 
   it('picks up a conversation saved after the index was last written', async () => {
@@ -409,7 +409,7 @@ describe('ConversationStore editing', () => {
     writes = 0;
     for (let i = 0; i < 500; i++) expect(store.appendDelta(created.id, reply.id, `t${i} `)).toBe(true);
     expect(writes).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    for (let i = 0; i < 300 && writes === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(writes).toBe(1);
     store.appendDelta(created.id, reply.id, 'end');
     await store.flush(created.id);

@@ -23,6 +23,7 @@ const INDEX_PURPOSE = 'clearance:index:v1';
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const TRASH_NAME = /^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\.(\d+)\.conv$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
+const MAX_FLUSH_INTERVAL_MS = 2000;
 
 /** Options for {@link ConversationStore}. */
 export interface ConversationStoreOptions {
@@ -91,6 +92,8 @@ interface LoadedConversation {
   queue: Promise<void>;
   pendingWrites: number;
   lastUsed: number;
+  /** How long the last write took, to space out coalesced writes of large conversations. */
+  lastWriteMs: number;
 }
 
 /** True when `id` could name a conversation file (no path separators, dots or oddities). */
@@ -208,8 +211,8 @@ export class ConversationStore {
     return this.opening;
   }
 
-  /** Files set aside as unreadable since the store was created. */
-  setAside(): readonly SetAsideFile[] {
+  /** Files set aside as unreadable since the store was created, for diagnostics. */
+  unreadableFiles(): readonly SetAsideFile[] {
     return [...this.setAsideFiles];
   }
 
@@ -660,6 +663,7 @@ export class ConversationStore {
       queue: Promise.resolve(),
       pendingWrites: 0,
       lastUsed: ++this.useCounter,
+      lastWriteMs: 0,
     };
     if (!this.writtenThisSession.has(id) && this.markInterrupted(conversation)) {
       loaded.dirty = true;
@@ -711,6 +715,7 @@ export class ConversationStore {
       queue: Promise.resolve(),
       pendingWrites: 0,
       lastUsed: ++this.useCounter,
+      lastWriteMs: 0,
     };
     this.loaded.set(conversation.id, loaded);
     try {
@@ -749,12 +754,15 @@ export class ConversationStore {
 
   private scheduleFlush(loaded: LoadedConversation): void {
     if (loaded.timer || this.closed) return;
+    // A conversation whose write takes long (thousands of messages) is written less often, so that
+    // saving streamed text never takes more than about a fifth of the time, up to 2 s between writes.
+    const delay = Math.max(this.flushIntervalMs, Math.min(MAX_FLUSH_INTERVAL_MS, loaded.lastWriteMs * 4));
     loaded.timer = setTimeout(() => {
       loaded.timer = undefined;
       this.persist(loaded).catch((error: unknown) =>
         this.log(`Could not save conversation ${loaded.conversation.id}`, error),
       );
-    }, this.flushIntervalMs);
+    }, delay);
     loaded.timer.unref();
   }
 
@@ -779,6 +787,7 @@ export class ConversationStore {
   private async writeNow(loaded: LoadedConversation): Promise<void> {
     if (loaded.removed || !loaded.dirty) return;
     const { conversation } = loaded;
+    const started = performance.now();
     loaded.dirty = false;
     const plain = Buffer.from(JSON.stringify({ v: 1, conversation }), 'utf8');
     const sealed = this.requireKey().seal(plain, conversationPurpose(conversation.id));
@@ -791,6 +800,7 @@ export class ConversationStore {
       loaded.dirty = true;
       throw error;
     }
+    loaded.lastWriteMs = performance.now() - started;
     if (loaded.removed) return;
     this.index.set(conversation.id, { ...summary, size: stamp.size, mtimeMs: stamp.mtimeMs });
     this.scheduleIndexWrite();
