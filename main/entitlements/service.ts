@@ -366,6 +366,7 @@ export class EntitlementService implements EntitlementSource {
         signal: AbortSignal.timeout(this.timing.fetchTimeoutMs),
       });
       body = await response.text();
+      if (generation !== this.generation) return;
       if (!response.ok) {
         this.reachable = response.status < 500;
         this.lastError = problemSentence(response.status, body);
@@ -373,6 +374,7 @@ export class EntitlementService implements EntitlementSource {
         return;
       }
     } catch (error) {
+      if (generation !== this.generation) return;
       this.reachable = false;
       this.lastError = `Could not reach the gateway: ${describeNetworkError(error, this.timing.fetchTimeoutMs)}`;
       this.options.log?.('Could not fetch entitlements', error);

@@ -67,6 +67,43 @@ describe('GatewayEventStream', () => {
     expect(downs.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('reconnects quietly with Last-Event-ID when an open stream ends cleanly', async () => {
+    const downs: string[] = [];
+    let opens = 0;
+    stream = new GatewayEventStream({
+      fetch: gateway.fetch,
+      reconnect: { initialMs: 20, maxMs: 100 },
+      onOpen: () => opens++,
+      onEvent: () => undefined,
+      onDown: (error) => downs.push(error.message),
+    });
+    stream.start();
+    await until(() => gateway.openStreams === 1 && stream!.connected);
+    const id = gateway.push('entitlements.changed', { ver: 2 });
+    await until(() => stream!.lastEventId === id);
+    gateway.endStreams();
+    await until(() => opens === 2 && stream!.connected);
+    expect(downs).toEqual([]);
+    expect(gateway.seen('/v1/events').at(-1)?.headers['last-event-id']).toBe(id);
+  });
+
+  it('honours the server retry interval as the least reconnection delay', async () => {
+    const opened: number[] = [];
+    stream = new GatewayEventStream({
+      fetch: gateway.fetch,
+      reconnect: { initialMs: 10, maxMs: 1000 },
+      onOpen: () => opened.push(Date.now()),
+      onEvent: () => undefined,
+      onDown: () => undefined,
+    });
+    gateway.retryMs = 300;
+    stream.start();
+    await until(() => opened.length === 1);
+    gateway.endStreams();
+    await until(() => opened.length === 2);
+    expect(opened[1]! - opened[0]!).toBeGreaterThanOrEqual(280);
+  });
+
   it('backs off while the gateway refuses the stream, then connects by itself', async () => {
     gateway.refuseStreams = true;
     const downs: string[] = [];

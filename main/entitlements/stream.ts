@@ -34,7 +34,11 @@ export interface GatewayEventStreamOptions {
   /** The stream is open (the gateway answered 200 with an event stream). */
   readonly onOpen: () => void;
   readonly onEvent: (event: EventSourceMessage) => void;
-  /** The stream closed or could not be opened; a reconnection is already scheduled. */
+  /**
+   * The stream broke or could not be (re)opened; a reconnection is already scheduled.
+   *
+   * Not called when an open stream ends cleanly and the next connection succeeds.
+   */
   readonly onDown: (error: Error) => void;
   readonly log?: (message: string, error?: unknown) => void;
 }
@@ -51,6 +55,8 @@ export class GatewayEventStream {
   private lastId: string | undefined;
   private open = false;
   private serverRetryMs: number | undefined;
+  /** Logged once per outage, not once per attempt. */
+  private reportedDown = false;
 
   constructor(private readonly options: GatewayEventStreamOptions) {}
 
@@ -90,15 +96,19 @@ export class GatewayEventStream {
           attempt = 0;
         });
         if (!this.running) break;
-        this.markDown(new Error('The gateway closed the event stream.'));
+        if (opened) {
+          // A clean end after a good stream (the gateway rotating it when the access token expires):
+          // reconnect quietly; only a failed reconnection counts as the stream being down.
+          this.open = false;
+        } else {
+          this.markDown(new Error('The gateway closed the event stream.'));
+        }
       } catch (error) {
         if (!this.running) break;
         this.markDown(error instanceof Error ? error : new Error(String(error)));
       }
-      const delay = Math.max(
-        reconnectDelay(attempt, this.options.reconnect, this.options.random),
-        opened ? 0 : Math.min(this.serverRetryMs ?? 0, this.options.reconnect.maxMs),
-      );
+      const backoff = reconnectDelay(attempt, this.options.reconnect, this.options.random);
+      const delay = Math.max(backoff, Math.min(this.serverRetryMs ?? 0, this.options.reconnect.maxMs));
       attempt += 1;
       await this.sleep(delay);
     }
@@ -106,9 +116,9 @@ export class GatewayEventStream {
   }
 
   private markDown(error: Error): void {
-    const wasOpen = this.open;
     this.open = false;
-    if (wasOpen) this.options.log?.(`Event stream closed: ${error.message}`);
+    if (!this.reportedDown) this.options.log?.(`Event stream down: ${error.message}`);
+    this.reportedDown = true;
     this.options.onDown(error);
   }
 
@@ -148,6 +158,7 @@ export class GatewayEventStream {
         },
       });
       this.open = true;
+      this.reportedDown = false;
       onOpened();
       this.options.onOpen();
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

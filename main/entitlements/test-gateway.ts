@@ -89,6 +89,8 @@ export class TestGateway {
   document: DocumentResponder = () => ({ status: 404, body: '' });
   /** When true, `/v1/events` answers 503 (the stream is down while the rest works). */
   refuseStreams = false;
+  /** When set, each stream starts with `retry: <ms>`. */
+  retryMs: number | undefined;
   readonly requests: SeenRequest[] = [];
   private readonly streams = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
@@ -135,6 +137,12 @@ export class TestGateway {
   /** Ends every open stream (the gateway restarting its event hub). */
   dropStreams(): void {
     for (const stream of this.streams) stream.destroy();
+    this.streams.clear();
+  }
+
+  /** Ends every open stream cleanly, as the gateway does when a stream's access token expires. */
+  endStreams(): void {
+    for (const stream of this.streams) stream.end(': access token expired; reconnect\n\n');
     this.streams.clear();
   }
 
@@ -185,7 +193,7 @@ export class TestGateway {
         return;
       }
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-      response.write(': connected\n\n');
+      response.write(`${this.retryMs !== undefined ? `retry: ${this.retryMs}\n` : ''}: connected\n\n`);
       this.streams.add(response);
       response.on('close', () => this.streams.delete(response));
     } else {
