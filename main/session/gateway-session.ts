@@ -1,0 +1,441 @@
+import { decodeJwt } from 'jose';
+import { z } from 'zod';
+import { DeviceVerdict, PostureReportClaims, type PostureCheck } from '../../shared/device';
+import { signWithDeviceKey } from '../device/jws';
+import type { DeviceKey } from '../device/key';
+import { Emitter } from '../events';
+import type { Clock, HttpClient } from '../platform';
+import { createDpopProof } from './dpop';
+import { challengeError, GatewaySessionError, sessionErrorFromResponse } from './errors';
+
+/** `typ` of the posture report JWS. */
+export const POSTURE_TYP = 'posture+jwt';
+
+/** Renew when less than this is left of the session token (the gateway issues 5 minutes). */
+const DEFAULT_RENEW_BEFORE_MS = 60_000;
+/** Timeout of the attestation calls (challenge, session); later calls keep the caller's own signal. */
+const DEFAULT_ATTEST_TIMEOUT_MS = 15_000;
+
+const ChallengeResponse = z.object({ nonce: z.string().min(16) });
+const SessionResponse = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().regex(/^dpop$/i, 'token_type must be DPoP'),
+  expires_in: z.number().positive(),
+  device: DeviceVerdict,
+});
+
+/** What {@link GatewaySession} needs. */
+export interface GatewaySessionOptions {
+  /** The gateway's base URL (managed config); every path is resolved against it. */
+  readonly gatewayUrl: string;
+  readonly http: HttpClient;
+  readonly clock: Clock;
+  /** The device key, or a function that opens it (`() => keyStore.load()`). */
+  readonly deviceKey: DeviceKey | (() => Promise<DeviceKey>);
+  /** Runs the posture checks for a report (e.g. `() => gate.recheck().then((s) => s.checks)`). */
+  readonly posture: () => Promise<PostureCheck[]>;
+  /** The signed-in user's identity-provider access token for the gateway. */
+  readonly getIdpAccessToken: () => Promise<string>;
+  readonly appVersion: string;
+  readonly platform: NodeJS.Platform;
+  /** Discovery's `endpoints.device_challenge` and `endpoints.session`; default `/v1/device/challenge`, `/v1/session`. */
+  readonly endpoints?: { readonly deviceChallenge?: string; readonly session?: string };
+  readonly renewBeforeMs?: number;
+  readonly attestTimeoutMs?: number;
+  readonly log?: (message: string, error?: unknown) => void;
+}
+
+/** The gateway session as listeners see it (never the token). */
+export interface GatewaySessionState {
+  readonly status: 'none' | 'active';
+  readonly deviceVerdict?: DeviceVerdict;
+  /** Epoch milliseconds when the session token expires. */
+  readonly expiresAt?: number;
+}
+
+interface ActiveSession {
+  readonly accessToken: string;
+  readonly expiresAt: number;
+  readonly verdict: DeviceVerdict;
+  readonly key: DeviceKey;
+}
+
+/**
+ * The device-bound gateway session: attests the device, holds the DPoP-bound session token, and
+ * authorizes every later gateway call.
+ *
+ * Attestation is `POST /v1/device/challenge` (Bearer identity token) for a nonce, then
+ * `POST /v1/session` (Bearer identity token + DPoP proof) with a posture report signed by the
+ * device key. The session token is renewed when less than a minute is left, re-established once
+ * when the gateway says it is invalid, and a `DPoP-Nonce` the gateway asks for is remembered.
+ */
+export class GatewaySession {
+  private readonly changed = new Emitter<GatewaySessionState>();
+  private readonly base: URL;
+  private session: ActiveSession | undefined;
+  private establishing: Promise<ActiveSession> | undefined;
+  private dpopNonce: string | undefined;
+  private generation = 0;
+
+  /** Fires when a session is made, renewed or dropped. */
+  readonly onDidChange = this.changed.event;
+
+  constructor(private readonly options: GatewaySessionOptions) {
+    try {
+      this.base = new URL(options.gatewayUrl);
+    } catch {
+      throw new GatewaySessionError(
+        'GATEWAY_UNAVAILABLE',
+        `The gateway address "${options.gatewayUrl}" is not a URL. Ask IT to check the managed settings.`,
+      );
+    }
+    if (this.base.protocol !== 'https:' && this.base.protocol !== 'http:') {
+      throw new GatewaySessionError(
+        'GATEWAY_UNAVAILABLE',
+        `The gateway address "${options.gatewayUrl}" must start with https://.`,
+      );
+    }
+  }
+
+  /** The gateway's verdict on this device from the last attestation. */
+  get deviceVerdict(): DeviceVerdict | undefined {
+    return this.session?.verdict;
+  }
+
+  /** The state listeners see. */
+  get state(): GatewaySessionState {
+    const session = this.session;
+    return session
+      ? { status: 'active', deviceVerdict: session.verdict, expiresAt: session.expiresAt }
+      : { status: 'none' };
+  }
+
+  /** Makes sure a session with more than the renewal margin left exists, attesting if needed. */
+  async ensureSession(): Promise<GatewaySessionState> {
+    await this.activeSession();
+    return this.state;
+  }
+
+  /** Attests again now (after the user fixed the device and pressed "check again"). */
+  async reattest(): Promise<GatewaySessionState> {
+    await this.establish(true);
+    return this.state;
+  }
+
+  /** Forgets the gateway session (sign-out); the device key stays. */
+  drop(): void {
+    this.generation++;
+    this.establishing = undefined;
+    const had = this.session !== undefined;
+    this.session = undefined;
+    if (had) this.changed.fire(this.state);
+  }
+
+  dispose(): void {
+    this.drop();
+    this.changed.dispose();
+  }
+
+  /**
+   * A DPoP proof for a request to the gateway (RFC 9449 §4.2), using the remembered server nonce unless given one.
+   */
+  async createDpopProof(htm: string, htu: string | URL, accessToken?: string, nonce?: string): Promise<string> {
+    const key = await this.key();
+    return createDpopProof(key, { htm, htu, accessToken, nonce: nonce ?? this.dpopNonce }, this.options.clock.now());
+  }
+
+  /**
+   * An authorized request to the gateway: `Authorization: DPoP <token>` and a fresh proof.
+   *
+   * `path` is relative to the gateway URL (or a URL on the gateway's origin; anything else is refused,
+   * so the token never leaves for another host). The answer is returned whatever its status, after at
+   * most one retry with a server nonce and one re-attestation on `invalid_token`.
+   *
+   * @throws {GatewaySessionError} when there is no session and one cannot be made, or the gateway is unreachable.
+   */
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const url = this.resolve(path);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const replayable = !(init.body instanceof ReadableStream);
+    let session = await this.activeSession();
+    let nonceRetries = 0;
+    let reattested = false;
+    for (;;) {
+      const headers = new Headers(init.headers);
+      headers.set('Authorization', `DPoP ${session.accessToken}`);
+      headers.set(
+        'DPoP',
+        await createDpopProof(
+          session.key,
+          { htm: method, htu: url, accessToken: session.accessToken, nonce: this.dpopNonce },
+          this.options.clock.now(),
+        ),
+      );
+      const response = await this.send(url, { ...init, method, headers }, `${method} ${url.pathname}`);
+      const previousNonce = this.dpopNonce;
+      this.rememberNonce(response);
+      if (response.status !== 401 || !replayable) return response;
+      const error = challengeError(response);
+      if (error === 'use_dpop_nonce' && this.dpopNonce !== previousNonce && nonceRetries < 1) {
+        nonceRetries++;
+        await response.body?.cancel();
+        continue;
+      }
+      if (error === 'invalid_token' && !reattested) {
+        reattested = true;
+        nonceRetries = 0;
+        await response.body?.cancel();
+        session = await this.renewAfterRejection(session);
+        continue;
+      }
+      return response;
+    }
+  }
+
+  private async key(): Promise<DeviceKey> {
+    const { deviceKey } = this.options;
+    if (typeof deviceKey !== 'function') return deviceKey;
+    try {
+      return await deviceKey();
+    } catch (error) {
+      if (error instanceof Error && 'code' in error && error.code === 'DEVICE_BLOCKED') {
+        throw new GatewaySessionError('DEVICE_BLOCKED', error.message, { cause: error });
+      }
+      throw new GatewaySessionError('DEVICE_BLOCKED', `The device key could not be opened: ${describe(error)}.`, {
+        cause: error,
+      });
+    }
+  }
+
+  private resolve(path: string): URL {
+    let url: URL;
+    if (/^https?:\/\//i.test(path)) {
+      url = new URL(path);
+    } else {
+      const relative = new URL(path, 'http://relative.invalid');
+      url = new URL(this.base.href);
+      url.pathname = `${this.base.pathname.replace(/\/$/, '')}/${relative.pathname.replace(/^\//, '')}`;
+      url.search = relative.search;
+    }
+    if (url.origin !== this.base.origin) {
+      throw new GatewaySessionError(
+        'INTERNAL',
+        `Refusing to send the gateway session to ${url.origin}, which is not the gateway.`,
+      );
+    }
+    return url;
+  }
+
+  private async activeSession(): Promise<ActiveSession> {
+    const session = this.session;
+    const now = this.options.clock.now();
+    const margin = this.options.renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
+    if (session && session.expiresAt - now > margin) return session;
+    try {
+      return await this.establish(false);
+    } catch (error) {
+      const stillValid = session && this.session === session && session.expiresAt > this.options.clock.now();
+      if (stillValid && error instanceof GatewaySessionError && error.code === 'GATEWAY_UNAVAILABLE') {
+        this.options.log?.('Renewing the gateway session failed; using the current one until it expires', error);
+        return session;
+      }
+      throw error;
+    }
+  }
+
+  private async renewAfterRejection(rejected: ActiveSession): Promise<ActiveSession> {
+    if (this.session !== rejected && this.session) return this.session;
+    return this.establish(true);
+  }
+
+  private establish(force: boolean): Promise<ActiveSession> {
+    if (this.establishing && !force) return this.establishing;
+    const generation = this.generation;
+    const attempt = this.attest().then((session) => {
+      if (generation !== this.generation) {
+        throw new GatewaySessionError(
+          'NOT_SIGNED_IN',
+          'You signed out while Clearance was connecting to the gateway. Sign in again.',
+        );
+      }
+      this.session = session;
+      this.changed.fire(this.state);
+      return session;
+    });
+    const settled = attempt.finally(() => {
+      if (this.establishing === settled) this.establishing = undefined;
+    });
+    this.establishing = settled;
+    return settled;
+  }
+
+  private async attest(): Promise<ActiveSession> {
+    const idpToken = await this.idpToken();
+    const key = await this.key();
+    const checks = await this.options.posture();
+    const sessionUrl = this.resolve(this.options.endpoints?.session ?? '/v1/session');
+    for (let attempt = 0; ; attempt++) {
+      const nonce = await this.challenge(idpToken);
+      const report = await this.signPostureReport(key, nonce, checks);
+      const response = await this.send(
+        sessionUrl,
+        {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${idpToken}`,
+            DPoP: await createDpopProof(
+              key,
+              { htm: 'POST', htu: sessionUrl, nonce: this.dpopNonce },
+              this.options.clock.now(),
+            ),
+            'Content-Type': 'application/json',
+            Accept: 'application/json',
+          },
+          body: JSON.stringify({ posture: report }),
+          signal: AbortSignal.timeout(this.options.attestTimeoutMs ?? DEFAULT_ATTEST_TIMEOUT_MS),
+        },
+        'the session request',
+      );
+      const previousNonce = this.dpopNonce;
+      this.rememberNonce(response);
+      if (attempt === 0 && this.dpopNonce !== previousNonce && (await this.asksForNonce(response))) continue;
+      if (!response.ok) throw await sessionErrorFromResponse(response, 'this device’s attestation', this.base.origin);
+      return this.acceptSession(response, key);
+    }
+  }
+
+  private async asksForNonce(response: Response): Promise<boolean> {
+    if (response.status !== 400 && response.status !== 401) return false;
+    if (challengeError(response) === 'use_dpop_nonce') return true;
+    const body: unknown = await response
+      .clone()
+      .json()
+      .catch(() => undefined);
+    return typeof body === 'object' && body !== null && (body as { error?: unknown }).error === 'use_dpop_nonce';
+  }
+
+  private async acceptSession(response: Response, key: DeviceKey): Promise<ActiveSession> {
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch {
+      body = undefined;
+    }
+    const parsed = SessionResponse.safeParse(body);
+    if (!parsed.success) {
+      throw new GatewaySessionError(
+        'GATEWAY_UNAVAILABLE',
+        `The gateway at ${this.base.origin} sent a session answer Clearance does not understand. Ask IT to check the gateway version.`,
+      );
+    }
+    const jkt = boundThumbprint(parsed.data.access_token);
+    if (jkt !== undefined && jkt !== key.thumbprint) {
+      throw new GatewaySessionError(
+        'INTERNAL',
+        'The gateway bound the session to a different device key. Try again; if it keeps happening, send IT a diagnostics bundle.',
+      );
+    }
+    return {
+      accessToken: parsed.data.access_token,
+      expiresAt: this.options.clock.now() + parsed.data.expires_in * 1000,
+      verdict: parsed.data.device,
+      key,
+    };
+  }
+
+  private async idpToken(): Promise<string> {
+    try {
+      const token = await this.options.getIdpAccessToken();
+      if (!token) throw new Error('no access token');
+      return token;
+    } catch (error) {
+      throw new GatewaySessionError('NOT_SIGNED_IN', `Sign in to connect to the gateway (${describe(error)}).`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async challenge(idpToken: string): Promise<string> {
+    const url = this.resolve(this.options.endpoints?.deviceChallenge ?? '/v1/device/challenge');
+    const response = await this.send(
+      url,
+      {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${idpToken}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+        },
+        body: '{}',
+        signal: AbortSignal.timeout(this.options.attestTimeoutMs ?? DEFAULT_ATTEST_TIMEOUT_MS),
+      },
+      'the device challenge',
+    );
+    this.rememberNonce(response);
+    if (!response.ok) throw await sessionErrorFromResponse(response, 'the device challenge', this.base.origin);
+    const parsed = ChallengeResponse.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) {
+      throw new GatewaySessionError(
+        'GATEWAY_UNAVAILABLE',
+        `The gateway at ${this.base.origin} sent a device challenge without a usable nonce.`,
+      );
+    }
+    return parsed.data.nonce;
+  }
+
+  private async signPostureReport(key: DeviceKey, nonce: string, checks: readonly PostureCheck[]): Promise<string> {
+    const platform = this.options.platform;
+    if (platform !== 'linux' && platform !== 'darwin' && platform !== 'win32') {
+      throw new GatewaySessionError(
+        'DEVICE_BLOCKED',
+        `Clearance can attest Linux, macOS and Windows devices, not ${platform}.`,
+      );
+    }
+    const claims: PostureReportClaims = PostureReportClaims.strict().parse({
+      nonce,
+      iat: Math.floor(this.options.clock.now() / 1000),
+      deviceId: key.deviceId,
+      assurance: key.assurance,
+      platform,
+      appVersion: this.options.appVersion,
+      checks,
+    });
+    return signWithDeviceKey(key, POSTURE_TYP, claims);
+  }
+
+  private async send(url: URL, init: RequestInit, what: string): Promise<Response> {
+    try {
+      return await this.options.http(url, init);
+    } catch (error) {
+      if (init.signal?.aborted && (init.signal.reason as Error | undefined)?.name !== 'TimeoutError') throw error;
+      throw new GatewaySessionError(
+        'GATEWAY_UNAVAILABLE',
+        `Clearance could not reach the gateway at ${this.base.origin} for ${what} (${describe(error)}). Check your network connection or VPN, then try again.`,
+        { cause: error },
+      );
+    }
+  }
+
+  private rememberNonce(response: Response): void {
+    const nonce = response.headers.get('dpop-nonce');
+    if (nonce && /^[\x21-\x7e]+$/.test(nonce)) this.dpopNonce = nonce;
+  }
+}
+
+/** The `cnf.jkt` of a JWT access token, or `undefined` for an opaque token. */
+function boundThumbprint(accessToken: string): string | undefined {
+  try {
+    const cnf = decodeJwt(accessToken).cnf as { jkt?: unknown } | undefined;
+    return typeof cnf?.jkt === 'string' ? cnf.jkt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}
