@@ -30,15 +30,20 @@ export const ChatCompletionRequest = z.object({
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 
-/** `event: error` payload of a streamed completion that ended early. */
-export interface StreamErrorPayload {
+/**
+ * `event: error` payload of a streamed completion that ended early.
+ *
+ * The RFC 9457 problem's members at the top level (what Clearance clients read), plus an
+ * OpenAI-style `error` object so OpenAI SDKs raise it as an API error. The problem's own
+ * string `error` member is therefore never used in stream errors.
+ */
+export type StreamErrorPayload = Omit<ProblemDetails, 'error'> & {
   readonly error: {
     readonly message: string;
     readonly type: 'access_denied' | 'session_revoked' | 'model_withdrawn' | 'upstream_error';
     readonly code: string;
-    readonly problem: ProblemDetails;
   };
-}
+};
 
 /** What the route needs from the gateway. */
 export interface CompletionsRouteContext {
@@ -49,7 +54,7 @@ export interface CompletionsRouteContext {
   readonly log: (line: string) => void;
 }
 
-/** Builds the error event payload for a problem (OpenAI clients read `error`, ours read `error.problem`). */
+/** Builds the error event payload for a problem. */
 export function streamErrorPayload(body: ProblemDetails): StreamErrorPayload {
   const type: StreamErrorPayload['error']['type'] =
     body.status === 403
@@ -60,7 +65,8 @@ export function streamErrorPayload(body: ProblemDetails): StreamErrorPayload {
           ? 'model_withdrawn'
           : 'upstream_error';
   const code = body.reason ?? body.type.split(':').at(-1) ?? 'error';
-  return { error: { message: body.message ?? body.detail ?? body.title, type, code, problem: body } };
+  const { error: _oauthError, ...problemFields } = body;
+  return { ...problemFields, error: { message: body.message ?? body.detail ?? body.title, type, code } };
 }
 
 type Step = { kind: 'event'; result: IteratorResult<UpstreamEvent> } | { kind: 'cut'; problem: ProblemDetails };
