@@ -1,0 +1,42 @@
+import { useEffect } from 'react';
+import { LiveRegion, Toasts } from './components/Toasts';
+import { HighlighterProvider, type HighlighterLoader } from './markdown/highlighter';
+import { DeviceGateScreen } from './screens/DeviceGateScreen';
+import { MainLayout } from './screens/MainLayout';
+import { SignInScreen } from './screens/SignInScreen';
+import { LoadingScreen, StartupFailedScreen } from './screens/StatusScreens';
+import { StoreProvider, useActions, useAppState } from './state/context';
+import type { AppStore } from './state/store';
+
+/** Which screen the state calls for. */
+export type ScreenName = 'loading' | 'failed' | 'sign-in' | 'device-gate' | 'main';
+
+function Screen() {
+  const boot = useAppState((state) => state.boot);
+  const bootError = useAppState((state) => state.bootError);
+  const status = useAppState((state) => state.session?.status);
+  const gate = useAppState((state) => state.device?.gate);
+  const { load } = useActions();
+  if (boot === 'failed') return <StartupFailedScreen message={bootError ?? 'Unknown error.'} onRetry={() => void load()} />;
+  if (boot === 'loading' && status === undefined) return <LoadingScreen />;
+  if (status !== 'signed-in') return <SignInScreen />;
+  if (gate === 'blocked') return <DeviceGateScreen />;
+  return <MainLayout />;
+}
+
+/**
+ * The whole renderer: starts the store (events and first load) and shows the screen the state
+ * calls for — loading, sign-in, device gate, or the main app.
+ */
+export function App({ store, loadHighlighter }: { readonly store: AppStore; readonly loadHighlighter?: HighlighterLoader }) {
+  useEffect(() => store.getState().start(), [store]);
+  return (
+    <StoreProvider store={store}>
+      <HighlighterProvider load={loadHighlighter}>
+        <Screen />
+        <Toasts />
+        <LiveRegion />
+      </HighlighterProvider>
+    </StoreProvider>
+  );
+}

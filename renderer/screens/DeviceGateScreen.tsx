@@ -1,0 +1,108 @@
+import type { PostureCheck } from '../../shared/device';
+import { DeviceIcon, FailIcon, PassIcon, RefreshIcon, SignOutIcon, UnknownIcon } from '../components/icons';
+import { Spinner } from '../components/Spinner';
+import { checkLabels, formatDateTime, shortThumbprint } from '../components/format';
+import { useActions, useAppState } from '../state/context';
+
+const statusText: Readonly<Record<PostureCheck['status'], string>> = {
+  pass: 'Passed',
+  fail: 'Failed',
+  unknown: 'Could not be checked',
+};
+
+const order: Readonly<Record<PostureCheck['status'], number>> = { fail: 0, unknown: 1, pass: 2 };
+
+function CheckIcon({ status }: { readonly status: PostureCheck['status'] }) {
+  if (status === 'pass') return <PassIcon />;
+  if (status === 'fail') return <FailIcon />;
+  return <UnknownIcon />;
+}
+
+/**
+ * The device gate: shown instead of the chat when a required posture check does not pass.
+ *
+ * Lists every check with its outcome in words and an icon, and for each one that is not passing
+ * what to do. A check that could not tell counts as not passing.
+ */
+export function DeviceGateScreen() {
+  const device = useAppState((state) => state.device);
+  const checking = useAppState((state) => state.deviceChecking);
+  const error = useAppState((state) => state.deviceError);
+  const { recheckDevice, signOut, copy } = useActions();
+  const required = new Set(device?.requiredChecks ?? []);
+  const checks = [...(device?.checks ?? [])].sort((a, b) => order[a.status] - order[b.status]);
+  const blocking = checks.filter((check) => required.has(check.id) && check.status !== 'pass').length;
+
+  return (
+    <main className="screen-center" data-testid="device-gate">
+      <div className="card gate-card">
+        <DeviceIcon className="icon logo-large" />
+        <h1>This device needs attention</h1>
+        <p>
+          Your organisation requires some checks to pass before Clearance can be used on this device.{' '}
+          {blocking === 1 ? 'One required check is' : `${blocking} required checks are`} not passing.
+        </p>
+
+        <ul className="checks" aria-label="Device checks">
+          {checks.map((check) => (
+            <li key={check.id} className={`check check-${check.status}`}>
+              <CheckIcon status={check.status} />
+              <div className="check-body">
+                <p className="check-head">
+                  <span className="check-name">{checkLabels[check.id]}</span>
+                  <span className="check-status">{statusText[check.status]}</span>
+                  {required.has(check.id) ? <span className="badge badge-required">Required</span> : null}
+                </p>
+                {check.detail ? <p className="check-detail">{check.detail}</p> : null}
+                {check.status !== 'pass' && check.remediation ? (
+                  <p className="check-fix">
+                    <strong>What to do:</strong> {check.remediation}
+                  </p>
+                ) : null}
+              </div>
+            </li>
+          ))}
+        </ul>
+
+        {error ? (
+          <p className="callout callout-error" role="alert">
+            The check could not run: {error}
+          </p>
+        ) : null}
+
+        <div className="gate-actions">
+          <button
+            type="button"
+            className="button button-primary"
+            onClick={() => void recheckDevice()}
+            disabled={checking}
+            aria-busy={checking}
+          >
+            {checking ? <Spinner /> : <RefreshIcon />} {checking ? 'Checking…' : 'Check again'}
+          </button>
+          <button type="button" className="button" onClick={() => void signOut()}>
+            <SignOutIcon /> Sign out
+          </button>
+        </div>
+
+        <p className="gate-it">
+          For IT: device key <code title={device?.thumbprint}>{shortThumbprint(device?.thumbprint)}</code>
+          {device?.assurance ? ` (${device.assurance})` : ''}
+          {device?.checkedAt ? ` · checked ${formatDateTime(device.checkedAt)}` : ''}
+          {device?.thumbprint ? (
+            <>
+              {' '}
+              <button
+                type="button"
+                className="link-button"
+                onClick={() => device.thumbprint && void copy(device.thumbprint, 'Device thumbprint')}
+              >
+                Copy full thumbprint
+              </button>
+            </>
+          ) : null}
+        </p>
+      </div>
+    </main>
+  );
+}

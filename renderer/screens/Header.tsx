@@ -1,0 +1,126 @@
+import { Disclosure } from '../components/Disclosure';
+import { ChatIcon, KeyboardIcon, KeyIcon, LogoIcon, MoonIcon, SignOutIcon, SunIcon, SwitchIcon, SystemIcon } from '../components/icons';
+import { themeLabels, themeOrder } from '../state/preferences';
+import { useActions, useAppState } from '../state/context';
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? '') + (parts.length > 1 ? (parts[parts.length - 1]?.[0] ?? '') : '')).toUpperCase() || '?';
+}
+
+/** The signed-in identity (name, username, organisation — never a token) with sign-out and switch. */
+function AccountMenu() {
+  const account = useAppState((state) => state.session?.account);
+  const persistence = useAppState((state) => state.session?.tokenPersistence);
+  const { signOut, switchAccount } = useActions();
+  if (!account) return null;
+  return (
+    <Disclosure
+      testId="account-menu"
+      buttonClassName="account-button"
+      panelClassName="menu-panel align-end account-panel"
+      ariaLabel={`Account: ${account.name}`}
+      label={
+        <>
+          <span className="avatar" aria-hidden="true">
+            {initials(account.name)}
+          </span>
+          <span className="account-name">{account.name}</span>
+        </>
+      }
+    >
+      {(close) => (
+        <>
+          <div className="account-identity">
+            <p className="account-identity-name">{account.name}</p>
+            <p className="muted">{account.username}</p>
+            {account.tenantId ? <p className="muted">Organisation: {account.tenantId}</p> : null}
+            <p className="muted small">
+              {persistence === 'session-only'
+                ? 'Sign-in is not remembered on this computer.'
+                : 'Sign-in is remembered, encrypted by this computer.'}
+            </p>
+          </div>
+          <button
+            type="button"
+            className="menu-item"
+            onClick={() => {
+              close();
+              void switchAccount();
+            }}
+          >
+            <SwitchIcon /> Switch account
+          </button>
+          <button
+            type="button"
+            className="menu-item"
+            onClick={() => {
+              close();
+              void signOut();
+            }}
+          >
+            <SignOutIcon /> Sign out
+          </button>
+        </>
+      )}
+    </Disclosure>
+  );
+}
+
+/**
+ * The app header: brand, the two sections (Chat, My access), theme, help and the account.
+ */
+export function Header() {
+  const view = useAppState((state) => state.view);
+  const theme = useAppState((state) => state.theme);
+  const { showView, cycleTheme, setShortcutsOpen } = useActions();
+  const next = themeOrder[(themeOrder.indexOf(theme) + 1) % themeOrder.length] ?? 'system';
+  const ThemeIcon = theme === 'light' ? SunIcon : theme === 'dark' ? MoonIcon : SystemIcon;
+  return (
+    <header className="app-header">
+      <div className="brand">
+        <LogoIcon className="icon brand-logo" />
+        <span>Clearance</span>
+      </div>
+      <nav className="header-nav" aria-label="Sections">
+        <button
+          type="button"
+          className="nav-button"
+          aria-current={view === 'chat' ? 'page' : undefined}
+          onClick={() => showView('chat')}
+        >
+          <ChatIcon /> Chat
+        </button>
+        <button
+          type="button"
+          className="nav-button"
+          aria-current={view === 'access' ? 'page' : undefined}
+          onClick={() => showView('access')}
+        >
+          <KeyIcon /> My access
+        </button>
+      </nav>
+      <div className="header-actions">
+        <button
+          type="button"
+          className="icon-button"
+          aria-label={`Theme: ${themeLabels[theme]}. Switch to ${themeLabels[next]}`}
+          title={`Theme: ${themeLabels[theme]}`}
+          onClick={cycleTheme}
+        >
+          <ThemeIcon />
+        </button>
+        <button
+          type="button"
+          className="icon-button"
+          aria-label="Help and keyboard shortcuts"
+          title="Help and keyboard shortcuts (?)"
+          onClick={() => setShortcutsOpen(true)}
+        >
+          <KeyboardIcon />
+        </button>
+        <AccountMenu />
+      </div>
+    </header>
+  );
+}

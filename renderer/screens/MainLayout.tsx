@@ -1,0 +1,59 @@
+import { useEffect } from 'react';
+import { AccessBanner } from '../access/LiveState';
+import { MyAccessPage } from '../access/MyAccessPage';
+import { ChatView } from '../chat/ChatView';
+import { WhyPanelHost } from '../chat/WhyPanel';
+import { Sidebar } from '../sidebar/Sidebar';
+import { useActions, useAppState } from '../state/context';
+import { Header } from './Header';
+import { ShortcutsDialog } from './ShortcutsDialog';
+
+function isTyping(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  return target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName);
+}
+
+/** Registers the app-wide keyboard shortcuts (Ctrl/Cmd+K, Ctrl/Cmd+N, ? and Ctrl+/, Esc). */
+function useGlobalShortcuts(): void {
+  const { requestSearchFocus, newChat, setShortcutsOpen, stop } = useActions();
+  useEffect(() => {
+    const onKeyDown = (event: KeyboardEvent) => {
+      if (event.defaultPrevented) return;
+      const mod = event.ctrlKey || event.metaKey;
+      const key = event.key.toLowerCase();
+      if (mod && !event.altKey && key === 'k') {
+        event.preventDefault();
+        requestSearchFocus();
+      } else if (mod && !event.altKey && !event.shiftKey && key === 'n') {
+        event.preventDefault();
+        newChat();
+      } else if ((mod && key === '/') || (event.key === '?' && !mod && !event.altKey && !isTyping(event.target))) {
+        event.preventDefault();
+        setShortcutsOpen(true);
+      } else if (event.key === 'Escape' && !document.querySelector('[aria-modal="true"]')) {
+        void stop();
+      }
+    };
+    window.addEventListener('keydown', onKeyDown);
+    return () => window.removeEventListener('keydown', onKeyDown);
+  }, [requestSearchFocus, newChat, setShortcutsOpen, stop]);
+}
+
+/** The signed-in app: header, conversations, and the chat or My access. */
+export function MainLayout() {
+  const view = useAppState((state) => state.view);
+  const entitlements = useAppState((state) => state.entitlements);
+  useGlobalShortcuts();
+  return (
+    <div className="app-shell">
+      <Header />
+      {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
+      <div className="app-body">
+        <Sidebar />
+        <main className="app-main">{view === 'chat' ? <ChatView /> : <MyAccessPage />}</main>
+      </div>
+      <WhyPanelHost />
+      <ShortcutsDialog />
+    </div>
+  );
+}
