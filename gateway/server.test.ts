@@ -147,3 +147,94 @@ describe('entitlement documents', () => {
     expect(document.models.find((m) => m.id === 'haiku-4')?.status).toBe('allowed');
   });
 });
+
+describe('event stream', () => {
+  it('resumes after Last-Event-ID with the events the client missed', async () => {
+    const client = await harness.signIn(testPersonas.fnResearcher);
+    const first = new SseReader(await client.request('GET', '/v1/events'));
+    const hello = await first.next();
+    expect(hello?.event).toBe('entitlements.changed');
+    expect(hello?.id).toMatch(/^[0-9a-f]{8}\.\d+$/);
+    const id = harness.gateway.events.publish('fn-researcher', { type: 'entitlements.changed', data: { ver: 99 } });
+    expect((await first.next())?.id).toBe(id);
+
+    const resumed = new SseReader(await client.request('GET', '/v1/events', { headers: { 'last-event-id': hello!.id! } }));
+    const replayed = await resumed.next();
+    expect(replayed).toMatchObject({ id, event: 'entitlements.changed', data: '{"ver":99}' });
+  });
+
+  it('tells a client resuming from an unknown id to refetch, with the current ver', async () => {
+    const client = await harness.signIn(testPersonas.fnResearcher);
+    const { claims } = await client.entitlements();
+    const reader = new SseReader(await client.request('GET', '/v1/events', { headers: { 'last-event-id': 'deadbeef.12' } }));
+    const event = await reader.next();
+    expect(event?.event).toBe('entitlements.changed');
+    expect(JSON.parse(event!.data)).toEqual({ ver: claims.ver });
+  });
+
+  it('sends heartbeat comments', async () => {
+    const quick = await startGatewayHarness({ heartbeatSeconds: 0.05 });
+    try {
+      const client = await quick.signIn(testPersonas.contractor);
+      const reader = new SseReader(await client.request('GET', '/v1/events'));
+      await reader.next();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(reader.seenComments.filter((c) => c.trim() === 'heartbeat').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await quick.close();
+    }
+  });
+});
+
+describe('entitlement versions', () => {
+  it('keeps ver while nothing changes and raises it when the device verdict changes', async () => {
+    const device = await TestDevice.create();
+    const client = await harness.signIn(testPersonas.contractor, device);
+    const first = EntitlementDocument.parse((await client.entitlements()).claims);
+    const again = EntitlementDocument.parse((await client.entitlements()).claims);
+    expect(again.ver).toBe(first.ver);
+    await client.signIn(await harness.idp.mint(testPersonas.contractor), {
+      checks: [{ id: 'os-version', status: 'fail', detail: 'old', remediation: 'update' }],
+    });
+    const changed = EntitlementDocument.parse((await client.entitlements()).claims);
+    expect(changed.ver).toBeGreaterThan(first.ver);
+    expect(changed.device.compliant).toBe(false);
+  });
+});
+
+describe('admin explain', () => {
+  it('traces which rules applied for a user and model', async () => {
+    await harness.signIn(testPersonas.contractor);
+    const url = `${harness.gateway.url}/v1/admin/explain?user=${encodeURIComponent(testPersonas.contractor.username)}&model=mythos-5`;
+    const response = await fetch(url, { headers: { authorization: `Bearer ${harness.gateway.adminToken}` } });
+    expect(response.status).toBe(200);
+    const trace = (await response.json()) as {
+      user: { id: string };
+      decision: { effect: string; reason: string; determining: string[] };
+      policies: { id: string; applies: boolean }[];
+    };
+    expect(trace.user.id).toBe('contractor');
+    expect(trace.decision).toMatchObject({ effect: 'deny', reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED' });
+    expect(trace.policies.filter((p) => p.applies).map((p) => p.id).sort()).toEqual([
+      'ec-2026-06-us-persons',
+      'model-required-groups',
+      'staff-baseline',
+    ]);
+  });
+
+  it('refuses callers without the admin token', async () => {
+    const response = await fetch(`${harness.gateway.url}/v1/admin/explain?user=contractor&model=mythos-5`, {
+      headers: { authorization: 'Bearer not-the-token' },
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('content-type')).toContain(PROBLEM_CONTENT_TYPE);
+  });
+});
+
+describe('errors', () => {
+  it('answers unknown paths with a problem document', async () => {
+    const response = await fetch(`${harness.gateway.url}/v1/nope`);
+    expect(response.status).toBe(404);
+    expect(ProblemDetails.parse(await response.json()).title).toBe('Not found');
+  });
+});

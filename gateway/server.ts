@@ -96,6 +96,8 @@ export interface RunningGateway {
   readonly audit: AuditLog;
   readonly devices: DeviceRegistry;
   readonly access: AccessService;
+  /** Per-user SSE fan-out (`entitlements.changed`, `session.revoked`). */
+  readonly events: EventHub;
   /** The catalog in force. */
   catalog(): Catalog;
   /** Re-reads the policies folder and waits until connected clients have been updated. */
@@ -513,6 +515,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit,
     devices,
     access,
+    events,
     catalog: () => catalog,
     reloadPolicies: async () => {
       const result = policy.reload();

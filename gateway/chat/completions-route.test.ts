@@ -7,6 +7,8 @@ import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-har
 import { testPersonas } from '../testing/identity-provider';
 import { SseReader } from '../testing/device-client';
 import { DEMO_NOTICE } from './demo-upstream';
+import { anthropicEvents, openAiChunks, startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
+import type { CatalogFile } from '../catalog';
 
 const chatBody = (model: string, stream = false) => ({
   model,
@@ -230,5 +232,75 @@ forbid (principal, action == Clearance::Action::"invoke", resource == Clearance:
     })();
     expect(result).toMatchObject({ ok: false, error: expect.stringContaining('a forbid needs @reason') });
     expect(harness.gateway.policy.policies.map((p) => p.id)).not.toContain('unexplained');
+  });
+});
+
+describe('remote upstreams behind the gateway', () => {
+  let harness: GatewayHarness;
+  let openai: FakeUpstream;
+  let anthropic: FakeUpstream;
+  let silent: FakeUpstream;
+  const open = { exportControlled: false, suspended: false, requiredGroups: [], requiresHardware: false, requiresCompliantDevice: false };
+  beforeAll(async () => {
+    openai = await startFakeUpstream((_, res) => writeEvents(res, openAiChunks(['Hello ', 'from OpenAI'])));
+    anthropic = await startFakeUpstream((_, res) => writeEvents(res, anthropicEvents(['Hello ', 'from Claude'])));
+    silent = await startFakeUpstream(() => {});
+    const catalog: CatalogFile = {
+      models: [
+        { id: 'remote-openai', name: 'Remote OpenAI', upstream: { kind: 'openai', baseUrl: `${openai.url}/v1`, model: 'gpt-x', apiKeyEnv: 'TEST_OPENAI_KEY' }, attributes: open },
+        { id: 'remote-claude', name: 'Remote Claude', upstream: { kind: 'anthropic', baseUrl: anthropic.url, model: 'claude-x', apiKeyEnv: 'TEST_ANTHROPIC_KEY' }, attributes: open },
+        { id: 'remote-slow', name: 'Remote Slow', upstream: { kind: 'openai', baseUrl: silent.url, model: 'm' }, attributes: open },
+        { id: 'remote-unkeyed', name: 'Remote Unkeyed', upstream: { kind: 'openai', baseUrl: openai.url, model: 'm', apiKeyEnv: 'UNSET_KEY' }, attributes: open },
+      ],
+    };
+    harness = await startGatewayHarness({
+      catalog,
+      env: { TEST_OPENAI_KEY: 'sk-openai', TEST_ANTHROPIC_KEY: 'sk-anthropic' },
+      upstreamTimeouts: { responseMs: 400, idleMs: 400 },
+    });
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await Promise.all([openai?.close(), anthropic?.close(), silent?.close()]);
+  });
+
+  async function streamedText(response: Response): Promise<string> {
+    const reader = new SseReader(response);
+    let text = '';
+    for (;;) {
+      const event = await reader.next();
+      if (!event || event.data === '[DONE]') return text;
+      text += (JSON.parse(event.data) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '';
+    }
+  }
+
+  it('relays an OpenAI-compatible upstream with its API key', async () => {
+    const client = await harness.signIn(testPersonas.contractor);
+    const response = await client.request('POST', '/v1/chat/completions', { body: chatBody('remote-openai', true) });
+    expect(await streamedText(response)).toBe('Hello from OpenAI');
+    expect(openai.received.at(-1)?.headers.authorization).toBe('Bearer sk-openai');
+  });
+
+  it('relays the Anthropic Messages API as OpenAI chunks', async () => {
+    const client = await harness.signIn(testPersonas.contractor);
+    const response = await client.request('POST', '/v1/chat/completions', { body: chatBody('remote-claude', true) });
+    expect(await streamedText(response)).toBe('Hello from Claude');
+    expect(anthropic.received.at(-1)?.headers['x-api-key']).toBe('sk-anthropic');
+  });
+
+  it('answers 504 when the upstream does not respond, instead of hanging', async () => {
+    const client = await harness.signIn(testPersonas.contractor);
+    const started = Date.now();
+    const response = await client.request('POST', '/v1/chat/completions', { body: chatBody('remote-slow', true) });
+    expect(response.status).toBe(504);
+    expect(ProblemDetails.parse(await response.json()).title).toBe('Model timed out');
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('answers 502 naming the missing API key variable', async () => {
+    const client = await harness.signIn(testPersonas.contractor);
+    const response = await client.request('POST', '/v1/chat/completions', { body: chatBody('remote-unkeyed') });
+    expect(response.status).toBe(502);
+    expect(ProblemDetails.parse(await response.json()).detail).toContain('UNSET_KEY');
   });
 });

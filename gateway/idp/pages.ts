@@ -118,7 +118,11 @@ ${rows}
 </form>
 <div class="footer"><a href="/interaction/${uid}/abort">Cancel and return to ${escapeHtml(options.clientName)}</a>
 <span>No password: this provider trusts whoever uses this computer.</span></div>`;
-  return { status: options.error ? 400 : 200, html: layout(`Sign in to ${options.clientName}`, body), headers: PAGE_HEADERS };
+  return {
+    status: options.error ? 400 : 200,
+    html: layout(`Sign in to ${options.clientName}`, body),
+    headers: PAGE_HEADERS,
+  };
 }
 
 /** A page that explains a failed or expired request and what to do next. */

@@ -69,10 +69,12 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
   const personas = o.personas ?? demoPersonas;
   const clientId = o.clientId ?? DEFAULT_CLIENT_ID;
   const audience = o.gatewayAudience;
-  if (!/^[\x21-\x7e]+$/.test(audience)) throw new Error(`gatewayAudience "${audience}" is not a valid resource identifier`);
+  if (!/^[\x21-\x7e]+$/.test(audience))
+    throw new Error(`gatewayAudience "${audience}" is not a valid resource identifier`);
   const gatewayScope = `${audience.replace(/\/+$/, '')}/access_as_user`;
   const accessTokenTtl = o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
-  if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1) throw new Error('accessTokenTtlSeconds must be a positive whole number');
+  if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1)
+    throw new Error('accessTokenTtlSeconds must be a positive whole number');
 
   const [tls, signingKeys, cookieKeys, store] = await Promise.all([
     loadOrCreateTlsMaterial(o.stateDir),
@@ -212,6 +214,7 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|abort))?$/.exec(path);
     if (!match?.[1]) {
+      if (path === '/auth' && req.method === 'GET') req.url = keepOfflineAccess(req.url ?? '/', clientId);
       callback(req, res);
       return;
     }
@@ -236,9 +239,13 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
     }
     if (action === undefined) {
       if (req.method !== 'GET') return send(res, methodNotAllowed());
-      if (details.prompt.name === 'login') return send(res, renderLoginPage({ uid, personas, clientName: 'Clearance' }));
+      if (details.prompt.name === 'login')
+        return send(res, renderLoginPage({ uid, personas, clientName: 'Clearance' }));
       if (details.prompt.name === 'consent') return grantConsent(req, res, details);
-      return send(res, renderMessagePage(400, 'Sign-in could not continue', `Unexpected step "${details.prompt.name}".`));
+      return send(
+        res,
+        renderMessagePage(400, 'Sign-in could not continue', `Unexpected step "${details.prompt.name}".`),
+      );
     }
     if (action === 'abort') {
       if (req.method !== 'GET' && req.method !== 'POST') return send(res, methodNotAllowed());
@@ -255,10 +262,18 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
     const form = await readForm(req);
     const persona = form ? findPersona(personas, form.get('persona') ?? '') : undefined;
     if (!persona || details.prompt.name !== 'login') {
-      return send(res, renderLoginPage({ uid, personas, clientName: 'Clearance', error: 'Choose one of the people listed.' }));
+      return send(
+        res,
+        renderLoginPage({ uid, personas, clientName: 'Clearance', error: 'Choose one of the people listed.' }),
+      );
     }
     log(`idp: signed in as ${persona.name} (${persona.id})`);
-    await provider.interactionFinished(req, res, { login: { accountId: persona.id } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: persona.id } },
+      { mergeWithLastSubmission: false },
+    );
   }
 
   /** Grants whatever an earlier grant lacks, without asking (the app is the only, first-party client). */
@@ -276,7 +291,12 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
       grant.addResourceScope(resource, scopes.join(' '));
     }
     const grantId = await grant.save();
-    await provider.interactionFinished(req, res, { consent: existing ? {} : { grantId } }, { mergeWithLastSubmission: true });
+    await provider.interactionFinished(
+      req,
+      res,
+      { consent: existing ? {} : { grantId } },
+      { mergeWithLastSubmission: true },
+    );
   }
 
   log(`idp: ${issuer} (client ${clientId}, audience ${audience}, personas: ${personas.map((p) => p.id).join(', ')})`);
@@ -293,6 +313,25 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
       await store.flush();
     },
   };
+}
+
+/**
+ * Makes a `prompt` that would drop `offline_access` keep it, for the native client only.
+ *
+ * OpenID Connect Core §11 lets a provider ignore `offline_access` unless `prompt` includes
+ * `consent`, and `oidc-provider` does; MSAL asks `prompt=login` to let the person choose who to
+ * sign in as, and then needs its refresh token to carry `offline_access`. Entra issues one either
+ * way; so does this provider (the consent step that `consent` adds is granted without a page).
+ */
+function keepOfflineAccess(url: string, clientId: string): string {
+  const parsed = new URL(url, 'https://localhost');
+  const params = parsed.searchParams;
+  const scopes = (params.get('scope') ?? '').split(' ');
+  const prompts = (params.get('prompt') ?? '').split(' ').filter(Boolean);
+  if (params.get('client_id') !== clientId || !scopes.includes('offline_access')) return url;
+  if (prompts.length === 0 || prompts.includes('consent') || prompts.includes('none')) return url;
+  params.set('prompt', [...prompts, 'consent'].join(' '));
+  return `${parsed.pathname}?${params.toString()}`;
 }
 
 /** Reads the scopes of `claims={"access_token":{"acrs":{...}}}` (a claims challenge) as authentication contexts. */
@@ -341,11 +380,14 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefin
 
 async function listenOnLoopback(server: Server, stateDir: string, requested: number | undefined): Promise<number> {
   if (requested !== undefined) {
-    if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new Error(`Invalid port ${requested}`);
+    if (!Number.isInteger(requested) || requested < 0 || requested > 65535)
+      throw new Error(`Invalid port ${requested}`);
     try {
       await listen(server, requested, '127.0.0.1');
     } catch (error) {
-      throw new Error(`The identity provider cannot listen on 127.0.0.1:${requested}: ${describe(error)}`);
+      throw new Error(`The identity provider cannot listen on 127.0.0.1:${requested}: ${describe(error)}`, {
+        cause: error,
+      });
     }
   } else {
     const previous = await readPreviousPort(stateDir);

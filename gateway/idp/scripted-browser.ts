@@ -34,7 +34,10 @@ const MAX_STEPS = 20;
  * redirect URI, either by submitting the `form_post` page or by following the final redirect.
  * Throws with the page it stopped at when the flow goes anywhere unexpected.
  */
-export async function scriptedSignIn(authorizeUrl: string, options: ScriptedSignInOptions): Promise<ScriptedSignInResult> {
+export async function scriptedSignIn(
+  authorizeUrl: string,
+  options: ScriptedSignInOptions,
+): Promise<ScriptedSignInResult> {
   const cookies = new Map<string, string>();
   const providerOrigin = new URL(authorizeUrl).origin;
   let url = authorizeUrl;

@@ -8,7 +8,7 @@ export async function readStateFile(stateDir: string, name: string): Promise<str
     return await readFile(join(stateDir, name), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`Could not read ${join(stateDir, name)}: ${(error as Error).message}`);
+    throw new Error(`Could not read ${join(stateDir, name)}: ${(error as Error).message}`, { cause: error });
   }
 }
 
@@ -31,6 +31,6 @@ export async function writeStateFile(
     await rename(temp, target);
   } catch (error) {
     await rm(temp, { force: true });
-    throw new Error(`Could not write ${target}: ${(error as Error).message}`);
+    throw new Error(`Could not write ${target}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -1,0 +1,79 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Catalog, DEFAULT_CATALOG_PATH } from '../catalog';
+import { anthropicEvents, startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
+import { ANTHROPIC_VERSION, AnthropicUpstream, toAnthropicMessages } from './anthropic-upstream';
+import type { UpstreamEvent } from './upstream';
+
+const model = Catalog.fromFile(DEFAULT_CATALOG_PATH).get('haiku-4')!;
+const timeouts = { responseMs: 500, idleMs: 500 };
+let upstream: FakeUpstream | undefined;
+afterEach(async () => {
+  await upstream?.close();
+  upstream = undefined;
+});
+
+async function collect(events: AsyncIterable<UpstreamEvent>): Promise<UpstreamEvent[]> {
+  const all: UpstreamEvent[] = [];
+  for await (const event of events) all.push(event);
+  return all;
+}
+
+describe('AnthropicUpstream', () => {
+  it('translates the request and streams text deltas with the mapped stop reason', async () => {
+    upstream = await startFakeUpstream((_, res) => writeEvents(res, anthropicEvents(['Bon', 'jour'], 'max_tokens')));
+    const adapter = new AnthropicUpstream(
+      { baseUrl: upstream.url, model: 'claude-test', apiKey: 'ak-test', maxTokens: 1024 },
+      timeouts,
+    );
+    const events = await collect(
+      adapter.stream(
+        {
+          model,
+          messages: [
+            { role: 'system', content: 'Be brief.' },
+            { role: 'user', content: 'Say hello' },
+            { role: 'user', content: 'in French' },
+          ],
+          temperature: 1.5,
+        },
+        new AbortController().signal,
+      ),
+    );
+    expect(events).toEqual([
+      { type: 'delta', text: 'Bon' },
+      { type: 'delta', text: 'jour' },
+      { type: 'finish', reason: 'length' },
+    ]);
+    const received = upstream.received[0]!;
+    expect(received.url).toBe('/v1/messages');
+    expect(received.headers['x-api-key']).toBe('ak-test');
+    expect(received.headers['anthropic-version']).toBe(ANTHROPIC_VERSION);
+    expect(received.body).toEqual({
+      model: 'claude-test',
+      max_tokens: 1024,
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'Say hello\n\nin French' }],
+      temperature: 1,
+      stream: true,
+    });
+  });
+
+  it('turns an error event into a 502', async () => {
+    upstream = await startFakeUpstream((_, res) =>
+      writeEvents(res, [{ event: 'error', data: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } }]),
+    );
+    const adapter = new AnthropicUpstream({ baseUrl: upstream.url, model: 'm', apiKey: 'k', maxTokens: 10 }, timeouts);
+    const failure = await collect(
+      adapter.stream({ model, messages: [{ role: 'user', content: 'hi' }] }, new AbortController().signal),
+    ).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ status: 502, detail: expect.stringContaining('overloaded: Overloaded') });
+  });
+
+  it('starts the conversation with a user turn as the API requires', () => {
+    expect(toAnthropicMessages([{ role: 'assistant', content: 'Hi' }, { role: 'user', content: 'Yo' }]).messages).toEqual([
+      { role: 'user', content: '(conversation continues)' },
+      { role: 'assistant', content: 'Hi' },
+      { role: 'user', content: 'Yo' },
+    ]);
+  });
+});

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProblemDetails } from '../../shared/problem';
+import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
+import { testPersonas } from '../testing/identity-provider';
+import { PASSING_CHECKS, TestDevice } from '../testing/device-client';
+import { deviceVerdict } from './posture';
+
+let harness: GatewayHarness;
+beforeAll(async () => {
+  harness = await startGatewayHarness();
+});
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function attempt(options: { reuseNonce?: string; signWith?: TestDevice; noProof?: boolean; iat?: number } = {}) {
+  const device = await TestDevice.create();
+  const idpToken = await harness.idp.mint(testPersonas.usResearcher);
+  let nonce = options.reuseNonce;
+  if (!nonce) {
+    const challenge = await fetch(`${harness.gateway.url}/v1/device/challenge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${idpToken}` },
+    });
+    nonce = ((await challenge.json()) as { nonce: string }).nonce;
+  }
+  const url = `${harness.gateway.url}/v1/session`;
+  const posture = await device.posture(nonce, options.iat ? { iat: options.iat } : {}, options.signWith?.privateKey);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${idpToken}`,
+      'content-type': 'application/json',
+      ...(options.noProof ? {} : { dpop: await device.proof('POST', url) }),
+    },
+    body: JSON.stringify({ posture }),
+  });
+  return { response, nonce };
+}
+
+describe('device attestation', () => {
+  it('issues a DPoP-bound token for a fresh, correctly signed report', async () => {
+    const { response } = await attempt();
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { token_type: string; expires_in: number; device: { compliant: boolean } };
+    expect(body).toMatchObject({ token_type: 'DPoP', expires_in: 300, device: { compliant: true } });
+  });
+
+  it('refuses a nonce that was already used', async () => {
+    const { nonce } = await attempt();
+    const { response } = await attempt({ reuseNonce: nonce });
+    expect(response.status).toBe(400);
+    expect(ProblemDetails.parse(await response.json()).detail).toMatch(/nonce/);
+  });
+
+  it('refuses a report signed by another key than the DPoP proof', async () => {
+    const { response } = await attempt({ signWith: await TestDevice.create() });
+    expect(response.status).toBe(400);
+    expect(ProblemDetails.parse(await response.json()).detail).toMatch(/signed by the DPoP key/);
+  });
+
+  it('refuses a session request without a DPoP proof', async () => {
+    const { response } = await attempt({ noProof: true });
+    expect(response.status).toBe(401);
+    expect(ProblemDetails.parse(await response.json()).error).toBe('invalid_dpop_proof');
+  });
+
+  it('refuses an old report', async () => {
+    const { response } = await attempt({ iat: Math.floor(Date.now() / 1000) - 3600 });
+    expect(response.status).toBe(400);
+  });
+});
+
+describe('deviceVerdict', () => {
+  const report = (checks: typeof PASSING_CHECKS) => ({
+    nonce: 'n'.repeat(16),
+    iat: 0,
+    deviceId: 'd',
+    assurance: 'software' as const,
+    platform: 'linux' as const,
+    appVersion: '1',
+    checks: [...checks],
+  });
+
+  it('counts unknown and missing required checks as failed', () => {
+    const checks = PASSING_CHECKS.map((c) => (c.id === 'firewall' ? { ...c, status: 'unknown' as const } : c)).filter(
+      (c) => c.id !== 'screen-lock',
+    );
+    const verdict = deviceVerdict(report(checks), ['os-version', 'screen-lock', 'firewall']);
+    expect(verdict.compliant).toBe(false);
+    expect(verdict.failedChecks).toEqual(['screen-lock', 'firewall']);
+  });
+
+  it('ignores failing checks that are not required', () => {
+    const checks = PASSING_CHECKS.map((c) => (c.id === 'managed' ? { ...c, status: 'fail' as const } : c));
+    expect(deviceVerdict(report(checks), ['os-version']).compliant).toBe(true);
+  });
+});

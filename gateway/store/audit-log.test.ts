@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GENESIS_HASH, SqliteAuditLog } from './audit-log';
+import { openGatewayDatabase } from './database';
+
+function withLog(run: (log: SqliteAuditLog, path: string) => Promise<void>) {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clearance-audit-'));
+    const path = join(dir, 'gateway.db');
+    const db = openGatewayDatabase(path);
+    try {
+      await run(new SqliteAuditLog(db), path);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+async function appendThree(log: SqliteAuditLog) {
+  for (const model of ['haiku-4', 'mythos-5', 'atlas-3-research']) {
+    await log.append({ kind: 'access', subject: 'fn-researcher', data: { model, effect: 'deny', reason: 'NOT_ENTITLED' } });
+  }
+}
+
+describe('SqliteAuditLog', () => {
+  it(
+    'chains each record to the previous one and verifies the chain',
+    withLog(async (log) => {
+      await appendThree(log);
+      const records = await log.list();
+      expect(records.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(records[0]?.prevHash).toBe(GENESIS_HASH);
+      expect(records[1]?.prevHash).toBe(records[0]?.hash);
+      expect(records[2]?.decisionId).toMatch(/^dec_[0-9a-f]{32}$/);
+      expect(await log.verifyChain()).toEqual({ ok: true, count: 3, head: records[2]?.hash });
+    }),
+  );
+
+  it(
+    'refuses updates and deletes through SQL',
+    withLog(async (log, path) => {
+      await appendThree(log);
+      const other = new Database(path);
+      try {
+        expect(() => other.prepare("UPDATE audit SET data = '{}' WHERE seq = 2").run()).toThrow(/append-only/);
+        expect(() => other.prepare('DELETE FROM audit WHERE seq = 3').run()).toThrow(/append-only/);
+      } finally {
+        other.close();
+      }
+    }),
+  );
+
+  it(
+    'detects a record edited behind the triggers',
+    withLog(async (log, path) => {
+      await appendThree(log);
+      const other = new Database(path);
+      try {
+        other.exec('DROP TRIGGER audit_no_update');
+        other.prepare(`UPDATE audit SET data = json_set(data, '$.effect', 'allow') WHERE seq = 2`).run();
+      } finally {
+        other.close();
+      }
+      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringContaining('hash') });
+    }),
+  );
+
+  it(
+    'detects a deleted record',
+    withLog(async (log, path) => {
+      await appendThree(log);
+      const other = new Database(path);
+      try {
+        other.exec('DROP TRIGGER audit_no_delete');
+        other.prepare('DELETE FROM audit WHERE seq = 2').run();
+      } finally {
+        other.close();
+      }
+      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 3, problem: expect.stringContaining('missing') });
+    }),
+  );
+
+  it(
+    'detects a record rewritten with a recomputed hash, because the next record no longer links to it',
+    withLog(async (log, path) => {
+      await appendThree(log);
+      const { hashAuditRecord } = await import('./audit-log');
+      const forged = { ...(await log.list())[1]!, data: { model: 'mythos-5', effect: 'allow' } };
+      const other = new Database(path);
+      try {
+        other.exec('DROP TRIGGER audit_no_update');
+        other
+          .prepare('UPDATE audit SET data = ?, hash = ? WHERE seq = 2')
+          .run(JSON.stringify(forged.data), hashAuditRecord(forged));
+      } finally {
+        other.close();
+      }
+      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 3, problem: expect.stringContaining('prevHash') });
+    }),
+  );
+});
