@@ -390,7 +390,8 @@ describe('GatewaySession.fetch', () => {
     await startGateway();
     const s = session();
     const first = await s.fetch('/v1/models?limit=5#top');
-    const second = await s.fetch(`${gateway.origin}/v1/events`, { headers: { 'Last-Event-ID': '41' } });
+    const { fetch: gatewayFetch } = s; // handed to other services as a plain function
+    const second = await gatewayFetch(`${gateway.origin}/v1/events`, { headers: { 'Last-Event-ID': '41' } });
     expect([first.status, second.status]).toEqual([200, 200]);
     expect(gateway.rejections).toEqual([]);
     expect(gateway.resourceCalls.map((c) => c.path)).toEqual(['/v1/models?limit=5', '/v1/events']);

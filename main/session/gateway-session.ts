@@ -149,11 +149,14 @@ export class GatewaySession {
    *
    * `path` is relative to the gateway URL (or a URL on the gateway's origin; anything else is refused,
    * so the token never leaves for another host). The answer is returned whatever its status, after at
-   * most one retry with a server nonce and one re-attestation on `invalid_token`.
+   * most one retry with a server nonce and one re-attestation on `invalid_token`. Bound, so it can be
+   * handed to other services as a plain function.
    *
    * @throws {GatewaySessionError} when there is no session and one cannot be made, or the gateway is unreachable.
    */
-  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+  readonly fetch = (path: string, init: RequestInit = {}): Promise<Response> => this.authorizedFetch(path, init);
+
+  private async authorizedFetch(path: string, init: RequestInit): Promise<Response> {
     const url = this.resolve(path);
     const method = (init.method ?? 'GET').toUpperCase();
     const replayable = !(init.body instanceof ReadableStream);
