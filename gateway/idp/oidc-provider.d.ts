@@ -87,6 +87,7 @@ declare module 'oidc-provider' {
   export const errors: {
     readonly InvalidTarget: new (description?: string) => Error;
     readonly SessionNotFound: new (description?: string) => Error;
+    readonly InteractionRequired: new (description?: string) => Error;
   };
 
   export default Provider;

@@ -32,6 +32,12 @@ export interface IdentityProviderOptions {
   accessTokenTtlSeconds?: number;
   /** The native client's id; `clearance-desktop` by default. */
   clientId?: string;
+  /**
+   * Authentication contexts (`acrs`) a claims challenge may ask for that a refresh grants silently
+   * (`c1` by default). Any other context needs the person: a refresh token request for it fails with
+   * `interaction_required`, and an interactive sign-in grants it, like an Entra step-up policy.
+   */
+  silentAuthenticationContexts?: readonly string[];
 }
 
 /** A running development identity provider. */
@@ -72,6 +78,7 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
   if (!/^[\x21-\x7e]+$/.test(audience))
     throw new Error(`gatewayAudience "${audience}" is not a valid resource identifier`);
   const gatewayScope = `${audience.replace(/\/+$/, '')}/access_as_user`;
+  const silentContexts = new Set(o.silentAuthenticationContexts ?? ['c1']);
   const accessTokenTtl = o.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
   if (!Number.isInteger(accessTokenTtl) || accessTokenTtl < 1)
     throw new Error('accessTokenTtlSeconds must be a positive whole number');
@@ -136,6 +143,10 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
       const persona = findPersona(personas, token.accountId);
       if (!persona) return undefined;
       const acrs = requestedAuthenticationContexts(ctx.oidc.body?.claims);
+      const needPerson = acrs.filter((acr) => !silentContexts.has(acr));
+      if (needPerson.length > 0 && ctx.oidc.params?.grant_type === 'refresh_token') {
+        throw new errors.InteractionRequired(`authentication context ${needPerson.join(', ')} needs a new sign-in`);
+      }
       return { ...personaClaims(persona), ...(acrs.length ? { acrs } : {}) };
     },
     features: {
@@ -204,6 +215,10 @@ export async function startIdentityProvider(o: IdentityProviderOptions): Promise
     },
   });
 
+  provider.on('grant.success', (ctx: unknown) => {
+    const params = (ctx as ProviderContext).oidc.params;
+    log(`idp: issued tokens (${String(params?.grant_type)})`);
+  });
   provider.on('server_error', (_ctx: unknown, error: unknown) => log(`idp: server error: ${describe(error)}`));
   for (const event of ['authorization.error', 'grant.error', 'backchannel.error']) {
     provider.on(event, (_ctx: unknown, error: unknown) => log(`idp: ${event}: ${describe(error)}`));
