@@ -55,8 +55,8 @@ export function WhyPanel({ model, supportContact, onClose, onOpenLink }: WhyPane
           <dd>{model.since ? <time dateTime={model.since}>{formatSince(model.since)}</time> : 'Not stated'}</dd>
         </div>
       </dl>
-      <div className="why-actions">
-        {model.remediation ? (
+      {model.remediation ? (
+        <div className="why-actions">
           <button
             type="button"
             className="button button-primary"
@@ -65,11 +65,8 @@ export function WhyPanel({ model, supportContact, onClose, onOpenLink }: WhyPane
           >
             <ExternalIcon /> {model.remediation.label}
           </button>
-        ) : null}
-        <button type="button" className="button" data-autofocus={model.remediation ? undefined : true} onClick={onClose}>
-          Close
-        </button>
-      </div>
+        </div>
+      ) : null}
       {contact ? (
         <p className="why-contact">
           Questions about this rule? Contact <strong className="selectable">{contact}</strong>.

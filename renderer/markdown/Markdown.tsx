@@ -4,7 +4,7 @@ import remarkGfm from 'remark-gfm';
 import { CopyIcon } from '../components/icons';
 import { useActions } from '../state/context';
 import { splitMarkdownBlocks } from './blocks';
-import { useHighlighting } from './highlighter';
+import { useHighlightPlugins, useRequestHighlighting } from './highlighter';
 
 interface HastNode {
   readonly type: string;
@@ -65,7 +65,7 @@ function MessageImage({ src, alt }: ComponentPropsWithoutRef<'img'> & ExtraProps
 function CodeBlock({ node, children }: ComponentPropsWithoutRef<'pre'> & ExtraProps) {
   const hast = node as unknown as HastNode | undefined;
   const language = languageOf(hast);
-  const { request } = useHighlighting();
+  const request = useRequestHighlighting();
   const { copy } = useActions();
   useEffect(() => {
     if (language) request();
@@ -114,7 +114,7 @@ const remarkPlugins = [remarkGfm];
  * react-markdown's default URL transform.
  */
 export const MarkdownBlock = memo(function MarkdownBlock({ text }: { readonly text: string }) {
-  const { plugins } = useHighlighting();
+  const plugins = useHighlightPlugins();
   return (
     <Markdown remarkPlugins={remarkPlugins} rehypePlugins={plugins} components={components}>
       {text}

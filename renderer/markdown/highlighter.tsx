@@ -1,4 +1,4 @@
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useRef, useState, type ReactNode } from 'react';
 import type { Options } from 'react-markdown';
 
 /** The rehype plugins markdown blocks render with. */
@@ -7,14 +7,10 @@ export type RehypePlugins = NonNullable<Options['rehypePlugins']>;
 /** Loads the syntax-highlighting rehype plugin. */
 export type HighlighterLoader = () => Promise<RehypePlugins>;
 
-interface Highlighting {
-  readonly plugins: RehypePlugins;
-  /** Asks for highlighting to be loaded (once); blocks re-render when it arrives. */
-  readonly request: () => void;
-}
-
 const none: RehypePlugins = [];
-const HighlightingContext = createContext<Highlighting>({ plugins: none, request: () => undefined });
+// Two contexts, so blocks that only render (plugins) never re-render when the loader changes.
+const PluginsContext = createContext<RehypePlugins>(none);
+const RequestContext = createContext<() => void>(() => undefined);
 
 /**
  * Loads highlight.js (through rehype-highlight) only when a code block first needs it.
@@ -45,11 +41,19 @@ export function HighlighterProvider({
       requested.current = false;
     });
   }, [load]);
-  const value = useMemo(() => ({ plugins, request }), [plugins, request]);
-  return <HighlightingContext.Provider value={value}>{children}</HighlightingContext.Provider>;
+  return (
+    <RequestContext.Provider value={request}>
+      <PluginsContext.Provider value={plugins}>{children}</PluginsContext.Provider>
+    </RequestContext.Provider>
+  );
 }
 
-/** The current highlighting plugins and a way to ask for them. */
-export function useHighlighting(): Highlighting {
-  return useContext(HighlightingContext);
+/** The rehype plugins to render markdown with: none until highlighting has loaded. */
+export function useHighlightPlugins(): RehypePlugins {
+  return useContext(PluginsContext);
+}
+
+/** Asks for highlighting to be loaded (once); blocks re-render when it arrives. */
+export function useRequestHighlighting(): () => void {
+  return useContext(RequestContext);
 }

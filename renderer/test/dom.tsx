@@ -1,6 +1,5 @@
 import { act, type ReactElement } from 'react';
 import { createRoot } from 'react-dom/client';
-import { vi } from 'vitest';
 import { App } from '../App';
 import type { HighlighterLoader } from '../markdown/highlighter';
 import { memoryPreferences } from '../state/preferences';
@@ -39,12 +38,15 @@ export async function flush(ms = 0): Promise<void> {
   });
 }
 
-/** Clicks an element as a user would (mousedown, mouseup, click). */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Clicks an element as a user would (mousedown, mouseup, click), then lets the result settle. */
 export async function click(element: Element): Promise<void> {
   await act(async () => {
     element.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, cancelable: true }));
     element.dispatchEvent(new MouseEvent('mouseup', { bubbles: true, cancelable: true }));
     element.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true }));
+    await settle();
   });
 }
 
@@ -53,6 +55,7 @@ export async function press(element: Element, key: string, init: KeyboardEventIn
   const event = new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true, ...init });
   await act(async () => {
     element.dispatchEvent(event);
+    await settle();
   });
   return event;
 }
@@ -64,6 +67,7 @@ export async function typeInto(element: HTMLInputElement | HTMLTextAreaElement, 
   await act(async () => {
     setter?.call(element, value);
     element.dispatchEvent(new Event('input', { bubbles: true }));
+    await settle();
   });
 }
 
@@ -87,6 +91,7 @@ const implicitRoles: Readonly<Record<string, string>> = {
   banner: 'body > div > header, header.app-header',
   list: 'ul, ol',
   listitem: 'li',
+  region: 'section[aria-label], section[aria-labelledby]',
 };
 
 function textWithoutHidden(element: Element): string {
@@ -210,31 +215,67 @@ export async function renderApp(
 }
 
 /**
- * Gives jsdom a layout: the message list is `height` tall and each row `rowHeight`, so the
- * virtualizer mounts what a real window would. Returns the undo.
+ * Gives jsdom a layout for the message list: the list is `height` tall, each row `rowHeight`, and
+ * `scrollTo` moves `scrollTop` and fires `scroll` as a browser does, so the virtualizer mounts
+ * what a real window would. Returns the undo.
  */
 export function fakeLayout(height = 600, rowHeight = 100): () => void {
-  const client = Object.getOwnPropertyDescriptor(HTMLElement.prototype, 'clientHeight');
-  const rect = Object.getOwnPropertyDescriptor(Element.prototype, 'getBoundingClientRect');
-  Object.defineProperty(HTMLElement.prototype, 'clientHeight', {
+  const isList = (element: Element) => element instanceof HTMLElement && element.dataset.testid === 'message-list';
+  const isRow = (element: Element) => element instanceof HTMLElement && element.dataset.testid === 'message-row';
+  const offsets = new WeakMap<Element, number>();
+  const contentHeight = (element: Element) => parseFloat((element.firstElementChild as HTMLElement | null)?.style.height ?? '0') || 0;
+  const saved = (['clientHeight', 'offsetHeight', 'scrollHeight', 'scrollTop', 'scrollTo'] as const).map((name) => ({
+    name,
+    owner: name === 'offsetHeight' ? HTMLElement.prototype : Element.prototype,
+  }));
+  const originals = saved.map(({ name, owner }) => ({ name, owner, descriptor: Object.getOwnPropertyDescriptor(owner, name) }));
+  Object.defineProperty(Element.prototype, 'clientHeight', {
+    configurable: true,
+    get(this: Element) {
+      return isList(this) ? height : 0;
+    },
+  });
+  Object.defineProperty(HTMLElement.prototype, 'offsetHeight', {
     configurable: true,
     get(this: HTMLElement) {
-      return this.dataset.testid === 'message-list' ? height : 0;
+      return isRow(this) ? rowHeight : 0;
     },
   });
-  Object.defineProperty(Element.prototype, 'getBoundingClientRect', {
+  Object.defineProperty(Element.prototype, 'scrollHeight', {
     configurable: true,
-    value(this: Element) {
-      const h = this instanceof HTMLElement && this.dataset.testid === 'message-row' ? rowHeight : 0;
-      return { x: 0, y: 0, top: 0, left: 0, right: 800, bottom: h, width: 800, height: h, toJSON: () => ({}) };
+    get(this: Element) {
+      return isList(this) ? Math.max(height, contentHeight(this)) : 0;
     },
   });
-  const scroll = Object.getOwnPropertyDescriptor(Element.prototype, 'scrollTo');
-  Object.defineProperty(Element.prototype, 'scrollTo', { configurable: true, value: vi.fn() });
+  Object.defineProperty(Element.prototype, 'scrollTop', {
+    configurable: true,
+    get(this: Element) {
+      return offsets.get(this) ?? 0;
+    },
+    set(this: Element, value: number) {
+      offsets.set(this, value);
+    },
+  });
+  Object.defineProperty(Element.prototype, 'scrollTo', {
+    configurable: true,
+    value(this: Element, options: ScrollToOptions) {
+      const max = Math.max(0, this.scrollHeight - this.clientHeight);
+      offsets.set(this, Math.min(max, Math.max(0, options.top ?? 0)));
+      this.dispatchEvent(new Event('scroll'));
+    },
+  });
   return () => {
-    if (client) Object.defineProperty(HTMLElement.prototype, 'clientHeight', client);
-    if (rect) Object.defineProperty(Element.prototype, 'getBoundingClientRect', rect);
-    if (scroll) Object.defineProperty(Element.prototype, 'scrollTo', scroll);
-    else delete (Element.prototype as { scrollTo?: unknown }).scrollTo;
+    for (const { name, owner, descriptor } of originals) {
+      if (descriptor) Object.defineProperty(owner, name, descriptor);
+      else delete (owner as unknown as Record<string, unknown>)[name];
+    }
   };
+}
+
+/** Runs something that updates the app from outside React (a desktop event), then lets it settle. */
+export async function perform(action: () => void | Promise<void>): Promise<void> {
+  await act(async () => {
+    await action();
+    await settle();
+  });
 }
