@@ -1,8 +1,14 @@
+import { join } from 'node:path';
 import type { IpcEventName, IpcEventPayload } from '../shared/ipc';
+import { AccessFlow, toIpcFailure, type PostureSource } from './access/AccessFlow';
+import { ChatService } from './chat/ChatService';
+import { createChatHandlers } from './chat/handlers';
 import type { ManagedConfigRead } from './config/managed';
+import { ConversationStore } from './conversations/ConversationStore';
+import { PostureService } from './device/posture/service';
 import { Emitter, type Disposable } from './events';
 import { isAllowedExternalUrl } from './external/allowList';
-import { IpcFailure, type IpcHandlers } from './ipc/dispatch';
+import type { IpcHandlers } from './ipc/dispatch';
 import type { Adapters } from './platform';
 
 /** How the shell starts the app: the same for Electron and the browser harness but for `shell`. */
@@ -17,6 +23,11 @@ export interface ClearanceConfig {
   readonly managed: ManagedConfigRead;
   /** The development identity provider's CA certificate (PEM); never set in production. */
   readonly idpCaCertPem?: string;
+  /**
+   * A recorded device posture (the browser harness's demo devices). Electron never sets it: the app
+   * then runs this machine's real checks.
+   */
+  readonly posture?: PostureSource;
   readonly log: (message: string, error?: unknown) => void;
 }
 
@@ -26,6 +37,9 @@ export type ClearanceEventListener = <E extends IpcEventName>(event: E, payload:
 /** The app's services as the shell sees them: IPC handlers, an event feed, a lifecycle. */
 export interface ClearanceServices {
   readonly handlers: IpcHandlers;
+  readonly access: AccessFlow;
+  readonly conversations: ConversationStore;
+  readonly chat: ChatService;
   onEvent(listener: ClearanceEventListener): Disposable;
   canOpenExternal(url: string): boolean;
   start(): Promise<void>;
@@ -37,9 +51,67 @@ export interface ClearanceServices {
  */
 export function createServices(adapters: Adapters, config: ClearanceConfig): ClearanceServices {
   const events = new Emitter<{ name: IpcEventName; payload: unknown }>();
-  const externalHosts = new Set((config.managed.config.externalHosts ?? []).map((h) => h.toLowerCase()));
-  const canOpenExternal = (url: string) => isAllowedExternalUrl(url, externalHosts);
-  const notYet = () => Promise.reject(new IpcFailure('INTERNAL', 'This part of Clearance is not available yet.'));
+  const emit = <E extends IpcEventName>(name: E, payload: IpcEventPayload<E>) => events.fire({ name, payload });
+
+  const posture =
+    config.posture ??
+    new PostureService({
+      platform: config.platform,
+      commands: adapters.commands,
+      launch: { packaged: config.packaged, argv: config.argv, env: config.env },
+      managedConfigPresent: config.managed.present,
+      minOsVersions: () => undefined,
+    });
+  const access = new AccessFlow({
+    adapters,
+    gatewayUrl: config.gatewayUrl,
+    appVersion: config.appVersion,
+    platform: config.platform,
+    managed: config.managed,
+    posture,
+    idpCaCertPem: config.idpCaCertPem,
+    log: config.log,
+  });
+  access.onSessionChanged((state) => emit('sessionChanged', state));
+  access.onDeviceChanged((status) => emit('deviceChanged', status));
+  access.onEntitlementsChanged((view) => emit('entitlementsChanged', view));
+
+  const conversations = new ConversationStore({
+    dir: join(adapters.paths.userData, 'conversations'),
+    secrets: adapters.secrets,
+    clock: adapters.clock,
+    log: config.log,
+  });
+  const chat = new ChatService({
+    store: conversations,
+    fetch: access.gatewayFetch,
+    checkModel: (model) => access.entitlements.checkModel(model),
+    onForbidden: () => access.entitlements.onChatForbidden(),
+    emit: (name, payload) => events.fire({ name, payload }),
+    clock: adapters.clock,
+    log: config.log,
+  });
+
+  /** https hosts the system browser may open: IT's list, the identity provider, and remediation links the signed document names. */
+  const canOpenExternal = (url: string): boolean => {
+    const hosts = new Set((config.managed.config.externalHosts ?? []).map((h) => h.toLowerCase()));
+    const idp = access.identityProviderHost;
+    if (idp) hosts.add(idp.toLowerCase());
+    for (const model of access.entitlements.view.models) {
+      if (model.remediation) hosts.add(new URL(model.remediation.url).hostname.toLowerCase());
+    }
+    return isAllowedExternalUrl(url, hosts);
+  };
+
+  const withErrors =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        throw toIpcFailure(error);
+      }
+    };
 
   const handlers: IpcHandlers = {
     getAppInfo: async () => ({
@@ -49,24 +121,23 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       shell: config.shell,
       gatewayUrl: config.gatewayUrl,
     }),
-    getSessionState: async () => ({ status: 'signed-out', tokenPersistence: 'encrypted' }),
-    signIn: notYet,
-    cancelSignIn: notYet,
-    signOut: notYet,
-    getEntitlements: async () => ({ status: 'none', models: [], live: 'offline' }),
-    refreshEntitlements: notYet,
-    getDeviceStatus: async () => ({ checks: [], requiredChecks: [], gate: 'unknown' }),
-    recheckDevice: notYet,
-    sendChat: notYet,
-    stopChat: notYet,
-    listConversations: async () => [],
-    getConversation: notYet,
-    renameConversation: notYet,
-    deleteConversation: notYet,
-    restoreConversation: notYet,
-    exportConversation: notYet,
+    getSessionState: async () => access.sessionState,
+    signIn: withErrors(() => access.signIn()),
+    cancelSignIn: async () => access.cancelSignIn(),
+    signOut: withErrors(async () => {
+      await chat.dispose();
+      return access.signOut();
+    }),
+    getEntitlements: async () => access.entitlements.view,
+    refreshEntitlements: () => access.entitlements.refresh(),
+    getDeviceStatus: async () => access.deviceStatus,
+    recheckDevice: withErrors(() => access.recheckDevice()),
+    ...createChatHandlers({ store: conversations, chat, files: adapters.files }),
     openExternal: async ({ url }) => {
-      if (!canOpenExternal(url)) return { opened: false };
+      if (!canOpenExternal(url)) {
+        config.log(`Refused to open ${url}: not an https URL on the allow-list`);
+        return { opened: false };
+      }
       await adapters.browser.open(url);
       return { opened: true };
     },
@@ -74,9 +145,20 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
 
   return {
     handlers,
+    access,
+    conversations,
+    chat,
     onEvent: (listener) => events.event(({ name, payload }) => listener(name, payload as never)),
     canOpenExternal,
-    start: async () => {},
-    dispose: async () => events.dispose(),
+    start: async () => {
+      await conversations.open().catch((error: unknown) => config.log('Conversations could not be opened', error));
+      await access.start();
+    },
+    dispose: async () => {
+      await chat.dispose();
+      await access.dispose();
+      await conversations.close();
+      events.dispose();
+    },
   };
 }

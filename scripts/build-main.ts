@@ -1,11 +1,11 @@
-import { build } from 'esbuild';
+import { build, type BuildOptions } from 'esbuild';
 
 /**
  * Bundles the Electron main process and the preload into dist/ (CommonJS, as Electron loads them).
  *
  * The preload runs sandboxed, so it is bundled whole: a sandboxed preload can `require` only `electron`.
  */
-const common = {
+const common: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -13,7 +13,7 @@ const common = {
   sourcemap: true,
   external: ['electron'],
   logLevel: 'warning',
-} as const;
+};
 
 await Promise.all([
   build({ ...common, entryPoints: ['main/electron/index.ts'], outfile: 'dist/main/index.cjs' }),

@@ -2,6 +2,11 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type RunningStack } from '../../gateway/stack';
+import {
+  compliantLinuxDevice,
+  createRecordedPostureService,
+  noncompliantLinuxDevice,
+} from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
 import type { ExternalBrowser, SecretStore } from '../../main/platform';
 import { createServices, type ClearanceServices } from '../../main/services';
@@ -37,6 +42,12 @@ export interface Harness {
   /** Resolves with the next URL the app opens in the "system browser". */
   nextExternalUrl(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** The recorded device for a harness option; `real` leaves the app to run this machine's checks. */
+function postureFor(device: HarnessDevice) {
+  if (device === 'real') return undefined;
+  return createRecordedPostureService(device === 'compliant' ? compliantLinuxDevice : noncompliantLinuxDevice);
 }
 
 /**
@@ -81,7 +92,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     env: {},
     managed: { config: {}, present: false },
     idpCaCertPem: stack.caCertPem,
-    device: options.device ?? 'compliant',
+    posture: postureFor(options.device ?? 'compliant'),
     log,
   });
   const bridge = await startBridgeServer({ services, port: options.port, log });
