@@ -31,7 +31,8 @@ export function formatSince(iso: string | undefined, fallback = '—'): string {
 export function formatRelative(iso: string | undefined, now: number = Date.now()): string {
   const date = parse(iso);
   if (!date) return '';
-  const seconds = Math.round((date.getTime() - now) / 1000);
+  // A moment slightly in the future (clock skew between machines) reads as "now".
+  const seconds = Math.min(0, Math.round((date.getTime() - now) / 1000));
   const format = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
   const abs = Math.abs(seconds);
   if (abs < 45) return format.format(0, 'second');

@@ -1,0 +1,91 @@
+// @vitest-environment jsdom
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DeviceStatus, IpcResult } from '../../shared/ipc';
+import { byRole, click, flush, perform, queryByRole, renderApp, type Rendered } from '../test/dom';
+import { FakeClearance, ok } from '../test/fakeClearance';
+import { blockedDevice, passingDevice } from '../test/fixtures';
+
+let view: Rendered | undefined;
+
+afterEach(async () => {
+  await view?.unmount();
+  view = undefined;
+});
+
+function gate(): HTMLElement {
+  return document.querySelector('[data-testid="device-gate"]') as HTMLElement;
+}
+
+describe('device gate', () => {
+  it('stops at the gate, listing every check with its outcome in words, failing ones first', async () => {
+    view = await renderApp(new FakeClearance({ device: blockedDevice }));
+    expect(gate()).not.toBeNull();
+    expect(queryByRole(document.body, 'textbox', 'Message')).toBeNull();
+    const items = [...byRole(gate(), 'list', 'Device checks').querySelectorAll('li')];
+    expect(items.map((item) => item.querySelector('.check-name')?.textContent)).toEqual([
+      'Disk encryption',
+      'Screen lock',
+      'Operating system version',
+      'Firewall',
+    ]);
+    expect(items.map((item) => item.querySelector('.check-status')?.textContent)).toEqual([
+      'Failed',
+      'Could not be checked',
+      'Passed',
+      'Passed',
+    ]);
+    expect(items.every((item) => item.querySelector('svg.icon'))).toBe(true);
+  });
+
+  it('marks required checks and says what to do for each one that is not passing', async () => {
+    view = await renderApp(new FakeClearance({ device: blockedDevice }));
+    const items = [...gate().querySelectorAll('li')];
+    const [disk, screenLock, os] = items;
+    expect(disk?.textContent).toContain('Required');
+    expect(disk?.textContent).toContain('What to do: Enable full-disk encryption (LUKS)');
+    expect(screenLock?.textContent).toContain('Required');
+    expect(screenLock?.textContent).toContain('What to do: Turn on automatic screen lock');
+    expect(os?.textContent).not.toContain('Required');
+    expect(os?.textContent).not.toContain('What to do');
+    expect(gate().textContent).toContain('2 required checks are not passing');
+  });
+
+  it('shows a short device thumbprint for IT, never more than it needs', async () => {
+    view = await renderApp(new FakeClearance({ device: blockedDevice }));
+    const code = gate().querySelector('.gate-it code');
+    expect(code?.textContent).toBe('Q1w2E3r4…234567');
+    expect(gate().textContent).toContain('(software)');
+  });
+
+  it('checks again with progress, and lets the user in once the device passes', async () => {
+    const fake = new FakeClearance({ device: blockedDevice });
+    let answer: (result: IpcResult<DeviceStatus>) => void = () => undefined;
+    fake.handle('recheckDevice', () => new Promise((resolve) => (answer = resolve)));
+    view = await renderApp(fake);
+    await click(byRole(gate(), 'button', 'Check again'));
+    const busy = byRole(gate(), 'button', 'Checking…') as HTMLButtonElement;
+    expect(busy.disabled).toBe(true);
+    expect(busy.getAttribute('aria-busy')).toBe('true');
+    await perform(() => answer(ok(passingDevice)));
+    expect(fake.callsTo('recheckDevice')).toHaveLength(1);
+    expect(gate()).toBeNull();
+    expect(byRole(document.body, 'textbox', 'Message')).toBeTruthy();
+  });
+
+  it('follows a device change pushed by main', async () => {
+    const fake = new FakeClearance({ device: passingDevice });
+    view = await renderApp(fake);
+    expect(gate()).toBeNull();
+    await perform(() => fake.emit('deviceChanged', blockedDevice));
+    expect(gate()).not.toBeNull();
+  });
+
+  it('signs out from the gate', async () => {
+    const fake = new FakeClearance({ device: blockedDevice });
+    view = await renderApp(fake);
+    await click(byRole(gate(), 'button', 'Sign out'));
+    await flush();
+    expect(fake.callsTo('signOut')).toHaveLength(1);
+    expect(document.querySelector('[data-testid="sign-in-screen"]')).not.toBeNull();
+  });
+});

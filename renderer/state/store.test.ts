@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import type { ConversationSummary, IpcResult } from '../../shared/ipc';
+import { createTestStore } from '../test/dom';
+import { FakeClearance, ok } from '../test/fakeClearance';
+import { entitlementsFixture } from '../test/fixtures';
+import { currentModelId } from './store';
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function started(fake = new FakeClearance()) {
+  const app = createTestStore(fake);
+  const stop = app.store.getState().start();
+  await tick();
+  await tick();
+  return { ...app, fake, stop };
+}
+
+describe('app store', () => {
+  it('applies any number of deltas in one update per frame', async () => {
+    const { store, frames, fake } = await started();
+    await store.getState().send('hi');
+    await tick();
+    await tick();
+    let updates = 0;
+    store.subscribe(() => updates++);
+    for (let i = 0; i < 100; i++) fake.streamDelta(`t${i} `);
+    expect(frames.pending).toBe(1);
+    expect(updates).toBe(0);
+    await frames.run();
+    expect(updates).toBe(1);
+    const stream = Object.values(store.getState().streams)[0];
+    expect(stream?.text.split(' ').filter(Boolean)).toHaveLength(100);
+  });
+
+  it('keeps deltas that arrive before sendChat answers (a new chat has no id yet)', async () => {
+    const fake = new FakeClearance();
+    const { store, frames } = await started(fake);
+    let answer: (value: IpcResult<{ conversationId: string; messageId: string }>) => void = () => undefined;
+    fake.handle('sendChat', () => new Promise((resolve) => (answer = resolve)));
+    const sent = store.getState().send('hello');
+    fake.emit('chatDelta', { conversationId: 'c-new', messageId: 'a-new', delta: 'Early ' });
+    await frames.run();
+    fake.addConversation({
+      id: 'c-new',
+      title: 'hello',
+      model: 'haiku-4',
+      createdAt: '',
+      updatedAt: '',
+      messages: [{ id: 'u', role: 'user', content: 'hello', createdAt: '' }],
+    });
+    answer(ok({ conversationId: 'c-new', messageId: 'a-new' }));
+    await sent;
+    expect(store.getState().activeConversationId).toBe('c-new');
+    expect(store.getState().streams['a-new']?.text).toBe('Early ');
+    expect(store.getState().pendingSend).toBeUndefined();
+  });
+
+  it('records a chatDone for a reply it never saw a delta for', async () => {
+    const { store, fake } = await started();
+    fake.emit('chatDone', {
+      conversationId: 'c1',
+      messageId: 'a1',
+      status: 'error',
+      error: { code: 'MODEL_DENIED', message: 'Denied.' },
+    });
+    expect(store.getState().streams.a1).toMatchObject({ status: 'error', text: '' });
+    expect(store.getState().announcement.text).toBe('Response interrupted: Denied.');
+  });
+
+  it('refuses to send to a model the entitlements deny, without calling main', async () => {
+    const { store, fake } = await started();
+    store.setState({ draftModel: 'mythos-5' });
+    expect(await store.getState().send('hi')).toBe(false);
+    expect(fake.callsTo('sendChat')).toEqual([]);
+    expect(store.getState().sendError?.code).toBe('MODEL_DENIED');
+  });
+
+  it('will not choose a denied model', async () => {
+    const { store } = await started();
+    store.getState().chooseModel('mythos-5');
+    expect(currentModelId(store.getState())).toBe('haiku-4');
+    store.getState().chooseModel('echo-demo');
+    expect(currentModelId(store.getState())).toBe('echo-demo');
+  });
+
+  it('ignores a search answer that arrives after a newer one', async () => {
+    const fake = new FakeClearance();
+    const answers: ((value: IpcResult<ConversationSummary[]>) => void)[] = [];
+    const { store } = await started(fake);
+    fake.handle('listConversations', () => new Promise((resolve) => answers.push(resolve)));
+    const first = store.getState().searchConversations('old');
+    const second = store.getState().searchConversations('new');
+    const summary = (title: string): ConversationSummary => ({ id: title, title, model: 'haiku-4', updatedAt: '', messageCount: 1 });
+    answers[1]?.(ok([summary('new result')]));
+    answers[0]?.(ok([summary('old result')]));
+    await Promise.all([first, second]);
+    expect(store.getState().conversations.map((c) => c.title)).toEqual(['new result']);
+  });
+
+  it('falls back to the first allowed model for a new chat and follows entitlement changes', async () => {
+    const { store, fake } = await started();
+    expect(currentModelId(store.getState())).toBe('haiku-4');
+    fake.setEntitlements({ ...entitlementsFixture, models: entitlementsFixture.models.filter((m) => m.id !== 'haiku-4') });
+    expect(currentModelId(store.getState())).toBe('echo-demo');
+  });
+
+  it('stops listening when stopped', async () => {
+    const { fake, stop } = await started();
+    stop();
+    expect(fake.listenerCount('sessionChanged')).toBe(0);
+  });
+});
