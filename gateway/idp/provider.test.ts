@@ -269,6 +269,32 @@ describe('development identity provider', () => {
 
   it('keeps the login page up with an explanation when an unknown persona is posted', async () => {
     const { challenge } = pkce();
+    const start = await call(
+      authorizeUrl(idp, {
+        redirect_uri: loopback.redirectUri,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }),
+      { ca: idp.caCertPem },
+    );
+    const cookie = ([] as string[])
+      .concat(start.headers['set-cookie'] ?? [])
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const interaction = new URL(String(start.headers.location), idp.issuer).href;
+    const answer = await call(`${interaction}/login`, {
+      ca: idp.caCertPem,
+      headers: { cookie },
+      form: { persona: 'mallory' },
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain('<p class="error" role="alert">Choose one of the people listed.</p>');
+    expect(answer.body).toContain('value="us-researcher"');
+    expect(answer.headers.location).toBeUndefined();
+  });
+
+  it('refuses to offer a persona the page does not list, in the scripted browser too', async () => {
+    const { challenge } = pkce();
     await expect(
       scriptedSignIn(
         authorizeUrl(idp, {

@@ -59,6 +59,14 @@ export async function scriptedSignIn(
       form = undefined;
       continue;
     }
+    // The answer for the app: a form_post page (with status 400 for an error) that a browser submits all the same.
+    const post = parseFormPost(response.body);
+    if (post && new URL(post.action, target).origin !== providerOrigin) {
+      url = post.action;
+      method = 'POST';
+      form = post.fields;
+      continue;
+    }
     if (response.status !== 200) {
       throw new Error(`Sign-in stopped at ${target.pathname} with HTTP ${response.status}: ${textOf(response.body)}`);
     }
@@ -80,11 +88,7 @@ export async function scriptedSignIn(
       }
       continue;
     }
-    const post = parseFormPost(response.body);
-    if (!post) throw new Error(`Sign-in stopped at ${target.pathname}: ${textOf(response.body)}`);
-    url = post.action;
-    method = 'POST';
-    form = post.fields;
+    throw new Error(`Sign-in stopped at ${target.pathname}: ${textOf(response.body)}`);
   }
   throw new Error(`Sign-in did not finish within ${MAX_STEPS} steps`);
 }
