@@ -53,20 +53,35 @@ describe('app shell', () => {
     const account = byRole(document.body, 'button', 'Account: Ada Lovelace');
     await click(account);
     expect(account.getAttribute('aria-expanded')).toBe('true');
-    const panel = document.getElementById(account.getAttribute('aria-controls') ?? '') as HTMLElement;
+    const menu = byRole(document.body, 'menu', 'Account');
+    expect(account.getAttribute('aria-controls')).toBe(menu.id);
+    expect(document.activeElement).toBe(byRole(menu, 'menuitem', 'Switch account'));
+    await press(document.activeElement as Element, 'ArrowDown');
+    expect(document.activeElement).toBe(byRole(menu, 'menuitem', 'Sign out'));
+    const panel = menu.parentElement as HTMLElement;
     expect(panel.textContent).toContain('ada@lab.example');
     expect(panel.textContent).toContain('Organisation: lab-tenant');
     expect(panel.textContent).not.toContain('ada.lab');
-    await click(byRole(panel, 'button', 'Sign out'));
+    await click(byRole(menu, 'menuitem', 'Sign out'));
     expect(fake.callsTo('signOut')).toHaveLength(1);
     expect(document.querySelector('[data-testid="sign-in-screen"]')).not.toBeNull();
+  });
+
+  it('closes the account menu on Escape and returns focus to its button', async () => {
+    view = await renderApp(new FakeClearance());
+    const account = byRole(document.body, 'button', 'Account: Ada Lovelace');
+    await press(account, 'ArrowDown');
+    expect(account.getAttribute('aria-expanded')).toBe('true');
+    await press(document.activeElement as Element, 'Escape');
+    expect(account.getAttribute('aria-expanded')).toBe('false');
+    expect(document.activeElement).toBe(account);
   });
 
   it('switches account by signing out and starting a new sign-in', async () => {
     const fake = new FakeClearance();
     view = await renderApp(fake);
     await click(byRole(document.body, 'button', 'Account: Ada Lovelace'));
-    await click(byRole(document.body, 'button', 'Switch account'));
+    await click(byRole(document.body, 'menuitem', 'Switch account'));
     await flush();
     expect(fake.calls.map((call) => call.channel).filter((c) => c === 'signOut' || c === 'signIn')).toEqual([
       'signOut',

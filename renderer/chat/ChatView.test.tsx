@@ -222,9 +222,9 @@ describe('chat', () => {
     view = app;
     await openConversation(fake, 'Tokenizer question');
     await click(byRole(document.body, 'button', 'Export'));
-    await click(byRole(document.body, 'button', 'Export as Markdown'));
+    await click(byRole(document.body, 'menuitem', 'Export as Markdown'));
     await click(byRole(document.body, 'button', 'Export'));
-    await click(byRole(document.body, 'button', 'Export as JSON'));
+    await click(byRole(document.body, 'menuitem', 'Export as JSON'));
     expect(fake.callsTo('exportConversation')).toEqual([
       { id: 'c1', format: 'markdown' },
       { id: 'c1', format: 'json' },
@@ -244,7 +244,7 @@ describe('chat', () => {
     view = app;
     await openConversation(fake, 'Tokenizer question');
     await click(byRole(document.body, 'button', 'Export'));
-    await click(byRole(document.body, 'button', 'Export as Markdown'));
+    await click(byRole(document.body, 'menuitem', 'Export as Markdown'));
     expect(app.downloads).toEqual([]);
     expect(document.body.textContent).toContain('Exported to /home/ada/Tokenizer question.md.');
   });

@@ -1,4 +1,4 @@
-import { Disclosure } from '../components/Disclosure';
+import { MenuButton } from '../components/MenuButton';
 import { ChevronDownIcon, DownloadIcon } from '../components/icons';
 import { useActions } from '../state/context';
 
@@ -6,40 +6,20 @@ import { useActions } from '../state/context';
 export function ExportMenu() {
   const { exportConversation } = useActions();
   return (
-    <Disclosure
+    <MenuButton
       testId="export-menu"
       buttonClassName="button button-ghost"
-      panelClassName="menu-panel align-end"
+      panelClassName="align-end"
+      menuLabel="Export"
       label={
         <>
           <DownloadIcon /> Export <ChevronDownIcon />
         </>
       }
-    >
-      {(close) => (
-        <>
-          <button
-            type="button"
-            className="menu-item"
-            onClick={() => {
-              close();
-              void exportConversation('markdown');
-            }}
-          >
-            Export as Markdown
-          </button>
-          <button
-            type="button"
-            className="menu-item"
-            onClick={() => {
-              close();
-              void exportConversation('json');
-            }}
-          >
-            Export as JSON
-          </button>
-        </>
-      )}
-    </Disclosure>
+      actions={[
+        { key: 'markdown', label: 'Export as Markdown', onSelect: () => void exportConversation('markdown') },
+        { key: 'json', label: 'Export as JSON', onSelect: () => void exportConversation('json') },
+      ]}
+    />
   );
 }

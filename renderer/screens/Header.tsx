@@ -1,4 +1,4 @@
-import { Disclosure } from '../components/Disclosure';
+import { MenuButton } from '../components/MenuButton';
 import { ChatIcon, KeyboardIcon, KeyIcon, LogoIcon, MoonIcon, SignOutIcon, SunIcon, SwitchIcon, SystemIcon } from '../components/icons';
 import { themeLabels, themeOrder } from '../state/preferences';
 import { useActions, useAppState } from '../state/context';
@@ -15,11 +15,12 @@ function AccountMenu() {
   const { signOut, switchAccount } = useActions();
   if (!account) return null;
   return (
-    <Disclosure
+    <MenuButton
       testId="account-menu"
       buttonClassName="account-button"
-      panelClassName="menu-panel align-end account-panel"
+      panelClassName="align-end account-panel"
       ariaLabel={`Account: ${account.name}`}
+      menuLabel="Account"
       label={
         <>
           <span className="avatar" aria-hidden="true">
@@ -28,42 +29,39 @@ function AccountMenu() {
           <span className="account-name">{account.name}</span>
         </>
       }
-    >
-      {(close) => (
-        <>
-          <div className="account-identity">
-            <p className="account-identity-name">{account.name}</p>
-            <p className="muted">{account.username}</p>
-            {account.tenantId ? <p className="muted">Organisation: {account.tenantId}</p> : null}
-            <p className="muted small">
-              {persistence === 'session-only'
-                ? 'Sign-in is not remembered on this computer.'
-                : 'Sign-in is remembered, encrypted by this computer.'}
-            </p>
-          </div>
-          <button
-            type="button"
-            className="menu-item"
-            onClick={() => {
-              close();
-              void switchAccount();
-            }}
-          >
-            <SwitchIcon /> Switch account
-          </button>
-          <button
-            type="button"
-            className="menu-item"
-            onClick={() => {
-              close();
-              void signOut();
-            }}
-          >
-            <SignOutIcon /> Sign out
-          </button>
-        </>
-      )}
-    </Disclosure>
+      header={
+        <div className="account-identity">
+          <p className="account-identity-name">{account.name}</p>
+          <p className="muted">{account.username}</p>
+          {account.tenantId ? <p className="muted">Organisation: {account.tenantId}</p> : null}
+          <p className="muted small">
+            {persistence === 'session-only'
+              ? 'Sign-in is not remembered on this computer.'
+              : 'Sign-in is remembered, encrypted by this computer.'}
+          </p>
+        </div>
+      }
+      actions={[
+        {
+          key: 'switch',
+          label: (
+            <>
+              <SwitchIcon /> Switch account
+            </>
+          ),
+          onSelect: () => void switchAccount(),
+        },
+        {
+          key: 'sign-out',
+          label: (
+            <>
+              <SignOutIcon /> Sign out
+            </>
+          ),
+          onSelect: () => void signOut(),
+        },
+      ]}
+    />
   );
 }
 
