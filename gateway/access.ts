@@ -126,9 +126,7 @@ export class AccessService {
       };
     });
     const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };
-    const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ device, models }))
-      .digest('hex');
+    const fingerprint = createHash('sha256').update(JSON.stringify({ device, models })).digest('hex');
     const ver = await this.versions.versionFor(session.userId, fingerprint);
     return { aud: 'clearance-desktop', sub: session.userId, ver, cnf: { jkt: session.jkt }, device, models };
   }

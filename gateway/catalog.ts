@@ -78,7 +78,11 @@ export const CatalogFile = z
     const seen = new Set<string>();
     for (const [index, model] of catalog.models.entries()) {
       if (seen.has(model.id)) {
-        context.addIssue({ code: 'custom', message: `duplicate model id "${model.id}"`, path: ['models', index, 'id'] });
+        context.addIssue({
+          code: 'custom',
+          message: `duplicate model id "${model.id}"`,
+          path: ['models', index, 'id'],
+        });
       }
       seen.add(model.id);
     }
@@ -116,13 +120,13 @@ export class Catalog {
     try {
       text = readFileSync(path, 'utf8');
     } catch (error) {
-      throw new Error(`Cannot read catalog ${path}: ${(error as Error).message}`);
+      throw new Error(`Cannot read catalog ${path}: ${(error as Error).message}`, { cause: error });
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new Error(`Catalog ${path} is not valid JSON: ${(error as Error).message}`);
+      throw new Error(`Catalog ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
     }
     return Catalog.fromJson(json, `catalog ${path}`);
   }

@@ -28,7 +28,10 @@ function requiredChecks(): PostureCheckId[] | undefined {
     .filter(Boolean)
     .map((id) => {
       const parsed = PostureCheckId.safeParse(id);
-      if (!parsed.success) throw new Error(`CLEARANCE_REQUIRED_CHECKS: unknown check "${id}" (one of ${PostureCheckId.options.join(', ')})`);
+      if (!parsed.success)
+        throw new Error(
+          `CLEARANCE_REQUIRED_CHECKS: unknown check "${id}" (one of ${PostureCheckId.options.join(', ')})`,
+        );
       return parsed.data;
     });
 }
@@ -56,7 +59,8 @@ async function main(): Promise<void> {
       '',
       'Demo personas (pick one on the sign-in page):',
       ...stack.personas.map(
-        (persona) => `  ${persona.id.padEnd(width)}  ${persona.name} <${persona.username}>: ${persona.description} [${persona.groups.join(', ')}]`,
+        (persona) =>
+          `  ${persona.id.padEnd(width)}  ${persona.name} <${persona.username}>: ${persona.description} [${persona.groups.join(', ')}]`,
       ),
       '',
       'Press Ctrl+C to stop.',

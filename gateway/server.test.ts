@@ -62,7 +62,12 @@ describe('entitlement documents', () => {
     [
       'a US-person researcher may use Mythos 5',
       testPersonas.usResearcher,
-      { ...software, 'mythos-5': 'allowed', 'atlas-3-research': 'allowed', 'orion-2-secure': 'DEVICE_ASSURANCE_TOO_LOW' },
+      {
+        ...software,
+        'mythos-5': 'allowed',
+        'atlas-3-research': 'allowed',
+        'orion-2-secure': 'DEVICE_ASSURANCE_TOO_LOW',
+      },
     ],
     [
       'a foreign-national researcher is refused Mythos 5 under the directive',
@@ -103,7 +108,9 @@ describe('entitlement documents', () => {
       expect(document.cnf.jkt).toBe(client.device.jkt);
       expect(document.device).toEqual({ id: client.device.deviceId, assurance: 'software', compliant: true });
       expect(document.exp - document.iat).toBe(600);
-      const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+      const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as {
+        keys: { kid: string }[];
+      };
       expect(jwks.keys.map((k) => k.kid)).toContain(protectedHeader.kid);
     });
   }
@@ -143,7 +150,9 @@ describe('entitlement documents', () => {
     expect(document.device.compliant).toBe(false);
     const mythos = document.models.find((m) => m.id === 'mythos-5');
     expect(mythos?.reason).toBe('DEVICE_NOT_COMPLIANT');
-    expect(mythos?.message).toBe('Mythos 5 requires a compliant device. Failing checks: disk-encryption, screen-lock, firewall.');
+    expect(mythos?.message).toBe(
+      'Mythos 5 requires a compliant device. Failing checks: disk-encryption, screen-lock, firewall.',
+    );
     expect(document.models.find((m) => m.id === 'haiku-4')?.status).toBe('allowed');
   });
 });
@@ -158,7 +167,9 @@ describe('event stream', () => {
     const id = harness.gateway.events.publish('fn-researcher', { type: 'entitlements.changed', data: { ver: 99 } });
     expect((await first.next())?.id).toBe(id);
 
-    const resumed = new SseReader(await client.request('GET', '/v1/events', { headers: { 'last-event-id': hello!.id! } }));
+    const resumed = new SseReader(
+      await client.request('GET', '/v1/events', { headers: { 'last-event-id': hello!.id! } }),
+    );
     const replayed = await resumed.next();
     expect(replayed).toMatchObject({ id, event: 'entitlements.changed', data: '{"ver":99}' });
   });
@@ -166,7 +177,9 @@ describe('event stream', () => {
   it('tells a client resuming from an unknown id to refetch, with the current ver', async () => {
     const client = await harness.signIn(testPersonas.fnResearcher);
     const { claims } = await client.entitlements();
-    const reader = new SseReader(await client.request('GET', '/v1/events', { headers: { 'last-event-id': 'deadbeef.12' } }));
+    const reader = new SseReader(
+      await client.request('GET', '/v1/events', { headers: { 'last-event-id': 'deadbeef.12' } }),
+    );
     const event = await reader.next();
     expect(event?.event).toBe('entitlements.changed');
     expect(JSON.parse(event!.data)).toEqual({ ver: claims.ver });
@@ -215,11 +228,12 @@ describe('admin explain', () => {
     };
     expect(trace.user.id).toBe('contractor');
     expect(trace.decision).toMatchObject({ effect: 'deny', reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED' });
-    expect(trace.policies.filter((p) => p.applies).map((p) => p.id).sort()).toEqual([
-      'ec-2026-06-us-persons',
-      'model-required-groups',
-      'staff-baseline',
-    ]);
+    expect(
+      trace.policies
+        .filter((p) => p.applies)
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['ec-2026-06-us-persons', 'model-required-groups', 'staff-baseline']);
   });
 
   it('refuses callers without the admin token', async () => {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { DiscoveryDocument } from '../shared/discovery';
 import type { PostureCheckId } from '../shared/device';
@@ -110,7 +110,12 @@ export interface RunningGateway {
 }
 
 /** Required posture checks when none are configured. */
-export const DEFAULT_REQUIRED_CHECKS: readonly PostureCheckId[] = ['os-version', 'disk-encryption', 'screen-lock', 'firewall'];
+export const DEFAULT_REQUIRED_CHECKS: readonly PostureCheckId[] = [
+  'os-version',
+  'disk-encryption',
+  'screen-lock',
+  'firewall',
+];
 
 /**
  * Starts the enforcement gateway: every endpoint of the client protocol (docs/protocol.md).
@@ -167,7 +172,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   subscriptions.push(
     policy.onDidChange((revision) => {
       void audit
-        .append({ kind: 'policy', data: { revision, digest: policy.digest, policies: policy.policies.map((p) => p.id) } })
+        .append({
+          kind: 'policy',
+          data: { revision, digest: policy.digest, policies: policy.policies.map((p) => p.id) },
+        })
         .catch((error: unknown) => log(`auditing policy revision ${revision} failed: ${(error as Error).message}`));
       void applyChange(`policy revision ${revision}`);
     }),
@@ -215,28 +223,43 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }`,
       };
       if (error.error === 'use_dpop_nonce') headers['dpop-nonce'] = dpop.currentNonce();
-      const title = error.error === 'invalid_dpop_proof' || error.error === 'use_dpop_nonce' ? 'Invalid DPoP proof' : 'Unauthorized';
-      return sendProblem(reply, problem('unauthorized', error.status, title, error.detail, { error: error.error }), headers);
+      const title =
+        error.error === 'invalid_dpop_proof' || error.error === 'use_dpop_nonce'
+          ? 'Invalid DPoP proof'
+          : 'Unauthorized';
+      return sendProblem(
+        reply,
+        problem('unauthorized', error.status, title, error.detail, { error: error.error }),
+        headers,
+      );
     }
     if (error instanceof PostureError) {
       return sendProblem(reply, problem('bad-request', 400, 'Invalid posture report', error.detail));
     }
     if (error instanceof UpstreamError) {
       const kind = error.status === 504 ? 'upstream-timeout' : 'upstream-error';
-      return sendProblem(reply, problem(kind, error.status, error.status === 504 ? 'Model timed out' : 'Model unavailable', error.detail));
+      return sendProblem(
+        reply,
+        problem(kind, error.status, error.status === 504 ? 'Model timed out' : 'Model unavailable', error.detail),
+      );
     }
     if (error instanceof z.ZodError) {
       const issues = error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
       return sendProblem(reply, problem('bad-request', 400, 'Invalid request', issues));
     }
     const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
-    if (status === 415) return sendProblem(reply, problem('unsupported-media-type', 415, 'Unsupported media type', error.message));
-    if (status >= 400 && status < 500) return sendProblem(reply, problem('bad-request', status, 'Invalid request', error.message));
+    if (status === 415)
+      return sendProblem(reply, problem('unsupported-media-type', 415, 'Unsupported media type', error.message));
+    if (status >= 400 && status < 500)
+      return sendProblem(reply, problem('bad-request', status, 'Invalid request', error.message));
     log(`internal error: ${error.stack ?? error.message}`);
     return sendProblem(reply, problem('internal-error', 500, 'Internal error', 'The gateway failed; see its log.'));
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem('not-found', 404, 'Not found', `No endpoint ${request.method} ${request.url.split('?')[0]}`)),
+    sendProblem(
+      reply,
+      problem('not-found', 404, 'Not found', `No endpoint ${request.method} ${request.url.split('?')[0]}`),
+    ),
   );
 
   const discovery = DiscoveryDocument.parse({
@@ -263,8 +286,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ...(options.discovery.supportContact ? { support_contact: options.discovery.supportContact } : {}),
   });
 
-  app.get('/.well-known/clearance', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(discovery));
-  app.get('/.well-known/jwks.json', async (_request, reply) => reply.header('cache-control', 'max-age=300').send(keys.jwks()));
+  app.get('/.well-known/clearance', async (_request, reply) =>
+    reply.header('cache-control', 'max-age=300').send(discovery),
+  );
+  app.get('/.well-known/jwks.json', async (_request, reply) =>
+    reply.header('cache-control', 'max-age=300').send(keys.jwks()),
+  );
 
   app.post('/v1/device/challenge', async (request, reply) => {
     const { identity: who } = await auth.identityFromBearer(request);
@@ -291,7 +318,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const existing = await devices.find(who.userId, proof.jkt);
     if (existing?.revokedAt) {
       throw new ProblemError(
-        problem('device-revoked', 403, 'Device revoked', `This device key was revoked on ${existing.revokedAt}; IT can re-enable it.`),
+        problem(
+          'device-revoked',
+          403,
+          'Device revoked',
+          `This device key was revoked on ${existing.revokedAt}; IT can re-enable it.`,
+        ),
       );
     }
     const verdict = deviceVerdict(report, requiredChecks);
@@ -349,7 +381,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       sessionId,
       userId: who.userId,
       jkt: proof.jkt,
-      identity: { ...(who.name ? { name: who.name } : {}), ...(who.username ? { username: who.username } : {}), groups: who.groups },
+      identity: {
+        ...(who.name ? { name: who.name } : {}),
+        ...(who.username ? { username: who.username } : {}),
+        groups: who.groups,
+      },
       principal: principalFromGroups(who.groups, claimMapping),
       device: claims.device,
       expiresAt: claims.exp,
@@ -454,13 +490,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/v1/admin/explain', async (request, reply) => {
     requireAdmin(request);
     const query = z.object({ user: z.string().min(1), model: z.string().min(1) }).safeParse(request.query);
-    if (!query.success) throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Give ?user=<id or username>&model=<id>'));
+    if (!query.success)
+      throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Give ?user=<id or username>&model=<id>'));
     const model = catalog.get(query.data.model);
-    if (!model) throw new ProblemError(problem('model-not-found', 404, 'Model not found', `There is no model "${query.data.model}".`));
+    if (!model)
+      throw new ProblemError(
+        problem('model-not-found', 404, 'Model not found', `There is no model "${query.data.model}".`),
+      );
     const enrolment = await devices.latestForUser(query.data.user);
     if (!enrolment) {
       throw new ProblemError(
-        problem('not-found', 404, 'User not seen', `No attested device for "${query.data.user}": the user has to sign in once.`),
+        problem(
+          'not-found',
+          404,
+          'User not seen',
+          `No attested device for "${query.data.user}": the user has to sign in once.`,
+        ),
       );
     }
     const principal = principalFromGroups(enrolment.principal.groups, claimMapping);
@@ -486,7 +531,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.post('/v1/admin/revoke', async (request, reply) => {
     requireAdmin(request);
     const body = z.object({ user: z.string().min(1), jkt: z.string().min(1).optional() }).safeParse(request.body);
-    if (!body.success) throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"user": "<id>", "jkt"?: "<thumbprint>"}'));
+    if (!body.success)
+      throw new ProblemError(
+        problem('bad-request', 400, 'Invalid request', 'Body: {"user": "<id>", "jkt"?: "<thumbprint>"}'),
+      );
     const targets = body.data.jkt
       ? [body.data.jkt]
       : (await devices.listForUser(body.data.user)).filter((d) => !d.revokedAt).map((d) => d.jkt);

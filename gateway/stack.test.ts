@@ -23,7 +23,11 @@ afterAll(async () => {
 describe('startStack', () => {
   it('points discovery at the development identity provider and copies the policies', async () => {
     const discovery = DiscoveryDocument.parse(await (await fetch(`${stack.gatewayUrl}/.well-known/clearance`)).json());
-    expect(discovery.identity_provider).toMatchObject({ authority: stack.idpUrl, client_id: stack.clientId, protocol: 'OIDC' });
+    expect(discovery.identity_provider).toMatchObject({
+      authority: stack.idpUrl,
+      client_id: stack.clientId,
+      protocol: 'OIDC',
+    });
     expect(stack.policiesDir).toBe(join(stateDir, 'policies'));
     expect(existsSync(join(stack.policiesDir, 'export-control.cedar'))).toBe(true);
     expect(stack.personas.map((p) => p.id)).toEqual(['us-researcher', 'fn-researcher', 'pending', 'contractor']);

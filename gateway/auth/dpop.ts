@@ -87,7 +87,8 @@ export class DpopVerifier {
     }
     const jwk = protectedHeader.jwk;
     if (!jwk || typeof jwk !== 'object') throw proofError('DPoP proof has no jwk header');
-    if ('d' in jwk || 'p' in jwk || 'q' in jwk || 'k' in jwk) throw proofError('DPoP proof jwk holds private key material');
+    if ('d' in jwk || 'p' in jwk || 'q' in jwk || 'k' in jwk)
+      throw proofError('DPoP proof jwk holds private key material');
     // §4.3 (6): the signature verifies with that key.
     let payload: Record<string, unknown>;
     try {
@@ -99,7 +100,8 @@ export class DpopVerifier {
     }
     // §4.3 (3): required claims.
     const { jti, htm, htu, iat, ath, nonce } = payload;
-    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 256) throw proofError('DPoP proof jti is missing or too short');
+    if (typeof jti !== 'string' || jti.length < 16 || jti.length > 256)
+      throw proofError('DPoP proof jti is missing or too short');
     if (typeof htm !== 'string') throw proofError('DPoP proof has no htm');
     if (typeof htu !== 'string') throw proofError('DPoP proof has no htu');
     if (typeof iat !== 'number' || !Number.isFinite(iat)) throw proofError('DPoP proof has no iat');
@@ -120,7 +122,8 @@ export class DpopVerifier {
     // §4.3 (12): bound to the presented access token.
     if (expected.accessToken !== undefined) {
       const expectedAth = createHash('sha256').update(expected.accessToken).digest('base64url');
-      if (typeof ath !== 'string' || !safeEqual(ath, expectedAth)) throw proofError('DPoP proof ath does not match the access token');
+      if (typeof ath !== 'string' || !safeEqual(ath, expectedAth))
+        throw proofError('DPoP proof ath does not match the access token');
     } else if (ath !== undefined && typeof ath !== 'string') {
       throw proofError('DPoP proof ath is malformed');
     }

@@ -16,7 +16,9 @@ afterAll(async () => {
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
-async function challengeWith(token: string): Promise<{ status: number; problem: ProblemDetails; challenge: string | null }> {
+async function challengeWith(
+  token: string,
+): Promise<{ status: number; problem: ProblemDetails; challenge: string | null }> {
   const response = await fetch(`${harness.gateway.url}/v1/device/challenge`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}` },

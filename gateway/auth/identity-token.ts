@@ -148,8 +148,10 @@ export class IdentityTokenVerifier {
       throw new AuthError('invalid_token', 'Identity token rejected: "iat" is in the future', 'Bearer');
     }
     if (this.tenantId !== undefined) {
-      if (payload.tid !== this.tenantId) throw new AuthError('invalid_token', 'Identity token is from another tenant', 'Bearer');
-      if (payload.ver !== '2.0') throw new AuthError('invalid_token', 'Identity token is not a v2.0 access token', 'Bearer');
+      if (payload.tid !== this.tenantId)
+        throw new AuthError('invalid_token', 'Identity token is from another tenant', 'Bearer');
+      if (payload.ver !== '2.0')
+        throw new AuthError('invalid_token', 'Identity token is not a v2.0 access token', 'Bearer');
     }
     const claimNames = payload._claim_names as Record<string, unknown> | undefined;
     if (claimNames && this.claims.groupsClaim in claimNames) {
@@ -165,7 +167,11 @@ export class IdentityTokenVerifier {
     }
     const rawGroups = payload[this.claims.groupsClaim] ?? [];
     if (!Array.isArray(rawGroups) || rawGroups.some((group) => typeof group !== 'string')) {
-      throw new AuthError('invalid_token', `Identity token's "${this.claims.groupsClaim}" is not a list of strings`, 'Bearer');
+      throw new AuthError(
+        'invalid_token',
+        `Identity token's "${this.claims.groupsClaim}" is not a list of strings`,
+        'Bearer',
+      );
     }
     const name = typeof payload.name === 'string' ? payload.name : undefined;
     const username = payload[this.claims.usernameClaim];

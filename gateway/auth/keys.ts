@@ -51,7 +51,9 @@ async function loadOrCreateKey(path: string): Promise<SigningKey> {
     try {
       privateJwk = JSON.parse(readFileSync(path, 'utf8')) as JWK;
     } catch (error) {
-      throw new Error(`Signing key ${path} is unreadable (${(error as Error).message}); remove it to make a new one`);
+      throw new Error(`Signing key ${path} is unreadable (${(error as Error).message}); remove it to make a new one`, {
+        cause: error,
+      });
     }
     if (privateJwk.kty !== 'EC' || privateJwk.crv !== 'P-256' || !privateJwk.d) {
       throw new Error(`Signing key ${path} is not a P-256 private key; remove it to make a new one`);
@@ -65,6 +67,14 @@ async function loadOrCreateKey(path: string): Promise<SigningKey> {
   const kid = await calculateJwkThumbprint(publicPart, 'sha256');
   const privateKey = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
   const publicKey = (await importJWK(publicPart, 'ES256')) as CryptoKey;
-  const publicJwk: JWK = { kty: publicPart.kty, crv: publicPart.crv, x: publicPart.x, y: publicPart.y, kid, alg: 'ES256', use: 'sig' };
+  const publicJwk: JWK = {
+    kty: publicPart.kty,
+    crv: publicPart.crv,
+    x: publicPart.x,
+    y: publicPart.y,
+    kid,
+    alg: 'ES256',
+    use: 'sig',
+  };
   return { kid, alg: 'ES256', privateKey, publicKey, publicJwk };
 }

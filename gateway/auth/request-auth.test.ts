@@ -30,9 +30,14 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('bas
 const entitlementsUrl = () => `${harness.gateway.url}/v1/entitlements`;
 
 /** Re-signs the client's token with the gateway's real session key after changing it. */
-async function forgeWithSessionKey(change: { header?: Record<string, unknown>; claims?: Record<string, unknown> }): Promise<string> {
+async function forgeWithSessionKey(change: {
+  header?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+}): Promise<string> {
   const token = client.accessToken!;
-  const jwk = JSON.parse(readFileSync(join(harness.stateDir, 'gateway', 'keys', 'session-token.private.jwk.json'), 'utf8')) as JWK;
+  const jwk = JSON.parse(
+    readFileSync(join(harness.stateDir, 'gateway', 'keys', 'session-token.private.jwk.json'), 'utf8'),
+  ) as JWK;
   const header = { ...decodeProtectedHeader(token), ...change.header } as { alg: string };
   return new SignJWT({ ...decodeJwt(token), ...change.claims })
     .setProtectedHeader(header)
@@ -114,7 +119,10 @@ describe('DPoP-bound gateway requests', () => {
 describe('gateway access tokens', () => {
   const present = async (token: string) =>
     fetch(entitlementsUrl(), {
-      headers: { authorization: `DPoP ${token}`, dpop: await client.device.proof('GET', entitlementsUrl(), { accessToken: token }) },
+      headers: {
+        authorization: `DPoP ${token}`,
+        dpop: await client.device.proof('GET', entitlementsUrl(), { accessToken: token }),
+      },
     });
 
   it('rejects alg none', async () => {
@@ -127,33 +135,59 @@ describe('gateway access tokens', () => {
     const jwks = (await (await fetch(`${harness.gateway.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
     const kid = decodeProtectedHeader(client.accessToken!).kid;
     const publicJwk = jwks.keys.find((k) => k.kid === kid)!;
-    const pem = createPublicKey({ key: publicJwk as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    const pem = createPublicKey({ key: publicJwk as never, format: 'jwk' })
+      .export({ type: 'spki', format: 'pem' })
+      .toString();
     const header = b64({ alg: 'HS256', typ: 'at+jwt', kid });
     const payload = client.accessToken!.split('.')[1];
     const signature = createHmac('sha256', pem).update(`${header}.${payload}`).digest('base64url');
-    await expectUnauthorized(await present(`${header}.${payload}.${signature}`), 'invalid_token', /algorithm not allowed/);
+    await expectUnauthorized(
+      await present(`${header}.${payload}.${signature}`),
+      'invalid_token',
+      /algorithm not allowed/,
+    );
   });
 
   it('rejects a token for another audience', async () => {
-    await expectUnauthorized(await present(await forgeWithSessionKey({ claims: { aud: 'https://other.example' } })), 'invalid_token', /"aud"/);
+    await expectUnauthorized(
+      await present(await forgeWithSessionKey({ claims: { aud: 'https://other.example' } })),
+      'invalid_token',
+      /"aud"/,
+    );
   });
 
   it('rejects a token from another issuer', async () => {
-    await expectUnauthorized(await present(await forgeWithSessionKey({ claims: { iss: 'https://other.example' } })), 'invalid_token', /"iss"/);
+    await expectUnauthorized(
+      await present(await forgeWithSessionKey({ claims: { iss: 'https://other.example' } })),
+      'invalid_token',
+      /"iss"/,
+    );
   });
 
   it('rejects an expired token', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expectUnauthorized(await present(await forgeWithSessionKey({ claims: { iat: now - 900, exp: now - 600 } })), 'invalid_token', /expired/);
+    await expectUnauthorized(
+      await present(await forgeWithSessionKey({ claims: { iat: now - 900, exp: now - 600 } })),
+      'invalid_token',
+      /expired/,
+    );
   });
 
   it('rejects a token issued in the future', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expectUnauthorized(await present(await forgeWithSessionKey({ claims: { iat: now + 120, exp: now + 420 } })), 'invalid_token', /"iat"/);
+    await expectUnauthorized(
+      await present(await forgeWithSessionKey({ claims: { iat: now + 120, exp: now + 420 } })),
+      'invalid_token',
+      /"iat"/,
+    );
   });
 
   it('rejects a token without typ', async () => {
-    await expectUnauthorized(await present(await forgeWithSessionKey({ header: { typ: undefined } })), 'invalid_token', /"typ"/);
+    await expectUnauthorized(
+      await present(await forgeWithSessionKey({ header: { typ: undefined } })),
+      'invalid_token',
+      /"typ"/,
+    );
   });
 
   it('rejects an entitlement document presented as an access token', async () => {
@@ -176,7 +210,11 @@ describe('server nonces', () => {
       const url = `${strict.gateway.url}/v1/session`;
       const body = JSON.stringify({ posture: await device.posture(attestationNonce) });
       const headers = { authorization: `Bearer ${idpToken}`, 'content-type': 'application/json' };
-      const first = await fetch(url, { method: 'POST', headers: { ...headers, dpop: await device.proof('POST', url) }, body });
+      const first = await fetch(url, {
+        method: 'POST',
+        headers: { ...headers, dpop: await device.proof('POST', url) },
+        body,
+      });
       expect(first.status).toBe(401);
       expect(ProblemDetails.parse(await first.json()).error).toBe('use_dpop_nonce');
       const nonce = first.headers.get('dpop-nonce');

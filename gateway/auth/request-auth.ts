@@ -47,7 +47,11 @@ export class RequestAuthenticator {
   async identityFromBearer(request: RequestLike): Promise<{ identity: VerifiedIdentity; token: string }> {
     const { scheme, token } = parseAuthorization(request.headers.authorization, 'Bearer');
     if (scheme !== 'bearer') {
-      throw new AuthError('invalid_request', 'This endpoint takes the identity provider access token as Bearer', 'Bearer');
+      throw new AuthError(
+        'invalid_request',
+        'This endpoint takes the identity provider access token as Bearer',
+        'Bearer',
+      );
     }
     return { identity: await this.identity.verify(token), token };
   }

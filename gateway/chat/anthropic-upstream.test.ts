@@ -60,7 +60,9 @@ describe('AnthropicUpstream', () => {
 
   it('turns an error event into a 502', async () => {
     upstream = await startFakeUpstream((_, res) =>
-      writeEvents(res, [{ event: 'error', data: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } }]),
+      writeEvents(res, [
+        { event: 'error', data: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } },
+      ]),
     );
     const adapter = new AnthropicUpstream({ baseUrl: upstream.url, model: 'm', apiKey: 'k', maxTokens: 10 }, timeouts);
     const failure = await collect(
@@ -70,7 +72,12 @@ describe('AnthropicUpstream', () => {
   });
 
   it('starts the conversation with a user turn as the API requires', () => {
-    expect(toAnthropicMessages([{ role: 'assistant', content: 'Hi' }, { role: 'user', content: 'Yo' }]).messages).toEqual([
+    expect(
+      toAnthropicMessages([
+        { role: 'assistant', content: 'Hi' },
+        { role: 'user', content: 'Yo' },
+      ]).messages,
+    ).toEqual([
       { role: 'user', content: '(conversation continues)' },
       { role: 'assistant', content: 'Hi' },
       { role: 'user', content: 'Yo' },

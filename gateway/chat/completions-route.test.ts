@@ -7,7 +7,13 @@ import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-har
 import { testPersonas } from '../testing/identity-provider';
 import { SseReader } from '../testing/device-client';
 import { DEMO_NOTICE } from './demo-upstream';
-import { anthropicEvents, openAiChunks, startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
+import {
+  anthropicEvents,
+  openAiChunks,
+  startFakeUpstream,
+  writeEvents,
+  type FakeUpstream,
+} from '../testing/fake-upstream';
 import type { CatalogFile } from '../catalog';
 
 const chatBody = (model: string, stream = false) => ({
@@ -92,7 +98,11 @@ describe('chat completions against the demo model', () => {
     const record = await harness.gateway.audit.get(problem.decisionId!);
     expect(record?.kind).toBe('access');
     expect(record?.subject).toBe('fn-researcher');
-    expect(record?.data).toMatchObject({ model: 'mythos-5', effect: 'deny', reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED' });
+    expect(record?.data).toMatchObject({
+      model: 'mythos-5',
+      effect: 'deny',
+      reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+    });
     expect(await harness.gateway.audit.verifyChain()).toMatchObject({ ok: true });
   });
 
@@ -102,7 +112,9 @@ describe('chat completions against the demo model', () => {
     expect(response.status).toBe(404);
     const problem = ProblemDetails.parse(await response.json());
     expect(problem.reason).toBeUndefined();
-    expect((await harness.gateway.audit.get(problem.decisionId!))?.data).toMatchObject({ reason: 'GROUP_MEMBERSHIP_REQUIRED' });
+    expect((await harness.gateway.audit.get(problem.decisionId!))?.data).toMatchObject({
+      reason: 'GROUP_MEMBERSHIP_REQUIRED',
+    });
   });
 
   it('rejects a malformed request body with a 400 problem', async () => {
@@ -168,7 +180,9 @@ forbid (principal, action == Clearance::Action::"invoke", resource == Clearance:
     const cutMs = performance.now() - changedAt;
     const changed = await events.next(3000);
     const eventMs = performance.now() - changedAt;
-    console.log(`policy change -> stream cut in ${cutMs.toFixed(0)} ms, entitlements.changed in ${eventMs.toFixed(0)} ms`);
+    console.log(
+      `policy change -> stream cut in ${cutMs.toFixed(0)} ms, entitlements.changed in ${eventMs.toFixed(0)} ms`,
+    );
     expect(cutMs).toBeLessThan(1000);
     expect(eventMs).toBeLessThan(1000);
 
@@ -213,7 +227,9 @@ forbid (principal, action == Clearance::Action::"invoke", resource == Clearance:
     const denied = await client.request('POST', '/v1/chat/completions', { body: chatBody('mythos-5') });
     expect(denied.status).toBe(403);
     expect(ProblemDetails.parse(await denied.json()).reason).toBe('EXPORT_CONTROL_US_PERSON_REQUIRED');
-    const allowed = await client.request('POST', '/v1/chat/completions', { body: { ...chatBody('haiku-4'), max_tokens: 3 } });
+    const allowed = await client.request('POST', '/v1/chat/completions', {
+      body: { ...chatBody('haiku-4'), max_tokens: 3 },
+    });
     expect(allowed.status).toBe(200);
     unlinkSync(file);
   });
@@ -240,17 +256,43 @@ describe('remote upstreams behind the gateway', () => {
   let openai: FakeUpstream;
   let anthropic: FakeUpstream;
   let silent: FakeUpstream;
-  const open = { exportControlled: false, suspended: false, requiredGroups: [], requiresHardware: false, requiresCompliantDevice: false };
+  const open = {
+    exportControlled: false,
+    suspended: false,
+    requiredGroups: [],
+    requiresHardware: false,
+    requiresCompliantDevice: false,
+  };
   beforeAll(async () => {
     openai = await startFakeUpstream((_, res) => writeEvents(res, openAiChunks(['Hello ', 'from OpenAI'])));
     anthropic = await startFakeUpstream((_, res) => writeEvents(res, anthropicEvents(['Hello ', 'from Claude'])));
     silent = await startFakeUpstream(() => {});
     const catalog: CatalogFile = {
       models: [
-        { id: 'remote-openai', name: 'Remote OpenAI', upstream: { kind: 'openai', baseUrl: `${openai.url}/v1`, model: 'gpt-x', apiKeyEnv: 'TEST_OPENAI_KEY' }, attributes: open },
-        { id: 'remote-claude', name: 'Remote Claude', upstream: { kind: 'anthropic', baseUrl: anthropic.url, model: 'claude-x', apiKeyEnv: 'TEST_ANTHROPIC_KEY' }, attributes: open },
-        { id: 'remote-slow', name: 'Remote Slow', upstream: { kind: 'openai', baseUrl: silent.url, model: 'm' }, attributes: open },
-        { id: 'remote-unkeyed', name: 'Remote Unkeyed', upstream: { kind: 'openai', baseUrl: openai.url, model: 'm', apiKeyEnv: 'UNSET_KEY' }, attributes: open },
+        {
+          id: 'remote-openai',
+          name: 'Remote OpenAI',
+          upstream: { kind: 'openai', baseUrl: `${openai.url}/v1`, model: 'gpt-x', apiKeyEnv: 'TEST_OPENAI_KEY' },
+          attributes: open,
+        },
+        {
+          id: 'remote-claude',
+          name: 'Remote Claude',
+          upstream: { kind: 'anthropic', baseUrl: anthropic.url, model: 'claude-x', apiKeyEnv: 'TEST_ANTHROPIC_KEY' },
+          attributes: open,
+        },
+        {
+          id: 'remote-slow',
+          name: 'Remote Slow',
+          upstream: { kind: 'openai', baseUrl: silent.url, model: 'm' },
+          attributes: open,
+        },
+        {
+          id: 'remote-unkeyed',
+          name: 'Remote Unkeyed',
+          upstream: { kind: 'openai', baseUrl: openai.url, model: 'm', apiKeyEnv: 'UNSET_KEY' },
+          attributes: open,
+        },
       ],
     };
     harness = await startGatewayHarness({
@@ -270,7 +312,8 @@ describe('remote upstreams behind the gateway', () => {
     for (;;) {
       const event = await reader.next();
       if (!event || event.data === '[DONE]') return text;
-      text += (JSON.parse(event.data) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '';
+      text +=
+        (JSON.parse(event.data) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '';
     }
   }
 

@@ -136,17 +136,16 @@ async function runCompletion(
     }
   });
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  const iterator = upstream
-    .stream(
-      {
-        model,
-        messages: body.messages.map(toCompletionMessage),
-        ...(maxTokens !== undefined ? { maxTokens } : {}),
-        ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
-      },
-      controller.signal,
-    )
-    [Symbol.asyncIterator]();
+  const events = upstream.stream(
+    {
+      model,
+      messages: body.messages.map(toCompletionMessage),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+    },
+    controller.signal,
+  );
+  const iterator = events[Symbol.asyncIterator]();
   const next = (): Promise<Step> => {
     const pending = iterator.next().then((result): Step => ({ kind: 'event', result }));
     pending.catch(() => {});
@@ -163,7 +162,14 @@ async function runCompletion(
     }
     if (step.kind === 'cut') throw new ProblemError(step.problem);
     if (body.stream) {
-      await streamResponse(reply, step, next, { id, created, model: model.id, decisionId }, () => clientGone, context.log);
+      await streamResponse(
+        reply,
+        step,
+        next,
+        { id, created, model: model.id, decisionId },
+        () => clientGone,
+        context.log,
+      );
     } else {
       let text = '';
       let finish: FinishReason = 'stop';
@@ -249,7 +255,12 @@ function upstreamProblemError(error: unknown, clientGone: boolean): ProblemError
   }
   if (clientGone) return new ProblemError(problem('bad-request', 499, 'Client closed the request'));
   return new ProblemError(
-    problem('upstream-error', 502, 'Model unavailable', `The model failed: ${(error as Error)?.message ?? String(error)}`),
+    problem(
+      'upstream-error',
+      502,
+      'Model unavailable',
+      `The model failed: ${(error as Error)?.message ?? String(error)}`,
+    ),
   );
 }
 

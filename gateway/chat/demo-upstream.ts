@@ -85,7 +85,11 @@ export class DemoUpstream implements Upstream {
         yield { type: 'finish', reason: 'length' };
         return;
       }
-      const due = Math.min(tokens.length, limit, Math.floor(((performance.now() - started) / 1000) * this.tokensPerSecond) + 1);
+      const due = Math.min(
+        tokens.length,
+        limit,
+        Math.floor(((performance.now() - started) / 1000) * this.tokensPerSecond) + 1,
+      );
       if (due > sent) {
         yield { type: 'delta', text: tokens.slice(sent, due).join('') };
         sent = due;

@@ -22,7 +22,10 @@ async function collect(events: AsyncIterable<UpstreamEvent>): Promise<UpstreamEv
 describe('OpenAiUpstream', () => {
   it('streams deltas from an OpenAI-compatible endpoint and sends model, key and stream flag', async () => {
     upstream = await startFakeUpstream((_, res) => writeEvents(res, openAiChunks(['Hel', 'lo!'], 'length')));
-    const adapter = new OpenAiUpstream({ baseUrl: `${upstream.url}/v1`, model: 'gpt-test', apiKey: 'sk-test' }, timeouts);
+    const adapter = new OpenAiUpstream(
+      { baseUrl: `${upstream.url}/v1`, model: 'gpt-test', apiKey: 'sk-test' },
+      timeouts,
+    );
     expect(await collect(adapter.stream(request, new AbortController().signal))).toEqual([
       { type: 'delta', text: 'Hel' },
       { type: 'delta', text: 'lo!' },
@@ -36,7 +39,9 @@ describe('OpenAiUpstream', () => {
 
   it('turns an HTTP error into a 502 carrying the upstream message', async () => {
     upstream = await startFakeUpstream((_, res) => {
-      res.writeHead(429, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'rate limited' } }));
+      res
+        .writeHead(429, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message: 'rate limited' } }));
     });
     const adapter = new OpenAiUpstream({ baseUrl: upstream.url, model: 'm' }, timeouts);
     const failure = await collect(adapter.stream(request, new AbortController().signal)).catch((e: unknown) => e);

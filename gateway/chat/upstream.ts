@@ -19,8 +19,7 @@ export type FinishReason = 'stop' | 'length' | 'content_filter';
 
 /** What an upstream yields while it streams. */
 export type UpstreamEvent =
-  | { readonly type: 'delta'; readonly text: string }
-  | { readonly type: 'finish'; readonly reason: FinishReason };
+  { readonly type: 'delta'; readonly text: string } | { readonly type: 'finish'; readonly reason: FinishReason };
 
 /**
  * A source of completions. Implementations stop promptly when `signal` aborts and throw
@@ -97,13 +96,13 @@ export async function postJson(
     clearTimeout(timeout);
   }
   if (!response.ok) {
-    let message = '';
+    const text = (await response.text().catch(() => '')).slice(0, 2000);
+    let message = text.trim();
     try {
-      const text = (await response.text()).slice(0, 2000);
       const json = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-      message = typeof json.error === 'string' ? json.error : (json.error?.message ?? json.message ?? text);
+      message = typeof json.error === 'string' ? json.error : (json.error?.message ?? json.message ?? message);
     } catch {
-      message = '';
+      // not JSON: keep the text
     }
     throw new UpstreamError(502, `${what} answered HTTP ${response.status}${message ? `: ${message}` : ''}`);
   }

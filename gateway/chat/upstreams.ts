@@ -26,7 +26,10 @@ export function upstreamFor(model: CatalogModel, settings: UpstreamSettings): Up
     case 'openai': {
       const apiKey = config.apiKeyEnv ? settings.env[config.apiKeyEnv] : undefined;
       if (config.apiKeyEnv && !apiKey) throw missingKey(model, config.apiKeyEnv);
-      return new OpenAiUpstream({ baseUrl: config.baseUrl, model: config.model, ...(apiKey ? { apiKey } : {}) }, settings.timeouts);
+      return new OpenAiUpstream(
+        { baseUrl: config.baseUrl, model: config.model, ...(apiKey ? { apiKey } : {}) },
+        settings.timeouts,
+      );
     }
     case 'anthropic': {
       const apiKey = settings.env[config.apiKeyEnv];

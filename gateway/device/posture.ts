@@ -21,7 +21,11 @@ export class PostureError extends Error {
  *
  * The caller checks the nonce against its challenge store.
  */
-export async function verifyPostureReport(report: unknown, deviceJwk: JWK, deviceJkt: string): Promise<PostureReportClaims> {
+export async function verifyPostureReport(
+  report: unknown,
+  deviceJwk: JWK,
+  deviceJkt: string,
+): Promise<PostureReportClaims> {
   if (typeof report !== 'string' || report.length === 0) throw new PostureError('body.posture must be a compact JWS');
   let header: ReturnType<typeof decodeProtectedHeader>;
   try {

@@ -96,7 +96,9 @@ export class EventHub {
   }
 
   private deliver(subscriber: Subscriber, entry: Buffered): void {
-    subscriber.sink.write(formatSseEvent({ id: entry.id, event: entry.event.type, data: JSON.stringify(entry.event.data) }));
+    subscriber.sink.write(
+      formatSseEvent({ id: entry.id, event: entry.event.type, data: JSON.stringify(entry.event.data) }),
+    );
     if (entry.event.type === 'session.revoked') {
       this.subscribers.delete(subscriber);
       subscriber.sink.close();

@@ -269,7 +269,15 @@ export class PolicyEngine {
     if (answer.type === 'failure') {
       const errors = answer.errors.map((e) => e.message);
       this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
-      return { ...base, effect: 'deny', reason: 'NOT_ENTITLED', policy: 'evaluation-error', annotations: {}, determining: [], errors };
+      return {
+        ...base,
+        effect: 'deny',
+        reason: 'NOT_ENTITLED',
+        policy: 'evaluation-error',
+        annotations: {},
+        determining: [],
+        errors,
+      };
     }
     const { decision, diagnostics } = answer.response;
     const errors = diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
@@ -315,7 +323,7 @@ export class PolicyEngine {
         .filter((name) => name.endsWith('.cedar'))
         .sort();
     } catch (error) {
-      throw new Error(`cannot read policies folder ${dir}: ${(error as Error).message}`);
+      throw new Error(`cannot read policies folder ${dir}: ${(error as Error).message}`, { cause: error });
     }
     if (files.length === 0) throw new Error(`no .cedar files in ${dir}`);
     const policies = new Map<string, PolicyInfo>();
@@ -446,7 +454,13 @@ function requestParts(request: DecisionRequest): Omit<cedar.AuthorizationCall, '
       },
       {
         uid: model,
-        attrs: { exportControlled, suspended, requiredGroups: [...requiredGroups], requiresHardware, requiresCompliantDevice },
+        attrs: {
+          exportControlled,
+          suspended,
+          requiredGroups: [...requiredGroups],
+          requiresHardware,
+          requiresCompliantDevice,
+        },
         parents: [],
       },
     ],

@@ -22,7 +22,11 @@ function withLog(run: (log: SqliteAuditLog, path: string) => Promise<void>) {
 
 async function appendThree(log: SqliteAuditLog) {
   for (const model of ['haiku-4', 'mythos-5', 'atlas-3-research']) {
-    await log.append({ kind: 'access', subject: 'fn-researcher', data: { model, effect: 'deny', reason: 'NOT_ENTITLED' } });
+    await log.append({
+      kind: 'access',
+      subject: 'fn-researcher',
+      data: { model, effect: 'deny', reason: 'NOT_ENTITLED' },
+    });
   }
 }
 
@@ -65,7 +69,11 @@ describe('SqliteAuditLog', () => {
       } finally {
         other.close();
       }
-      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 2, problem: expect.stringContaining('hash') });
+      expect(await log.verifyChain()).toMatchObject({
+        ok: false,
+        brokenAt: 2,
+        problem: expect.stringContaining('hash'),
+      });
     }),
   );
 
@@ -80,7 +88,11 @@ describe('SqliteAuditLog', () => {
       } finally {
         other.close();
       }
-      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 3, problem: expect.stringContaining('missing') });
+      expect(await log.verifyChain()).toMatchObject({
+        ok: false,
+        brokenAt: 3,
+        problem: expect.stringContaining('missing'),
+      });
     }),
   );
 
@@ -99,7 +111,11 @@ describe('SqliteAuditLog', () => {
       } finally {
         other.close();
       }
-      expect(await log.verifyChain()).toMatchObject({ ok: false, brokenAt: 3, problem: expect.stringContaining('prevHash') });
+      expect(await log.verifyChain()).toMatchObject({
+        ok: false,
+        brokenAt: 3,
+        problem: expect.stringContaining('prevHash'),
+      });
     }),
   );
 });

@@ -87,8 +87,7 @@ export class SqliteAuditLog implements AuditLog {
   async append(entry: AuditEntry): Promise<AuditRecord> {
     const write = this.db.transaction((): AuditRecord => {
       const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
-        | { seq: number; hash: string }
-        | undefined;
+        { seq: number; hash: string } | undefined;
       const unhashed = {
         seq: (last?.seq ?? 0) + 1,
         decisionId: entry.decisionId ?? newDecisionId(),
@@ -137,7 +136,8 @@ export class SqliteAuditLog implements AuditLog {
     let count = 0;
     for (const row of this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as Iterable<AuditRow>) {
       const broken = (problem: string): ChainVerification => ({ ok: false, count, brokenAt: row.seq, problem });
-      if (row.seq !== expectedSeq) return broken(`expected record ${expectedSeq}, found ${row.seq} (a record is missing)`);
+      if (row.seq !== expectedSeq)
+        return broken(`expected record ${expectedSeq}, found ${row.seq} (a record is missing)`);
       if (row.prev_hash !== previous) return broken('prevHash does not match the previous record');
       let record: AuditRecord;
       try {

@@ -98,8 +98,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
 
   async find(userId: string, jkt: string): Promise<DeviceEnrolment | undefined> {
     const row = this.db.prepare('SELECT * FROM devices WHERE user_id = ? AND jkt = ?').get(userId, jkt) as
-      | DeviceRow
-      | undefined;
+      DeviceRow | undefined;
     return row ? fromRow(row) : undefined;
   }
 

@@ -20,8 +20,7 @@ export class SqliteEntitlementVersions implements EntitlementVersions {
   async versionFor(userId: string, fingerprint: string): Promise<number> {
     const bump = this.db.transaction((): number => {
       const row = this.db.prepare('SELECT ver, fingerprint FROM entitlement_versions WHERE user_id = ?').get(userId) as
-        | { ver: number; fingerprint: string }
-        | undefined;
+        { ver: number; fingerprint: string } | undefined;
       if (row && row.fingerprint === fingerprint) return row.ver;
       const ver = (row?.ver ?? 0) + 1;
       this.db
@@ -37,8 +36,7 @@ export class SqliteEntitlementVersions implements EntitlementVersions {
 
   async current(userId: string): Promise<number> {
     const row = this.db.prepare('SELECT ver FROM entitlement_versions WHERE user_id = ?').get(userId) as
-      | { ver: number }
-      | undefined;
+      { ver: number } | undefined;
     return row?.ver ?? 0;
   }
 }

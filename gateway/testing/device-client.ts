@@ -36,7 +36,13 @@ export class TestDevice {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const publicJwk = await exportJWK(publicKey);
     const jkt = await calculateJwkThumbprint(publicJwk, 'sha256');
-    return new TestDevice(privateKey, publicJwk, jkt, options.deviceId ?? `device-${randomUUID()}`, options.assurance ?? 'software');
+    return new TestDevice(
+      privateKey,
+      publicJwk,
+      jkt,
+      options.deviceId ?? `device-${randomUUID()}`,
+      options.assurance ?? 'software',
+    );
   }
 
   /** A DPoP proof (RFC 9449 §4.2) for `method url`. */
@@ -68,7 +74,9 @@ export class TestDevice {
       checks: [...PASSING_CHECKS],
       ...overrides,
     };
-    return new SignJWT({ ...claims }).setProtectedHeader({ alg: 'ES256', typ: 'posture+jwt' }).sign(signingKey ?? this.privateKey);
+    return new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'ES256', typ: 'posture+jwt' })
+      .sign(signingKey ?? this.privateKey);
   }
 }
 
@@ -118,7 +126,13 @@ export class GatewayTestClient {
   async request(
     method: string,
     path: string,
-    options: { body?: unknown; headers?: Record<string, string>; proof?: ProofOptions; token?: string; signal?: AbortSignal } = {},
+    options: {
+      body?: unknown;
+      headers?: Record<string, string>;
+      proof?: ProofOptions;
+      token?: string;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Response> {
     const token = options.token ?? this.accessToken;
     if (!token) throw new Error('sign in first');

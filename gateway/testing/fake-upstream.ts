@@ -71,21 +71,38 @@ export function openAiChunks(pieces: readonly string[], finishReason = 'stop'): 
   const chunk = (delta: Record<string, string>, finish: string | null) => ({
     data: { id: 'x', object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: finish }] },
   });
-  return [chunk({ role: 'assistant' }, null), ...pieces.map((p) => chunk({ content: p }, null)), chunk({}, finishReason), { data: '[DONE]' }];
+  return [
+    chunk({ role: 'assistant' }, null),
+    ...pieces.map((p) => chunk({ content: p }, null)),
+    chunk({}, finishReason),
+    { data: '[DONE]' },
+  ];
 }
 
 /** Anthropic Messages API stream events for `pieces`. */
-export function anthropicEvents(pieces: readonly string[], stopReason = 'end_turn'): { event: string; data: unknown }[] {
+export function anthropicEvents(
+  pieces: readonly string[],
+  stopReason = 'end_turn',
+): { event: string; data: unknown }[] {
   return [
-    { event: 'message_start', data: { type: 'message_start', message: { id: 'msg_1', role: 'assistant', content: [] } } },
-    { event: 'content_block_start', data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } } },
+    {
+      event: 'message_start',
+      data: { type: 'message_start', message: { id: 'msg_1', role: 'assistant', content: [] } },
+    },
+    {
+      event: 'content_block_start',
+      data: { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+    },
     { event: 'ping', data: { type: 'ping' } },
     ...pieces.map((text) => ({
       event: 'content_block_delta',
       data: { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } },
     })),
     { event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } },
-    { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: stopReason }, usage: { output_tokens: 3 } } },
+    {
+      event: 'message_delta',
+      data: { type: 'message_delta', delta: { stop_reason: stopReason }, usage: { output_tokens: 3 } },
+    },
     { event: 'message_stop', data: { type: 'message_stop' } },
   ];
 }

@@ -16,7 +16,11 @@ export interface GatewayHarness {
   /** Every line the gateway logged. */
   readonly logLines: readonly string[];
   /** Signs a persona in on a fresh (or the given) device and returns the client. */
-  signIn(persona: TestPersona, device?: TestDevice, posture?: Parameters<GatewayTestClient['signIn']>[1]): Promise<GatewayTestClient>;
+  signIn(
+    persona: TestPersona,
+    device?: TestDevice,
+    posture?: Parameters<GatewayTestClient['signIn']>[1],
+  ): Promise<GatewayTestClient>;
   close(): Promise<void>;
 }
 
@@ -32,7 +36,12 @@ export async function startGatewayHarness(overrides: Partial<GatewayOptions> = {
     policiesDir,
     identityProvider: { issuer: idp.issuer, jwksUri: idp.jwksUri, audience: idp.audience, caCertPem: idp.caCertPem },
     discovery: {
-      identityProvider: { authority: idp.issuer, clientId: 'clearance-desktop', scopes: ['openid', 'profile'], protocol: 'OIDC' },
+      identityProvider: {
+        authority: idp.issuer,
+        clientId: 'clearance-desktop',
+        scopes: ['openid', 'profile'],
+        protocol: 'OIDC',
+      },
     },
     demoTokensPerSecond: 2000,
     log: (line) => lines.push(line),

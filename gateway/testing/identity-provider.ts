@@ -12,7 +12,12 @@ export interface TestPersona {
 
 /** The four demo personas the gateway's documents are specified for. */
 export const testPersonas = {
-  usResearcher: { id: 'us-researcher', name: 'Avery Park', username: 'avery@clearance.example', groups: ['research', 'us-persons'] },
+  usResearcher: {
+    id: 'us-researcher',
+    name: 'Avery Park',
+    username: 'avery@clearance.example',
+    groups: ['research', 'us-persons'],
+  },
   fnResearcher: { id: 'fn-researcher', name: 'Mina Okafor', username: 'mina@clearance.example', groups: ['research'] },
   pending: {
     id: 'pending',
@@ -65,7 +70,13 @@ export async function startTestIdentityProvider(audience = GATEWAY_AUDIENCE): Pr
     algorithm: 'sha256',
     extensions: [
       { name: 'basicConstraints', cA: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
     ],
   });
   let fetches = 0;
