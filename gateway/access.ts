@@ -57,6 +57,7 @@ export function principalFromGroups(groups: readonly string[], mapping: ClaimMap
 export class AccessService {
   private readonly sessions = new Map<string, ActiveSession>();
   private readonly inFlight = new Set<InFlightCompletion>();
+  private nextSweepAt = 1000;
 
   constructor(
     private readonly engine: PolicyEngine,
@@ -70,6 +71,11 @@ export class AccessService {
   /** Remembers a session so policy changes reach it until its token expires. */
   track(session: ActiveSession): void {
     this.sessions.set(session.sessionId, session);
+    if (this.sessions.size > this.nextSweepAt) {
+      const now = Date.now() / 1000;
+      for (const [id, tracked] of this.sessions) if (tracked.expiresAt < now) this.sessions.delete(id);
+      this.nextSweepAt = Math.max(1000, this.sessions.size * 2);
+    }
   }
 
   /** Decides one model for a session (cached by the engine). */

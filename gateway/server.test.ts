@@ -1,8 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { DiscoveryDocument } from '../shared/discovery';
 import { EntitlementDocument, ENTITLEMENTS_AUDIENCE, ENTITLEMENTS_TYP } from '../shared/entitlements';
 import { ProblemDetails, PROBLEM_CONTENT_TYPE } from '../shared/problem';
+import { DEFAULT_CATALOG_PATH } from './catalog';
 import { startGatewayHarness, type GatewayHarness } from './testing/gateway-harness';
 import { testPersonas, type TestPersona } from './testing/identity-provider';
 import { SseReader, TestDevice } from './testing/device-client';
@@ -250,5 +254,39 @@ describe('errors', () => {
     const response = await fetch(`${harness.gateway.url}/v1/nope`);
     expect(response.status).toBe(404);
     expect(ProblemDetails.parse(await response.json()).title).toBe('Not found');
+  });
+});
+
+describe('catalog reload', () => {
+  it('applies an edited catalog file and notifies connected users', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clearance-catalog-'));
+    const path = join(dir, 'catalog.json');
+    writeFileSync(path, readFileSync(DEFAULT_CATALOG_PATH));
+    const local = await startGatewayHarness({ catalog: path });
+    try {
+      const client = await local.signIn(testPersonas.contractor);
+      const reader = new SseReader(await client.request('GET', '/v1/events'));
+      const before = JSON.parse((await reader.next())!.data) as { ver: number };
+      const catalog = JSON.parse(readFileSync(path, 'utf8')) as {
+        models: { id: string; attributes: { suspended: boolean } }[];
+      };
+      catalog.models.find((m) => m.id === 'haiku-4')!.attributes.suspended = true;
+      writeFileSync(path, JSON.stringify(catalog));
+      const changed = await reader.next(3000);
+      expect(changed?.event).toBe('entitlements.changed');
+      expect((JSON.parse(changed!.data) as { ver: number }).ver).toBeGreaterThan(before.ver);
+      const document = EntitlementDocument.parse((await client.entitlements()).claims);
+      expect(document.models.find((m) => m.id === 'haiku-4')).toMatchObject({
+        status: 'denied',
+        reason: 'MODEL_SUSPENDED',
+      });
+      writeFileSync(path, '{"models": [}');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(local.logLines.some((line) => line.startsWith('catalog reload rejected'))).toBe(true);
+      expect(local.gateway.catalog().get('haiku-4')?.attributes.suspended).toBe(true);
+    } finally {
+      await local.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

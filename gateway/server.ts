@@ -308,6 +308,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   app.post('/v1/session', async (request, reply) => {
     const { identity: who } = await auth.identityFromBearer(request);
+    if (who.expiresAt - Date.now() / 1000 < 10) {
+      throw new AuthError(
+        'invalid_token',
+        'Identity token expires too soon to start a session; refresh it first',
+        'Bearer',
+      );
+    }
     const proof = await dpop.verify(request.headers.dpop, { method: 'POST', urls: auth.targetUrls(request) });
     const body = z.object({ posture: z.string().min(1) }).safeParse(request.body);
     if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>"}');
@@ -442,6 +449,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const lastEventId = headerValue(request, 'last-event-id');
     reply.hijack();
     const res = reply.raw;
+    res.on('error', (error) => log(`event stream for ${session.userId} failed: ${error.message}`));
     res.writeHead(200, SSE_HEADERS);
     res.write(`retry: 3000\n${formatSseComment('connected')}`);
     const subscription = events.subscribe(
@@ -461,8 +469,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       subscription.dispose();
     });
     if (!lastEventId || subscription.needsResync) {
-      const { ver } = await access.entitlements(session);
-      events.publish(session.userId, { type: 'entitlements.changed', data: { ver } }, session.jkt);
+      try {
+        const { ver } = await access.entitlements(session);
+        events.publish(session.userId, { type: 'entitlements.changed', data: { ver } }, session.jkt);
+      } catch (error) {
+        log(`cannot send the current ver to ${session.userId}: ${(error as Error).message}`);
+        res.end();
+      }
     }
   });
 

@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createHmac, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from 'jose';
 import { ProblemDetails } from '../../shared/problem';
@@ -64,7 +64,6 @@ describe('identity-provider access tokens', () => {
       .toString();
     const good = await mint();
     const payload = good.split('.')[1];
-    const { createHmac } = await import('node:crypto');
     const header = b64({ alg: 'HS256', typ: 'at+jwt', kid: harness.idp.publicJwk.kid });
     const signature = createHmac('sha256', pem).update(`${header}.${payload}`).digest('base64url');
     await expectRejected(`${header}.${payload}.${signature}`, /algorithm not allowed/);

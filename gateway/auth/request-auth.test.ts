@@ -6,7 +6,7 @@ import { decodeJwt, decodeProtectedHeader, importJWK, SignJWT, type JWK } from '
 import { ProblemDetails } from '../../shared/problem';
 import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
 import { testPersonas } from '../testing/identity-provider';
-import { GatewayTestClient, TestDevice } from '../testing/device-client';
+import { GatewayTestClient, SseReader, TestDevice } from '../testing/device-client';
 
 let harness: GatewayHarness;
 let client: GatewayTestClient;
@@ -235,7 +235,6 @@ describe('device revocation', () => {
   it('ends the device event stream with session.revoked and refuses its token afterwards', async () => {
     const victim = await harness.signIn(testPersonas.pending);
     const events = await victim.request('GET', '/v1/events');
-    const { SseReader } = await import('../testing/device-client');
     const reader = new SseReader(events);
     expect((await reader.next())?.event).toBe('entitlements.changed');
     const response = await fetch(`${harness.gateway.url}/v1/admin/revoke`, {

@@ -211,6 +211,7 @@ async function streamResponse(
 ): Promise<void> {
   reply.hijack();
   const res = reply.raw;
+  res.on('error', (error) => log(`completion ${meta.id} stream failed: ${error.message}`));
   res.writeHead(200, { ...SSE_HEADERS, 'x-clearance-decision-id': meta.decisionId });
   const chunk = (delta: Record<string, string>, finishReason: FinishReason | null) =>
     `data: ${JSON.stringify({

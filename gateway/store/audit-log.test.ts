@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GENESIS_HASH, SqliteAuditLog } from './audit-log';
+import { GENESIS_HASH, hashAuditRecord, SqliteAuditLog } from './audit-log';
 import { openGatewayDatabase } from './database';
 
 function withLog(run: (log: SqliteAuditLog, path: string) => Promise<void>) {
@@ -100,7 +100,6 @@ describe('SqliteAuditLog', () => {
     'detects a record rewritten with a recomputed hash, because the next record no longer links to it',
     withLog(async (log, path) => {
       await appendThree(log);
-      const { hashAuditRecord } = await import('./audit-log');
       const forged = { ...(await log.list())[1]!, data: { model: 'mythos-5', effect: 'allow' } };
       const other = new Database(path);
       try {
