@@ -190,7 +190,8 @@ describe('development identity provider', () => {
   });
 
   it('refuses an authorization request without PKCE or with the plain method', async () => {
-    for (const params of [{}, { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }]) {
+    const attempts: Record<string, string>[] = [{}, { code_challenge: 'x'.repeat(43), code_challenge_method: 'plain' }];
+    for (const params of attempts) {
       const answer = await call(authorizeUrl(idp, { redirect_uri: loopback.redirectUri, ...params }), {
         ca: idp.caCertPem,
       });

@@ -31,7 +31,7 @@ export class IdentityNetworkError extends AuthError {
     readonly causeCode: string | undefined,
     detail: string,
   ) {
-    super('network_error', detail);
+    super('network_error', '', detail);
     this.name = 'IdentityNetworkError';
     Object.setPrototypeOf(this, IdentityNetworkError.prototype);
   }
