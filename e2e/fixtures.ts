@@ -28,6 +28,27 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
   return path;
 }
 
+/**
+ * Signs in through the real development identity provider: the app asks the "system browser" to open
+ * the authorize URL, the test opens it in a second page, picks the persona, and returns to the app.
+ */
+export async function signIn(app: Page, harness: Harness, personaName: string): Promise<void> {
+  await app.getByRole('button', { name: /^sign in/i }).click();
+  const authorizeUrl = await harness.nextExternalUrl();
+  const browser = await app.context().newPage();
+  await browser.goto(authorizeUrl);
+  await browser.getByRole('button', { name: new RegExp(`^${personaName}`) }).click();
+  await expect(browser.getByRole('heading', { name: 'You are signed in to Clearance' })).toBeVisible();
+  await browser.close();
+}
+
+/** Signs out through the account menu. */
+export async function signOut(app: Page): Promise<void> {
+  await app.getByRole('button', { name: /^Account:/ }).click();
+  await app.getByRole('menuitem', { name: /sign out/i }).click();
+  await expect(app.getByRole('button', { name: /^sign in/i })).toBeVisible();
+}
+
 interface WorkerFixtures {
   readonly stack: RunningStack;
 }
@@ -44,7 +65,10 @@ interface TestFixtures {
 export const test = base.extend<TestFixtures, WorkerFixtures>({
   stack: [
     async ({}, use) => {
-      const stack = await startStack({ stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')) });
+      const stack = await startStack({
+        stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')),
+        log: () => {},
+      });
       await use(stack);
       await stack.close();
     },
