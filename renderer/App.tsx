@@ -17,7 +17,8 @@ function Screen() {
   const status = useAppState((state) => state.session?.status);
   const gate = useAppState((state) => state.device?.gate);
   const { load } = useActions();
-  if (boot === 'failed') return <StartupFailedScreen message={bootError ?? 'Unknown error.'} onRetry={() => void load()} />;
+  if (boot === 'failed')
+    return <StartupFailedScreen message={bootError ?? 'Unknown error.'} onRetry={() => void load()} />;
   if (boot === 'loading' && status === undefined) return <LoadingScreen />;
   if (status !== 'signed-in') return <SignInScreen />;
   if (gate === 'blocked') return <DeviceGateScreen />;
@@ -28,7 +29,13 @@ function Screen() {
  * The whole renderer: starts the store (events and first load) and shows the screen the state
  * calls for — loading, sign-in, device gate, or the main app.
  */
-export function App({ store, loadHighlighter }: { readonly store: AppStore; readonly loadHighlighter?: HighlighterLoader }) {
+export function App({
+  store,
+  loadHighlighter,
+}: {
+  readonly store: AppStore;
+  readonly loadHighlighter?: HighlighterLoader;
+}) {
   useEffect(() => store.getState().start(), [store]);
   return (
     <StoreProvider store={store}>

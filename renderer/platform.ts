@@ -26,7 +26,9 @@ export function clearance(): ClearanceApi {
       'Clearance could not connect to its desktop services. Open it from the Clearance app rather than a web browser.',
     );
   }
-  const missing = requiredMembers.filter((member) => typeof (candidate as Record<string, unknown>)[member] !== 'function');
+  const missing = requiredMembers.filter(
+    (member) => typeof (candidate as Record<string, unknown>)[member] !== 'function',
+  );
   if (missing.length > 0) {
     throw new PlatformUnavailableError(
       `Clearance's desktop services are incomplete (missing ${missing.join(', ')}). Reinstall or update Clearance.`,

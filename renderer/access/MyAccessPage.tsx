@@ -6,7 +6,11 @@ import { deniedTitle, listedModels } from '../state/access';
 import { useActions, useAppState } from '../state/context';
 import { AccessBanner, LiveState } from './LiveState';
 
-const documentStatus = { none: 'Not received yet', current: 'Current', stale: 'Expired — restricted models unavailable' };
+const documentStatus = {
+  none: 'Not received yet',
+  current: 'Current',
+  stale: 'Expired — restricted models unavailable',
+};
 
 /**
  * My access: every model, whether the user may use it and the rule if not, plus the state of
@@ -128,7 +132,9 @@ export function MyAccessPage() {
           </table>
         </div>
       ) : (
-        <p className="muted">{view?.status === 'none' ? 'Your access document has not arrived yet.' : 'No models are listed for you.'}</p>
+        <p className="muted">
+          {view?.status === 'none' ? 'Your access document has not arrived yet.' : 'No models are listed for you.'}
+        </p>
       )}
       {view?.supportContact ? (
         <p className="muted">

@@ -15,7 +15,7 @@ import {
   type Rendered,
 } from '../test/dom';
 import { FakeClearance } from '../test/fakeClearance';
-import { conversationFixture, entitlementsFixture } from '../test/fixtures';
+import { conversationFixture, entitlementsFixture, mythosDenied } from '../test/fixtures';
 
 let view: Rendered | undefined;
 let undoLayout: (() => void) | undefined;
@@ -112,6 +112,16 @@ describe('chat', () => {
     expect(reply.textContent).toContain('Restricted by export-control directive.');
     expect(reply.textContent).toContain('Access to Haiku 4 was revoked by policy ec-2026-06-us-persons.');
     expect(reply.textContent).toContain('The partial reply above was kept.');
+    // Haiku 4 is still allowed in the document, so there is no rule to explain yet.
+    expect(queryByRole(reply, 'button', 'Why?')).toBeNull();
+    await perform(() =>
+      fake.setEntitlements({
+        ...entitlementsFixture,
+        models: entitlementsFixture.models.map((m) => (m.id === 'haiku-4' ? { ...mythosDenied, id: 'haiku-4' } : m)),
+      }),
+    );
+    await click(byRole(rows().at(-1) as HTMLElement, 'button', 'Why?'));
+    expect(byRole(document.body, 'dialog').textContent).toContain('ec-2026-06-us-persons');
     expect(document.querySelector('[data-testid="announcer"]')?.textContent).toMatch(/^Response interrupted/);
   });
 

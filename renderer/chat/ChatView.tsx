@@ -51,8 +51,9 @@ export function ChatView() {
       regenerate: () => void actions.regenerate(),
       editAndResend: (id, content) => void actions.editAndResend(id, content),
       explain: actions.openWhy,
+      isRestricted: (id) => modelAccess(entitlements, id).kind === 'denied',
     }),
-    [actions],
+    [actions, entitlements],
   );
 
   const locked = access && access.kind !== 'allowed' ? access : undefined;

@@ -14,7 +14,14 @@ async function renderComposer(props: Partial<ComposerProps> = {}) {
   const onSend = vi.fn(async () => true);
   const onStop = vi.fn();
   view = await render(
-    <Composer onSend={onSend} onStop={onStop} streaming={false} sending={false} placeholder="Message Haiku 4…" {...props} />,
+    <Composer
+      onSend={onSend}
+      onStop={onStop}
+      streaming={false}
+      sending={false}
+      placeholder="Message Haiku 4…"
+      {...props}
+    />,
   );
   const field = byRole(view.container, 'textbox', 'Message') as HTMLTextAreaElement;
   return { field, onSend: props.onSend ?? onSend, onStop: props.onStop ?? onStop, container: view.container };

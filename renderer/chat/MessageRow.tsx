@@ -12,6 +12,8 @@ export interface MessageRowActions {
   readonly regenerate: () => void;
   readonly editAndResend: (messageId: string, content: string) => void;
   readonly explain: (modelId: string) => void;
+  /** Whether a model is restricted now (so "Why?" has something to explain). */
+  readonly isRestricted: (modelId: string) => boolean;
 }
 
 /** Props of one message row. */
@@ -26,7 +28,7 @@ export interface MessageRowProps {
   readonly actions: MessageRowActions;
 }
 
-function MessageError({ message, explain }: { readonly message: ChatMessage; readonly explain: (id: string) => void }) {
+function MessageError({ message, actions }: { readonly message: ChatMessage; readonly actions: MessageRowActions }) {
   const error = message.error;
   const heading = error?.reason ? reasonTitles[error.reason] : 'The reply was interrupted';
   return (
@@ -35,8 +37,8 @@ function MessageError({ message, explain }: { readonly message: ChatMessage; rea
       <p>
         <strong>{heading}.</strong> {error?.message ?? 'The reply could not be completed.'}
         {message.content ? ' The partial reply above was kept.' : ''}{' '}
-        {error?.reason && message.model ? (
-          <button type="button" className="link-button" onClick={() => message.model && explain(message.model)}>
+        {error?.reason && message.model && actions.isRestricted(message.model) ? (
+          <button type="button" className="link-button" onClick={() => message.model && actions.explain(message.model)}>
             Why?
           </button>
         ) : null}
@@ -96,7 +98,13 @@ function EditBox({
  *
  * Memoized: while a reply streams, only that reply's row re-renders.
  */
-export const MessageRow = memo(function MessageRow({ message, author, isLastReply, canResend, actions }: MessageRowProps) {
+export const MessageRow = memo(function MessageRow({
+  message,
+  author,
+  isLastReply,
+  canResend,
+  actions,
+}: MessageRowProps) {
   const [editing, setEditing] = useState(false);
   const labelId = useId();
   const mine = message.role === 'user';
@@ -134,7 +142,7 @@ export const MessageRow = memo(function MessageRow({ message, author, isLastRepl
         </p>
       ) : null}
       {message.status === 'stopped' ? <p className="message-note">Stopped before the end.</p> : null}
-      {message.status === 'error' ? <MessageError message={message} explain={actions.explain} /> : null}
+      {message.status === 'error' ? <MessageError message={message} actions={actions} /> : null}
       {!editing && !streaming && !message.id.startsWith('pending-') ? (
         <div className="message-actions">
           <button

@@ -47,7 +47,8 @@ export function Dialog({ title, onClose, children, description, className = '', 
     const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     const container = panel.current;
     if (!container) return undefined;
-    const first = container.querySelector<HTMLElement>('[data-autofocus]') ?? focusableWithin(container)[0] ?? container;
+    const first =
+      container.querySelector<HTMLElement>('[data-autofocus]') ?? focusableWithin(container)[0] ?? container;
     first.focus();
     const keepFocusInside = (event: FocusEvent) => {
       if (event.target instanceof Node && !container.contains(event.target)) {

@@ -31,7 +31,12 @@ function ToastItem({ toast }: { readonly toast: Toast }) {
           Undo
         </button>
       ) : null}
-      <button type="button" className="icon-button" aria-label="Dismiss notification" onClick={() => dismissToast(toast.id)}>
+      <button
+        type="button"
+        className="icon-button"
+        aria-label="Dismiss notification"
+        onClick={() => dismissToast(toast.id)}
+      >
         <CloseIcon />
       </button>
     </li>

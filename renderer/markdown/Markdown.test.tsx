@@ -41,7 +41,12 @@ function harness(fake = new FakeClearance(), load?: () => Promise<RehypePlugins>
 describe('MessageMarkdown', () => {
   it('re-renders only the growing last block while text streams in', async () => {
     const { wrap } = harness();
-    const steps = ['# Plan', '# Plan\n\nFirst step', '# Plan\n\nFirst step done.\n\nSec', '# Plan\n\nFirst step done.\n\nSecond'];
+    const steps = [
+      '# Plan',
+      '# Plan\n\nFirst step',
+      '# Plan\n\nFirst step done.\n\nSec',
+      '# Plan\n\nFirst step done.\n\nSecond',
+    ];
     view = await render(wrap(steps[0] as string));
     for (const step of steps.slice(1)) await view.rerender(wrap(step));
     const count = (text: string) => rendered.filter((block) => block === text).length;

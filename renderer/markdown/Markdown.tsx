@@ -55,8 +55,7 @@ function MessageImage({ src, alt }: ComponentPropsWithoutRef<'img'> & ExtraProps
   const url = typeof src === 'string' ? src : undefined;
   return (
     <span className="md-image">
-      [Image{alt ? `: ${alt}` : ''}]{' '}
-      {url ? <MessageLink href={url}>{url}</MessageLink> : null}
+      [Image{alt ? `: ${alt}` : ''}] {url ? <MessageLink href={url}>{url}</MessageLink> : null}
     </span>
   );
 }

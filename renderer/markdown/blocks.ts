@@ -26,7 +26,12 @@ export function splitMarkdownBlocks(text: string): string[] {
     if (fence) {
       current.push(line);
       const close = line.match(fenceOpen);
-      if (close?.[1] && close[1][0] === fence.marker && close[1].length >= fence.length && blank.test(line.slice(close[0].length))) {
+      if (
+        close?.[1] &&
+        close[1][0] === fence.marker &&
+        close[1].length >= fence.length &&
+        blank.test(line.slice(close[0].length))
+      ) {
         fence = undefined;
       }
       continue;

@@ -1,5 +1,15 @@
 import { MenuButton } from '../components/MenuButton';
-import { ChatIcon, KeyboardIcon, KeyIcon, LogoIcon, MoonIcon, SignOutIcon, SunIcon, SwitchIcon, SystemIcon } from '../components/icons';
+import {
+  ChatIcon,
+  KeyboardIcon,
+  KeyIcon,
+  LogoIcon,
+  MoonIcon,
+  SignOutIcon,
+  SunIcon,
+  SwitchIcon,
+  SystemIcon,
+} from '../components/icons';
 import { themeLabels, themeOrder } from '../state/preferences';
 import { useActions, useAppState } from '../state/context';
 

@@ -73,7 +73,9 @@ describe('sign-in screen', () => {
 
   it('shows the last error main recorded (for example, renewal needing interaction)', async () => {
     view = await renderApp(
-      new FakeClearance({ session: { ...signedOutSession, lastError: 'Your session ended. Sign in again to continue.' } }),
+      new FakeClearance({
+        session: { ...signedOutSession, lastError: 'Your session ended. Sign in again to continue.' },
+      }),
     );
     expect(byRole(screen(), 'alert').textContent).toContain('Your session ended. Sign in again to continue.');
   });

@@ -24,7 +24,11 @@ function ConversationItem({ summary, active }: { readonly summary: ConversationS
   };
 
   return (
-    <li className={`conversation${active ? ' is-active' : ''}`} data-testid="conversation-item" data-conversation-id={summary.id}>
+    <li
+      className={`conversation${active ? ' is-active' : ''}`}
+      data-testid="conversation-item"
+      data-conversation-id={summary.id}
+    >
       {renaming ? (
         <input
           className="conversation-rename"
@@ -152,7 +156,11 @@ export function Sidebar() {
         </ul>
       ) : (
         <p className="sidebar-empty">
-          {!loaded ? 'Loading conversations…' : query.trim() ? `No conversations match “${query.trim()}”.` : 'No conversations yet.'}
+          {!loaded
+            ? 'Loading conversations…'
+            : query.trim()
+              ? `No conversations match “${query.trim()}”.`
+              : 'No conversations yet.'}
         </p>
       )}
     </nav>

@@ -33,7 +33,13 @@ describe('visibleMessages', () => {
   });
 
   it('appends a stream whose message the snapshot does not hold yet, and keeps other rows’ identity', () => {
-    const stream: ChatStream = { conversationId: 'c1', messageId: 'a9', text: 'Partial', status: 'streaming', model: 'haiku-4' };
+    const stream: ChatStream = {
+      conversationId: 'c1',
+      messageId: 'a9',
+      text: 'Partial',
+      status: 'streaming',
+      model: 'haiku-4',
+    };
     const shown = visibleMessages(conversation, 'c1', undefined, { a9: stream });
     expect(shown.map((m) => [m.id, m.content, m.status])).toEqual([
       ['m1', 'What is a tokenizer?', undefined],
@@ -48,7 +54,12 @@ describe('visibleMessages', () => {
       messages: [{ id: 'a1', role: 'assistant', content: 'Hello wor', createdAt: '', status: 'streaming' }],
     });
     const behind: ChatStream = { conversationId: 'c1', messageId: 'a1', text: 'Hello', status: 'streaming' };
-    const ahead: ChatStream = { ...behind, text: 'Hello world!', status: 'error', error: { code: 'INTERNAL', message: 'cut' } };
+    const ahead: ChatStream = {
+      ...behind,
+      text: 'Hello world!',
+      status: 'error',
+      error: { code: 'INTERNAL', message: 'cut' },
+    };
     expect(visibleMessages(stored, 'c1', undefined, { a1: behind })[0]?.content).toBe('Hello wor');
     const overlaid = visibleMessages(stored, 'c1', undefined, { a1: ahead })[0];
     expect([overlaid?.content, overlaid?.status, overlaid?.error?.message]).toEqual(['Hello world!', 'error', 'cut']);

@@ -90,7 +90,13 @@ describe('app store', () => {
     fake.handle('listConversations', () => new Promise((resolve) => answers.push(resolve)));
     const first = store.getState().searchConversations('old');
     const second = store.getState().searchConversations('new');
-    const summary = (title: string): ConversationSummary => ({ id: title, title, model: 'haiku-4', updatedAt: '', messageCount: 1 });
+    const summary = (title: string): ConversationSummary => ({
+      id: title,
+      title,
+      model: 'haiku-4',
+      updatedAt: '',
+      messageCount: 1,
+    });
     answers[1]?.(ok([summary('new result')]));
     answers[0]?.(ok([summary('old result')]));
     await Promise.all([first, second]);
@@ -100,8 +106,22 @@ describe('app store', () => {
   it('falls back to the first allowed model for a new chat and follows entitlement changes', async () => {
     const { store, fake } = await started();
     expect(currentModelId(store.getState())).toBe('haiku-4');
-    fake.setEntitlements({ ...entitlementsFixture, models: entitlementsFixture.models.filter((m) => m.id !== 'haiku-4') });
+    fake.setEntitlements({
+      ...entitlementsFixture,
+      models: entitlementsFixture.models.filter((m) => m.id !== 'haiku-4'),
+    });
     expect(currentModelId(store.getState())).toBe('echo-demo');
+  });
+
+  it('asks main to stop only while a reply is streaming', async () => {
+    const { store, fake } = await started();
+    await store.getState().send('hi');
+    await tick();
+    await store.getState().stop();
+    expect(fake.callsTo('stopChat')).toHaveLength(1);
+    await tick();
+    await store.getState().stop();
+    expect(fake.callsTo('stopChat')).toHaveLength(1);
   });
 
   it('stops listening when stopped', async () => {

@@ -271,7 +271,9 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       if (!text || !model || state.pendingSend) return false;
       const access = modelAccess(state.entitlements, model);
       if (access.kind !== 'allowed') {
-        set({ sendError: { code: 'MODEL_DENIED', message: `${modelName(state.entitlements, model)}: ${access.title}.` } });
+        set({
+          sendError: { code: 'MODEL_DENIED', message: `${modelName(state.entitlements, model)}: ${access.title}.` },
+        });
         return false;
       }
       const conversationId = state.activeConversationId;
@@ -295,7 +297,10 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
         pendingSend: current.pendingSend ? { ...current.pendingSend, conversationId: id } : undefined,
         streams: current.streams[messageId]
           ? current.streams
-          : { ...current.streams, [messageId]: { conversationId: id, messageId, text: '', status: 'streaming', model } },
+          : {
+              ...current.streams,
+              [messageId]: { conversationId: id, messageId, text: '', status: 'streaming', model },
+            },
       }));
       if (get().activeConversationId === id) await loadConversation(id);
       else set({ pendingSend: undefined });
@@ -387,7 +392,11 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       async recheckDevice() {
         set({ deviceChecking: true, deviceError: undefined });
         const result = await api.recheckDevice({});
-        set(result.ok ? { device: result.value, deviceChecking: false } : { deviceError: result.error.message, deviceChecking: false });
+        set(
+          result.ok
+            ? { device: result.value, deviceChecking: false }
+            : { deviceError: result.error.message, deviceChecking: false },
+        );
         announce(
           result.ok
             ? result.value.gate === 'blocked'
@@ -450,7 +459,13 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
           set({ view: 'chat' });
           return;
         }
-        set({ view: 'chat', activeConversationId: id, activeConversation: undefined, conversationError: undefined, sendError: undefined });
+        set({
+          view: 'chat',
+          activeConversationId: id,
+          activeConversation: undefined,
+          conversationError: undefined,
+          sendError: undefined,
+        });
         await loadConversation(id);
       },
 
@@ -466,13 +481,16 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
         set((state) => ({
           conversations: state.conversations.map((c) => (c.id === id ? summary : c)),
           activeConversation:
-            state.activeConversation?.id === id ? { ...state.activeConversation, title: summary.title } : state.activeConversation,
+            state.activeConversation?.id === id
+              ? { ...state.activeConversation, title: summary.title }
+              : state.activeConversation,
         }));
         return true;
       },
 
       async deleteConversation(id) {
-        const title = get().conversations.find((c) => c.id === id)?.title ?? get().activeConversation?.title ?? 'Conversation';
+        const title =
+          get().conversations.find((c) => c.id === id)?.title ?? get().activeConversation?.title ?? 'Conversation';
         const result = await api.deleteConversation({ id });
         if (!result.ok || !result.value.deleted) {
           toast(`Delete failed: ${result.ok ? 'the conversation was not found.' : result.error.message}`, 'error');
@@ -520,8 +538,12 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       },
 
       async stop() {
-        const id = get().activeConversationId;
+        const { activeConversationId: id, streams, activeConversation } = get();
         if (id === undefined) return;
+        const live =
+          Object.values(streams).some((stream) => stream.conversationId === id && stream.status === 'streaming') ||
+          (activeConversation?.id === id && activeConversation.messages.some((m) => m.status === 'streaming'));
+        if (!live) return;
         const result = await api.stopChat({ conversationId: id });
         if (!result.ok) toast(`Could not stop: ${result.error.message}`, 'error');
       },
@@ -550,7 +572,8 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       async openExternal(url) {
         const result = await api.openExternal({ url });
         if (!result.ok) toast(`Could not open the link: ${result.error.message}`, 'error');
-        else if (!result.value.opened) toast('That link is not on your organisation’s list of allowed sites, so it was not opened.', 'error');
+        else if (!result.value.opened)
+          toast('That link is not on your organisation’s list of allowed sites, so it was not opened.', 'error');
       },
 
       async copy(text, what) {

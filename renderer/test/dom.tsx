@@ -223,12 +223,17 @@ export function fakeLayout(height = 600, rowHeight = 100): () => void {
   const isList = (element: Element) => element instanceof HTMLElement && element.dataset.testid === 'message-list';
   const isRow = (element: Element) => element instanceof HTMLElement && element.dataset.testid === 'message-row';
   const offsets = new WeakMap<Element, number>();
-  const contentHeight = (element: Element) => parseFloat((element.firstElementChild as HTMLElement | null)?.style.height ?? '0') || 0;
+  const contentHeight = (element: Element) =>
+    parseFloat((element.firstElementChild as HTMLElement | null)?.style.height ?? '0') || 0;
   const saved = (['clientHeight', 'offsetHeight', 'scrollHeight', 'scrollTop', 'scrollTo'] as const).map((name) => ({
     name,
     owner: name === 'offsetHeight' ? HTMLElement.prototype : Element.prototype,
   }));
-  const originals = saved.map(({ name, owner }) => ({ name, owner, descriptor: Object.getOwnPropertyDescriptor(owner, name) }));
+  const originals = saved.map(({ name, owner }) => ({
+    name,
+    owner,
+    descriptor: Object.getOwnPropertyDescriptor(owner, name),
+  }));
   Object.defineProperty(Element.prototype, 'clientHeight', {
     configurable: true,
     get(this: Element) {

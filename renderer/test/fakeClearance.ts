@@ -261,7 +261,14 @@ export class FakeClearance {
           if (cut < 0) return fail('NOT_FOUND', 'That message no longer exists.');
           messages = messages.slice(0, cut);
         }
-        const reply: ChatMessage = { id: this.id('a'), role: 'assistant', content: '', createdAt: now, model, status: 'streaming' };
+        const reply: ChatMessage = {
+          id: this.id('a'),
+          role: 'assistant',
+          content: '',
+          createdAt: now,
+          model,
+          status: 'streaming',
+        };
         const next: Conversation = {
           id: existing?.id ?? this.id('c'),
           title: existing?.title ?? content.slice(0, 40),
@@ -286,7 +293,8 @@ export class FakeClearance {
         const hits = needle
           ? all.filter(
               (c) =>
-                c.title.toLowerCase().includes(needle) || c.messages.some((m) => m.content.toLowerCase().includes(needle)),
+                c.title.toLowerCase().includes(needle) ||
+                c.messages.some((m) => m.content.toLowerCase().includes(needle)),
             )
           : all;
         return ok(hits.map((c) => summarize(c, needle)));
