@@ -1,0 +1,120 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from '@playwright/test';
+import { expect, saveScreenshot, signIn, test } from './fixtures';
+
+async function openPicker(app: Page) {
+  await app.getByRole('combobox', { name: 'Model' }).click();
+  return app.getByRole('listbox');
+}
+
+test('the foreign-national researcher sees the export-controlled model greyed, and why', async ({ app, harness }) => {
+  await signIn(app, harness, 'Bao Nguyen');
+  const list = await openPicker(app);
+  const mythos = list.getByRole('option', { name: /Mythos 5/ });
+  await expect(mythos).toHaveAttribute('aria-disabled', 'true');
+  await expect(mythos).toContainText('Restricted by export-control directive');
+  // Not selectable by mouse…
+  // Playwright itself refuses to click an aria-disabled element; force the click as a user's mouse would.
+  await mythos.click({ force: true });
+  await expect(app.getByRole('combobox', { name: 'Model' })).not.toContainText('Mythos 5');
+  await saveScreenshot(app, 'picker');
+
+  // …and by keyboard, Enter on it explains instead of selecting.
+  await app.getByRole('combobox', { name: 'Model' }).focus();
+  await app.keyboard.press('Home');
+  const panel = app.getByRole('dialog', { name: 'Why is Mythos 5 unavailable?' });
+  for (let i = 0; i < 8 && !(await panel.isVisible()); i++) {
+    const active = await app.getByRole('combobox', { name: 'Model' }).getAttribute('aria-activedescendant');
+    if (active && (await app.locator(`[id="${active}"]`).getAttribute('data-model-id')) === 'mythos-5') {
+      await app.keyboard.press('Enter');
+      break;
+    }
+    await app.keyboard.press('ArrowDown');
+  }
+  await expect(panel).toBeVisible();
+  await expect(panel).toContainText('EC-2026-06');
+  await expect(panel).toContainText('ec-2026-06-us-persons');
+  await expect(panel).toContainText(/2026/);
+  await expect(panel.getByRole('button', { name: /verification/i })).toBeVisible();
+  // The panel never shows anyone else's attributes.
+  await expect(panel).not.toContainText('Avery');
+  await saveScreenshot(app, 'why-panel');
+  await app.keyboard.press('Escape');
+  await expect(panel).toBeHidden();
+
+  await app.getByRole('button', { name: 'My access' }).click();
+  const table = app.getByRole('table');
+  await expect(table.getByRole('row', { name: /Mythos 5/ })).toContainText('ec-2026-06-us-persons');
+  await expect(table.getByRole('row', { name: /Haiku 4/ })).toContainText(/allowed|available/i);
+  await expect(app.getByText(/connected/i).first()).toBeVisible();
+  await saveScreenshot(app, 'my-access');
+});
+
+test('the US-person researcher can use the export-controlled model', async ({ app, harness }) => {
+  await signIn(app, harness, 'Avery Stone');
+  const list = await openPicker(app);
+  const mythos = list.getByRole('option', { name: /Mythos 5/ });
+  await expect(mythos).not.toHaveAttribute('aria-disabled', 'true');
+  await mythos.click();
+  await expect(app.getByRole('combobox', { name: 'Model' })).toContainText('Mythos 5');
+  await app.getByRole('textbox', { name: 'Message' }).fill('Summarise the directive in one line.');
+  await app.keyboard.press('Enter');
+  await expect(app.getByTestId('message-row').nth(1)).toContainText(/\w{3,}/);
+});
+
+test('a policy change cuts the running stream, greys the model and locks the composer within 1 s', async ({
+  app,
+  harness,
+  stack,
+}) => {
+  const revocation = join(stack.policiesDir, 'zz-e2e-revocation.cedar');
+  try {
+    await signIn(app, harness, 'Avery Stone');
+    const list = await openPicker(app);
+    await list.getByRole('option', { name: /Mythos 5/ }).click();
+    await app.getByRole('textbox', { name: 'Message' }).fill('Write a long essay about export controls.');
+    await app.keyboard.press('Enter');
+    const reply = app.getByTestId('message-row').nth(1);
+    await expect(reply).toContainText(/\w{3,}/);
+    await expect(app.getByRole('button', { name: /stop/i })).toBeVisible();
+
+    const changedAt = Date.now();
+    await writeFile(
+      revocation,
+      [
+        '@id("e2e-mythos-withdrawn")',
+        '@reason("MODEL_SUSPENDED")',
+        '@title("Suspended by directive EC-2026-11")',
+        '@message("Mythos 5 is withdrawn for everyone while directive EC-2026-11 is reviewed.")',
+        'forbid (principal, action, resource == Clearance::Model::"mythos-5");',
+        '',
+      ].join('\n'),
+    );
+    const seen = async (what: Promise<unknown>) => {
+      await what;
+      return Date.now() - changedAt;
+    };
+    const [cut, locked, greyed] = await Promise.all([
+      seen(
+        reply
+          .getByText(/EC-2026-11|suspended|withdrawn/i)
+          .first()
+          .waitFor(),
+      ),
+      seen(app.getByTestId('model-locked').waitFor()),
+      seen(
+        expect(app.locator('[role="option"][data-model-id="mythos-5"]')).toHaveAttribute('aria-disabled', 'true', {
+          timeout: 5000,
+        }),
+      ),
+    ]);
+    console.log(`policy change → stream cut ${cut} ms, composer locked ${locked} ms, picker greyed ${greyed} ms`);
+    expect(Math.max(cut, locked, greyed)).toBeLessThan(1000);
+    // The partial reply is kept.
+    await expect(reply).toContainText(/\w{3,}/);
+    await saveScreenshot(app, 'revoked-while-open');
+  } finally {
+    await rm(revocation, { force: true });
+  }
+});
