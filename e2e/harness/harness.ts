@@ -8,7 +8,7 @@ import {
   noncompliantLinuxDevice,
 } from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
-import type { ExternalBrowser, SecretStore } from '../../main/platform';
+import type { Clock, ExternalBrowser, SecretStore } from '../../main/platform';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
 
@@ -29,6 +29,8 @@ export interface HarnessOptions {
   /** Called with each URL the app asks the system browser to open (the sign-in page). */
   readonly onOpenExternal?: (url: string) => void;
   readonly demoTokensPerSecond?: number;
+  /** The app's clock (a spec moves it forward to reach a document's expiry). */
+  readonly clock?: Clock;
   readonly log?: (message: string, error?: unknown) => void;
 }
 
@@ -77,11 +79,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
   };
 
-  const adapters = createNodeAdapters({
-    paths: { userData: profileDir, logs: join(profileDir, 'logs') },
-    browser,
-    secrets: options.secrets ?? new MemorySecretStore(),
-  });
+  const adapters = {
+    ...createNodeAdapters({
+      paths: { userData: profileDir, logs: join(profileDir, 'logs') },
+      browser,
+      secrets: options.secrets ?? new MemorySecretStore(),
+    }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  };
   const services = createServices(adapters, {
     gatewayUrl: stack.gatewayUrl,
     appVersion: '0.1.0',
