@@ -64,6 +64,8 @@ interface TestFixtures {
  */
 export const test = base.extend<TestFixtures, WorkerFixtures>({
   stack: [
+    // Playwright requires an object pattern for a fixture's first argument, even with no dependencies.
+    // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
       const stack = await startStack({
         stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')),
