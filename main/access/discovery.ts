@@ -1,7 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiscoveryDocument } from '../../shared/discovery';
-import { writeFileAtomic } from '../conversations/atomicFile';
+import { writeFileAtomic } from '../storage/atomicFile';
 import type { AppPaths, HttpClient } from '../platform';
 
 const DISCOVERY_FILE = 'gateway-discovery.json';

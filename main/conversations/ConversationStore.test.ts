@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../node/adapters';
 import type { SecretStore } from '../platform';
-import { writeFileAtomic, type AtomicWrite } from './atomicFile';
+import { writeFileAtomic, type AtomicWrite } from '../storage/atomicFile';
 import { DEFAULT_TITLE, type SetAsideFile } from './ConversationStore';
 import { seedConversation } from './seed';
 import { StoreFixture } from './testing/fixture';

@@ -6,7 +6,13 @@ import { ChatMessage, Conversation, type ConversationSummary } from '../../share
 import { Emitter } from '../events';
 import { IpcFailure } from '../ipc/dispatch';
 import type { Clock, SecretStore } from '../platform';
-import { removeTempFiles, syncDirectory, writeFileAtomic, type AtomicWrite, type FileStamp } from './atomicFile';
+import {
+  removeTempFiles,
+  syncDirectory,
+  writeFileAtomic,
+  type AtomicWrite,
+  type FileStamp,
+} from '../storage/atomicFile';
 import { conversationToJson, conversationToMarkdown, type ExportedConversation } from './export';
 import { snippetAround, textMatcher } from './search';
 import { DataKey, UnreadableDataError } from './sealedFile';

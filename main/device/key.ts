@@ -1,11 +1,12 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createPrivateKey, createPublicKey, generateKeyPair, sign, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { calculateJwkThumbprint } from 'jose';
 import { z } from 'zod';
 import type { DeviceAssurance } from '../../shared/device';
 import type { IpcErrorCode } from '../../shared/ipc';
+import { writeFileAtomic } from '../storage/atomicFile';
 import type { AppPaths, Clock, SecretStore } from '../platform';
 
 /** The public half of a P-256 device key as a JWK (RFC 7517), safe to send anywhere. */
@@ -259,7 +260,7 @@ export class DeviceKeyStore {
     };
     der.fill(0);
     await mkdir(this.options.paths.userData, { recursive: true });
-    await writeFileAtomic(this.filePath, `${JSON.stringify(stored, null, 2)}\n`);
+    await writeFileAtomic(this.filePath, Buffer.from(`${JSON.stringify(stored, null, 2)}\n`));
     return deviceKeyFrom(publicJwk, 'software', createdAt, softwareSigner(privateKey));
   }
 }
@@ -288,29 +289,4 @@ async function deviceKeyFrom(
     sign: signer,
     toJSON: () => facts,
   });
-}
-
-/**
- * Writes `data` so a crash leaves the old file or the new one, never half of either: temp file, fsync, rename.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  if (process.platform !== 'win32') {
-    const dir = await open(dirname(path), 'r').catch(() => undefined);
-    await dir?.sync().catch(() => undefined);
-    await dir?.close();
-  }
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../node/adapters';
 import type { SecretStore } from '../platform';
-import { EntitlementCache, writeFileAtomic } from './cache';
+import { writeFileAtomic } from '../storage/atomicFile';
+import { EntitlementCache } from './cache';
 
 async function folder(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'clearance-cache-'));

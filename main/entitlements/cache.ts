@@ -1,45 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import type { SecretStore } from '../platform';
-
-/**
- * Writes `data` to `path` so a crash leaves either the old file or the new one, never half of either.
- *
- * Writes a temporary file beside the target, fsyncs it, renames it over the target, then fsyncs the
- * folder so the rename itself survives a power cut (skipped where folders cannot be opened: Windows).
- */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const directory = dirname(path);
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-  if (process.platform !== 'win32') {
-    const folder = await open(directory, 'r');
-    try {
-      await folder.sync();
-    } finally {
-      await folder.close();
-    }
-  }
-}
+import { writeFileAtomic } from '../storage/atomicFile';
 
 /** The last verified entitlement document, as kept for offline display. */
 export interface CachedEntitlements {
@@ -144,7 +108,7 @@ export class EntitlementCache {
       return Promise.resolve();
     }
     return this.enqueue(() =>
-      writeFileAtomic(path, this.options.secrets.encrypt(new TextEncoder().encode(JSON.stringify(value)))),
+      writeIntoFolder(path, this.options.secrets.encrypt(new TextEncoder().encode(JSON.stringify(value)))),
     );
   }
 
@@ -154,4 +118,10 @@ export class EntitlementCache {
     this.writes = next;
     return next;
   }
+}
+
+/** Writes atomically (main/storage/atomicFile.ts), creating the private cache folder first. */
+async function writeIntoFolder(path: string, data: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, data);
 }

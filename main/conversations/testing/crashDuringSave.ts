@@ -4,7 +4,7 @@
  * Usage: node --import tsx crashDuringSave.ts <dir> <secret-store-key-hex> <conversation-id>
  */
 import { MemorySecretStore } from '../../node/adapters';
-import { writeFileAtomic } from '../atomicFile';
+import { writeFileAtomic } from '../../storage/atomicFile';
 import { ConversationStore } from '../ConversationStore';
 
 const [dir, keyHex, conversationId] = process.argv.slice(2);
