@@ -22,6 +22,16 @@ function electronBinary(): string | undefined {
 }
 
 async function main(): Promise<void> {
+  const binary = electronBinary();
+  if (!binary) {
+    console.log(
+      '\nThe Electron binary is not installed on this machine (it is downloaded on first use, and this machine cannot).' +
+        '\nOpening the same app in the browser harness instead (as `npm run demo:web`).\n',
+    );
+    const harness = spawn(process.execPath, ['--import', 'tsx', 'e2e/harness/cli.ts'], { stdio: 'inherit' });
+    harness.on('exit', (code) => process.exit(code ?? 0));
+    return;
+  }
   const stateDir = join('.state', 'stack');
   await mkdir(stateDir, { recursive: true });
   const stack = await startStack({ stateDir, log: (line) => console.log(line) });
@@ -31,17 +41,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 
-  const binary = electronBinary();
-  if (!binary) {
-    console.log(
-      '\nThe Electron binary is not installed on this machine (it is downloaded on first use, and this machine cannot).' +
-        '\nOpening the same app in the browser harness instead (as `npm run demo:web`).\n',
-    );
-    await stack.close();
-    const harness = spawn(process.execPath, ['--import', 'tsx', 'e2e/harness/cli.ts'], { stdio: 'inherit' });
-    harness.on('exit', (code) => process.exit(code ?? 0));
-    return;
-  }
   console.log(`Starting Clearance against ${stack.gatewayUrl}`);
   const electron = spawn(binary, ['.'], {
     stdio: 'inherit',

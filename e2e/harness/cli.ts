@@ -1,8 +1,27 @@
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MemorySecretStore } from '../../main/node/adapters';
 import { startHarness, type HarnessDevice } from './harness';
+
+/**
+ * The harness's stand-in for the OS keychain: a key file in the demo profile, so sign-in, the device
+ * key and conversations survive a restart of `npm run demo:web`. Development only; the app uses safeStorage.
+ */
+async function profileSecretKey(profile: string): Promise<Uint8Array> {
+  const path = join(profile, '..', 'harness-keychain.key');
+  try {
+    const key = await readFile(path);
+    if (key.length === 32) return key;
+  } catch {
+    // first run: make one below
+  }
+  const key = randomBytes(32);
+  await writeFile(path, key, { mode: 0o600 });
+  return key;
+}
 
 /**
  * `npm run demo:web`: the whole app in a browser, with the demo stack, on loopback.
@@ -23,6 +42,7 @@ async function main(): Promise<void> {
   await mkdir(values.profile, { recursive: true });
   const harness = await startHarness({
     profileDir: values.profile,
+    secrets: new MemorySecretStore(await profileSecretKey(values.profile)),
     stackDir: join('.state', 'stack'),
     device,
     port: Number(values.port),
