@@ -1,4 +1,4 @@
-import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import { _electron, test as base, expect, type BrowserContext, type Page } from '@playwright/test';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,11 +82,47 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     await use(harness);
     await harness.close();
   },
-  app: async ({ page, context, harness }, use) => {
+  app: async ({ page, context, harness, stack }, use) => {
+    if (process.env.CLEARANCE_E2E_SHELL === 'electron') {
+      await use(await launchElectron(stack, harness));
+      return;
+    }
     await blockRealNetwork(context);
     await page.goto(harness.url);
     await use(page);
   },
 });
+
+/**
+ * The same specs against real Electron (CLEARANCE_E2E_SHELL=electron, where the binary exists): the app
+ * is launched against the worker's stack, and its `shell.openExternal` is redirected so `signIn` can
+ * drive the identity provider as it does in the harness. Specs that seed through `harness.services`
+ * need the harness's in-process services.
+ */
+async function launchElectron(stack: RunningStack, harness: Harness): Promise<Page> {
+  const electronApp = await _electron.launch({
+    args: ['.', `--user-data-dir=${await mkdtemp(join(tmpdir(), 'clearance-electron-profile-'))}`],
+    env: { ...process.env, CLEARANCE_GATEWAY_URL: stack.gatewayUrl, CLEARANCE_DEV_CA_FILE: stack.caCertPath },
+  });
+  await electronApp.evaluate(({ shell }) => {
+    const opened: string[] = [];
+    (globalThis as unknown as { clearanceOpened: string[] }).clearanceOpened = opened;
+    shell.openExternal = async (url: string) => void opened.push(url);
+  });
+  Object.assign(harness, {
+    nextExternalUrl: async () => {
+      for (;;) {
+        const url = await electronApp.evaluate(() =>
+          (globalThis as unknown as { clearanceOpened: string[] }).clearanceOpened.shift(),
+        );
+        if (url) return url;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  });
+  const window = await electronApp.firstWindow();
+  window.on('close', () => void electronApp.close());
+  return window;
+}
 
 export { expect };
