@@ -1,0 +1,126 @@
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { seedConversation } from '../main/conversations/seed';
+import { expect, saveScreenshot, signIn, test } from './fixtures';
+
+type Scheme = 'light' | 'dark';
+
+/** The page background each theme paints (tokens.css `--bg`), to prove the theme under test is the one shown. */
+const background: Readonly<Record<Scheme, string>> = {
+  light: 'rgb(255, 255, 255)',
+  dark: 'rgb(15, 18, 22)',
+};
+
+/**
+ * Runs axe on the whole page and fails on any serious or critical violation, naming each offending
+ * element; minor and moderate findings are printed so they stay visible without failing the run.
+ */
+async function expectAccessible(page: Page, screen: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  // A run that checked nothing would pass vacuously.
+  expect(results.passes.length, `${screen}: axe checked nothing`).toBeGreaterThan(10);
+  const describe = (violation: (typeof results.violations)[number]) =>
+    `${violation.impact} ${violation.id}: ${violation.help} — ${violation.nodes
+      .map(
+        (node) =>
+          `${node.target.join(' ')}${node.failureSummary ? ` (${node.failureSummary.replace(/\s+/g, ' ')})` : ''}`,
+      )
+      .join('; ')}`;
+  const blocking = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const violation of results.violations.filter((v) => !blocking.includes(v))) {
+    console.log(`[axe] ${screen}: ${describe(violation)}`);
+  }
+  expect(blocking.map(describe), `${screen}: serious or critical accessibility violations`).toEqual([]);
+}
+
+/** Asserts the page is painted in `scheme`, then checks it with axe and saves a screenshot. */
+async function checkScreen(page: Page, scheme: Scheme, screen: string): Promise<void> {
+  await expect
+    .poll(() => page.evaluate(() => getComputedStyle(document.body).backgroundColor))
+    .toBe(background[scheme]);
+  await expectAccessible(page, `${screen} (${scheme})`);
+  await saveScreenshot(page, `${scheme}-${screen}`);
+}
+
+for (const scheme of ['light', 'dark'] as const) {
+  test.describe(`${scheme} theme (System, the OS asks for ${scheme})`, () => {
+    test.use({ colorScheme: scheme });
+
+    test.describe('on a non-compliant device', () => {
+      test.use({ device: 'noncompliant' });
+
+      test('the sign-in screen and the device gate have no serious violations', async ({ app, harness }) => {
+        await expect(app.getByRole('button', { name: /^sign in/i })).toBeVisible();
+        await checkScreen(app, scheme, 'sign-in');
+        await signIn(app, harness, 'Avery Stone');
+        await expect(app.getByTestId('device-gate').getByRole('list', { name: 'Device checks' })).toBeVisible();
+        await checkScreen(app, scheme, 'device-gate');
+      });
+    });
+
+    test('the chat with a conversation open has no serious violations', async ({ app, harness }) => {
+      // A saved conversation with prose, a code block and a table, as a finished reply shows them.
+      await harness.services.conversations.open();
+      await seedConversation(harness.services.conversations, {
+        messages: 4,
+        model: 'haiku-4',
+        title: 'Eval harness follow-up',
+      });
+      await signIn(app, harness, 'Avery Stone');
+      await app
+        .getByRole('navigation', { name: 'Conversations' })
+        .getByRole('button', { name: /Eval harness follow-up/ })
+        .first()
+        .click();
+      const rows = app.getByTestId('message-row');
+      await expect(rows).toHaveCount(4);
+      await expect(rows.nth(1).locator('pre code')).toContainText('def check_1');
+      await expect(rows.nth(1).getByRole('table')).toBeVisible();
+      await expect(app.getByRole('textbox', { name: 'Message' })).toBeVisible();
+      await checkScreen(app, scheme, 'chat');
+    });
+
+    test('the picker, the Why panel, My access and the shortcuts have no serious violations', async ({
+      app,
+      harness,
+    }) => {
+      await signIn(app, harness, 'Bao Nguyen');
+      await expect(app.getByRole('textbox', { name: 'Message' })).toBeVisible();
+
+      await app.getByRole('combobox', { name: 'Model' }).click();
+      const mythos = app.getByRole('listbox').getByRole('option', { name: /Mythos 5/ });
+      await expect(mythos).toHaveAttribute('aria-disabled', 'true');
+      await checkScreen(app, scheme, 'picker');
+
+      await app.getByTestId('why-mythos-5').click();
+      const why = app.getByRole('dialog', { name: 'Why is Mythos 5 unavailable?' });
+      await expect(why).toContainText('EC-2026-06');
+      await checkScreen(app, scheme, 'why-panel');
+      await app.keyboard.press('Escape');
+      await expect(why).toBeHidden();
+
+      await app.getByRole('button', { name: 'My access' }).click();
+      await expect(app.getByRole('table').getByRole('row', { name: /Mythos 5/ })).toBeVisible();
+      await expect(app.getByTestId('live-state')).toHaveAttribute('data-live', 'connected');
+      await checkScreen(app, scheme, 'my-access');
+
+      await app.getByRole('button', { name: 'Help and keyboard shortcuts' }).click();
+      const shortcuts = app.getByRole('dialog', { name: 'Keyboard shortcuts' });
+      await expect(shortcuts.getByRole('row')).not.toHaveCount(0);
+      await checkScreen(app, scheme, 'shortcuts');
+    });
+  });
+}
+
+test('the theme button forces dark over a light OS, and the chat stays accessible in it', async ({ app, harness }) => {
+  await signIn(app, harness, 'Bao Nguyen');
+  const themeButton = app.getByRole('button', { name: /^Theme: / });
+  for (let i = 0; i < 3 && !/^Theme: Dark/.test((await themeButton.getAttribute('aria-label')) ?? ''); i++) {
+    await themeButton.click();
+  }
+  await expect(themeButton).toHaveAccessibleName(/^Theme: Dark/);
+  await expect(app.locator('html')).toHaveAttribute('data-theme', 'dark');
+  await app.getByRole('combobox', { name: 'Model' }).click();
+  await expect(app.getByRole('listbox')).toBeVisible();
+  await checkScreen(app, 'dark', 'forced-dark-picker');
+});
