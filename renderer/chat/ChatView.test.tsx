@@ -224,6 +224,37 @@ describe('chat', () => {
     expect(document.body.textContent).not.toContain('Message number 5000');
   });
 
+  it('jumps to the first message on Home and back to the last on End, by index', async () => {
+    undoLayout = fakeLayout(600, 100);
+    const fake = new FakeClearance();
+    const messages: ChatMessage[] = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `m${i}`,
+      role: i % 2 ? 'assistant' : 'user',
+      content: `Message number ${i}.`,
+      createdAt: '2026-11-27T09:00:00Z',
+      model: 'haiku-4',
+      status: i % 2 ? 'complete' : undefined,
+    }));
+    fake.addConversation(conversationFixture({ id: 'long', title: 'Long history', messages }));
+    view = await renderApp(fake);
+    await openConversation(fake, 'Long history');
+    await flush(20);
+    const list = document.querySelector('[data-testid="message-list"]') as HTMLElement;
+
+    const home = await press(list, 'Home');
+    await flush(20);
+    expect(home.defaultPrevented).toBe(true);
+    expect(document.body.textContent).toContain('Message number 0.');
+    expect(document.body.textContent).not.toContain('Message number 9999.');
+    expect(rows().length).toBeLessThan(40);
+
+    const end = await press(list, 'End');
+    await flush(20);
+    expect(end.defaultPrevented).toBe(true);
+    expect(document.body.textContent).toContain('Message number 9999.');
+    expect(document.body.textContent).not.toContain('Message number 0.');
+  });
+
   it('exports as Markdown and JSON, downloading the content when main did not save it', async () => {
     undoLayout = fakeLayout();
     const fake = new FakeClearance();
