@@ -190,7 +190,9 @@ describe('ChatService streaming', () => {
     const done = doneEvents()[0];
     expect(done?.status).toBe('error');
     expect(done?.error?.code).toBe('GATEWAY_UNAVAILABLE');
-    expect(done?.error?.message).toMatch(/connection to the gateway was lost.*part of the reply received was kept/);
+    expect(done?.error?.message).toMatch(
+      /^The connection to the gateway was lost \(.+\)\. Try again once it is back\.$/,
+    );
     await store.close();
     const saved = (await fixture.store().get(sent.conversationId)).messages[1];
     expect(saved).toMatchObject({ status: 'error', content: 'Half of an answer', error: done?.error });

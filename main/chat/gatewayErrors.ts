@@ -62,11 +62,16 @@ export async function errorFromResponse(response: Response): Promise<GatewayErro
   return errorFromProblem(undefined, response.status);
 }
 
-/** The error shown when the connection to the gateway fails or drops mid-reply. */
+/**
+ * The error shown when the connection to the gateway fails or drops mid-reply.
+ *
+ * It says only what went wrong: the page adds that the partial reply was kept when there is one
+ * (the connection can also fail before any text arrived).
+ */
 export function connectionLostError(cause: unknown): IpcError {
   const detail = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : '';
   return {
     code: 'GATEWAY_UNAVAILABLE',
-    message: `The connection to the gateway was lost${detail ? ` (${detail})` : ''}. The part of the reply received was kept.`,
+    message: `The connection to the gateway was lost${detail ? ` (${detail})` : ''}. Try again once it is back.`,
   };
 }
