@@ -124,3 +124,61 @@ test('the theme button forces dark over a light OS, and the chat stays accessibl
   await expect(app.getByRole('listbox')).toBeVisible();
   await checkScreen(app, 'dark', 'forced-dark-picker');
 });
+
+test('the signed-in app fills the window at any size, and a short window scrolls My access instead of squeezing it', async ({
+  app,
+  harness,
+}) => {
+  await signIn(app, harness, 'Bao Nguyen');
+  const sidebar = app.getByRole('navigation', { name: 'Conversations' });
+  const main = app.getByRole('main');
+  const header = app.getByRole('banner');
+  for (const viewport of [
+    { width: 1280, height: 820 },
+    { width: 1600, height: 1000 },
+    { width: 860, height: 600 },
+  ]) {
+    await app.setViewportSize(viewport);
+    for (const view of ['Chat', 'My access']) {
+      await app.getByRole('button', { name: view, exact: true }).click();
+      await expect(app.getByRole('heading', { level: 1 }).first()).toBeVisible();
+      const headerBox = await header.boundingBox();
+      for (const region of [sidebar, main]) {
+        const box = await region.boundingBox();
+        const where = `${view} at ${viewport.width}×${viewport.height}`;
+        expect(box?.y, where).toBeCloseTo((headerBox?.y ?? 0) + (headerBox?.height ?? 0), 0);
+        expect((box?.y ?? 0) + (box?.height ?? 0), where).toBeCloseTo(viewport.height, 0);
+      }
+      // The window never scrolls as a whole: each pane scrolls on its own.
+      expect(await app.evaluate(() => document.documentElement.scrollHeight)).toBe(viewport.height);
+    }
+  }
+
+  // In the short window the models table keeps its full height; the page scrolls to it.
+  const table = app.getByRole('table');
+  const scroller = app.getByRole('group', { name: 'Models and your access' });
+  await scroller.scrollIntoViewIfNeeded();
+  const [tableBox, scrollerBox] = [await table.boundingBox(), await scroller.boundingBox()];
+  expect(scrollerBox?.height).toBeGreaterThanOrEqual((tableBox?.height ?? Infinity) - 1);
+  await expect(table.getByRole('row', { name: /Tempest 1/ })).toBeInViewport();
+  await saveScreenshot(app, 'my-access-short-window');
+});
+
+test('the axe check fails on a serious violation, so a pass means something', async ({ app }) => {
+  await expect(app.getByRole('button', { name: /^sign in/i })).toBeVisible();
+  await app.evaluate(() => {
+    const faint = document.createElement('p');
+    faint.textContent = 'Barely readable';
+    faint.style.color = '#d0d0d0';
+    faint.style.background = '#ffffff';
+    const nameless = document.createElement('button');
+    nameless.type = 'button';
+    document.querySelector('main')?.append(faint, nameless);
+  });
+  const failure = await expectAccessible(app, 'sign-in with planted faults').then(
+    () => undefined,
+    (error: unknown) => String(error),
+  );
+  expect(failure).toMatch(/color-contrast/);
+  expect(failure).toMatch(/button-name/);
+});

@@ -102,8 +102,10 @@ export function MyAccessPage() {
                 return (
                   <tr key={model.id} className={allowed ? 'is-allowed' : 'is-denied'} data-model-id={model.id}>
                     <th scope="row">
-                      {model.name}
-                      {model.demo ? <span className="badge badge-demo">Demo</span> : null}
+                      <span className="model-cell">
+                        {model.name}
+                        {model.demo ? <span className="badge badge-demo">Demo</span> : null}
+                      </span>
                     </th>
                     <td>
                       <span className={`status-pill ${allowed ? 'status-allowed' : 'status-denied'}`}>
