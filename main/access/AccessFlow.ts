@@ -218,6 +218,11 @@ export class AccessFlow {
           this.subject = subjectOf(token);
           return token;
         },
+        onClaimsChallenge: async (header) => {
+          const token = await identity.handleClaimsChallenge(header);
+          this.subject = subjectOf(token);
+          return token;
+        },
         appVersion: this.options.appVersion,
         platform: this.options.platform,
         endpoints: { deviceChallenge: discovery.endpoints.device_challenge, session: discovery.endpoints.session },

@@ -21,6 +21,9 @@ import { GatewaySession, type GatewaySessionOptions, type GatewaySessionState } 
 import { GatewaySessionError } from './errors';
 
 const IDP_TOKEN = 'idp-access-token-for-alice';
+/** The identity token after a claims challenge was answered (step-up). */
+const STEPPED_UP_TOKEN = 'idp-access-token-for-alice-with-mfa';
+const identityTokens = new Set([`Bearer ${IDP_TOKEN}`, `Bearer ${STEPPED_UP_TOKEN}`]);
 const REQUIRED: PostureCheckId[] = ['disk-encryption', 'firewall'];
 
 /** A test clock both the client and the test gateway read, in milliseconds. */
@@ -38,6 +41,8 @@ interface TestGatewayOptions {
   /** Demand a DPoP server nonce at the session endpoint (answers 400 use_dpop_nonce, the token-endpoint form). */
   readonly nonceOnSession?: boolean;
   readonly sessionStatus?: { readonly status: number; readonly body: object };
+  /** Answer the session request with a claims challenge (base64 claims) until the stepped-up token comes. */
+  readonly requireClaims?: string;
 }
 
 /**
@@ -166,7 +171,7 @@ class TestGateway {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', this.origin).pathname;
     if (req.method === 'POST' && path === '/v1/device/challenge') {
-      if (req.headers.authorization !== `Bearer ${IDP_TOKEN}`)
+      if (!identityTokens.has(req.headers.authorization ?? ''))
         return this.reject(res, 'invalid_token', 'bad identity token');
       this.challenges++;
       const nonce = randomBytes(32).toString('base64url');
@@ -179,8 +184,19 @@ class TestGateway {
   }
 
   private async session(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.headers.authorization !== `Bearer ${IDP_TOKEN}`)
+    if (!identityTokens.has(req.headers.authorization ?? ''))
       return this.reject(res, 'invalid_token', 'bad identity token');
+    if (this.options.requireClaims && req.headers.authorization !== `Bearer ${STEPPED_UP_TOKEN}`) {
+      this.rejections.push('insufficient_claims');
+      res.writeHead(401, {
+        'content-type': 'application/problem+json',
+        'www-authenticate': `Bearer error="insufficient_claims", claims="${this.options.requireClaims}"`,
+      });
+      res.end(
+        JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, error: 'insufficient_claims' }),
+      );
+      return;
+    }
     const proof = await this.verifyProof(req, { requireNonce: this.options.nonceOnSession ?? false });
     if ('error' in proof) {
       if (proof.error === 'use_dpop_nonce') {
@@ -382,6 +398,32 @@ describe('GatewaySession attestation', () => {
     await Promise.all([s.fetch('/v1/models'), s.fetch('/v1/entitlements'), s.ensureSession()]);
     expect(gateway.sessions).toHaveLength(1);
     expect(gateway.resourceCalls).toHaveLength(2);
+  });
+});
+
+describe('GatewaySession claims challenges', () => {
+  it('answers a 401 insufficient_claims by re-acquiring the identity token with the claims, once', async () => {
+    const claims = Buffer.from(JSON.stringify({ access_token: { acrs: { essential: true, value: 'c1' } } })).toString(
+      'base64',
+    );
+    await startGateway({ requireClaims: claims });
+    const challenges: string[] = [];
+    const s = session({
+      onClaimsChallenge: async (header) => {
+        challenges.push(header);
+        return STEPPED_UP_TOKEN;
+      },
+    });
+    const state = await s.ensureSession();
+    expect(state.status).toBe('active');
+    expect(challenges).toHaveLength(1);
+    expect(challenges[0]).toContain(`claims="${claims}"`);
+    expect(gateway.rejections).toEqual(['insufficient_claims']);
+  });
+
+  it('gives up with a sign-in error when no claims handler is given', async () => {
+    await startGateway({ requireClaims: 'e30=' });
+    await expect(session().ensureSession()).rejects.toMatchObject({ code: 'NOT_SIGNED_IN' });
   });
 });
 

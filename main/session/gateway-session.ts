@@ -36,6 +36,11 @@ export interface GatewaySessionOptions {
   readonly posture: () => Promise<PostureCheck[]>;
   /** The signed-in user's identity-provider access token for the gateway. */
   readonly getIdpAccessToken: () => Promise<string>;
+  /**
+   * Answers a claims challenge (`401` with `WWW-Authenticate: … error="insufficient_claims", claims=…`) from
+   * the session endpoint with a new identity token that carries the claims (IdentityService.handleClaimsChallenge).
+   */
+  readonly onClaimsChallenge?: (wwwAuthenticate: string) => Promise<string>;
   readonly appVersion: string;
   readonly platform: NodeJS.Platform;
   /** Discovery's `endpoints.device_challenge` and `endpoints.session`; default `/v1/device/challenge`, `/v1/session`. */
@@ -273,7 +278,8 @@ export class GatewaySession {
   }
 
   private async attest(): Promise<ActiveSession> {
-    const idpToken = await this.idpToken();
+    let idpToken = await this.idpToken();
+    let claimsAnswered = false;
     const key = await this.key();
     const checks = await this.options.posture();
     const sessionUrl = this.resolve(this.options.endpoints?.session ?? '/v1/session');
@@ -302,6 +308,12 @@ export class GatewaySession {
       const previousNonce = this.dpopNonce;
       this.rememberNonce(response);
       if (attempt === 0 && this.dpopNonce !== previousNonce && (await this.asksForNonce(response))) continue;
+      const claimsChallenge = response.status === 401 ? response.headers.get('www-authenticate') : null;
+      if (claimsChallenge?.includes('insufficient_claims') && this.options.onClaimsChallenge && !claimsAnswered) {
+        claimsAnswered = true;
+        idpToken = await this.options.onClaimsChallenge(claimsChallenge);
+        continue;
+      }
       if (!response.ok) throw await sessionErrorFromResponse(response, 'this device’s attestation', this.base.origin);
       return this.acceptSession(response, key);
     }
