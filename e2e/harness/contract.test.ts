@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { IPC_PREFIX, ipcCalls, type IpcChannel } from '../../shared/ipc';
-import { registerIpcHandlers, type IpcInvokeEventLike, type IpcMainLike } from '../../main/ipc/register';
+import { registerIpcHandlers } from '../../main/ipc/register';
+import { FakeIpcMain } from '../../main/ipc/testing';
 import { createNodeAdapters } from '../../main/node/adapters';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
@@ -13,18 +14,6 @@ import { startBridgeServer, type BridgeServer } from './server';
  * One contract suite, two transports: every call goes through the real IPC handlers (with a fake
  * sender) and through the harness bridge, and both must answer the same.
  */
-
-type Listener = (event: IpcInvokeEventLike, payload: unknown) => Promise<unknown>;
-
-class FakeIpcMain implements IpcMainLike {
-  readonly listeners = new Map<string, Listener>();
-  handle(channel: string, listener: Listener): void {
-    this.listeners.set(channel, listener);
-  }
-  removeHandler(channel: string): void {
-    this.listeners.delete(channel);
-  }
-}
 
 /** A valid and a malformed request for every call; `satisfies` makes a new call in shared/ a compile error here. */
 const requests = {
@@ -56,9 +45,7 @@ let nextId = 1;
 const pending = new Map<number, (value: unknown) => void>();
 
 function viaIpc(channel: string, payload: unknown): Promise<unknown> {
-  const listener = ipcMain.listeners.get(IPC_PREFIX + channel);
-  if (!listener) throw new Error(`no IPC handler for ${channel}`);
-  return listener({ senderFrame: { url: 'app://clearance/index.html' } }, payload);
+  return ipcMain.invokeRaw(IPC_PREFIX + channel, payload);
 }
 
 function viaBridge(channel: string, payload: unknown): Promise<unknown> {

@@ -6,23 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { RENDERER_CSP } from '../../main/electron/csp';
+import { RENDERER_CSP, RENDERER_MIME_TYPES } from '../../main/electron/csp';
 import { dispatchIpc } from '../../main/ipc/dispatch';
 import type { ClearanceServices } from '../../main/services';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const projectRoot = normalize(join(here, '..', '..'));
-
-const mimeTypes: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.woff2': 'font/woff2',
-};
 
 /** Options for {@link startBridgeServer}. */
 export interface BridgeServerOptions {
@@ -83,7 +72,7 @@ export async function startBridgeServer(options: BridgeServerOptions): Promise<B
       'cache-control': 'no-store',
     };
     if (url.pathname === '/__bridge.js') {
-      response.writeHead(200, { ...headers, 'content-type': mimeTypes['.js'] });
+      response.writeHead(200, { ...headers, 'content-type': RENDERER_MIME_TYPES['.js'] });
       response.end(script);
       return;
     }
@@ -99,7 +88,10 @@ export async function startBridgeServer(options: BridgeServerOptions): Promise<B
         // The bridge is a classic script, so it runs before the app's deferred module script.
         body = body.toString('utf8').replace('<head>', '<head>\n    <script src="./__bridge.js"></script>');
       }
-      response.writeHead(200, { ...headers, 'content-type': mimeTypes[extname(file)] ?? 'application/octet-stream' });
+      response.writeHead(200, {
+        ...headers,
+        'content-type': RENDERER_MIME_TYPES[extname(file)] ?? 'application/octet-stream',
+      });
       response.end(body);
     } catch {
       response.writeHead(404, headers).end('Not found. Run `npm run build:renderer` first.');

@@ -1,21 +1,10 @@
 import { net, protocol } from 'electron';
 import { extname, join, normalize, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { RENDERER_CSP } from './csp';
+import { RENDERER_CSP, RENDERER_MIME_TYPES } from './csp';
 
 /** The custom scheme the renderer is served from (not file://, which would grant the page the file system's origin). */
 export const APP_SCHEME = 'app';
-
-const mimeTypes: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.woff2': 'font/woff2',
-  '.json': 'application/json',
-  '.map': 'application/json',
-};
 
 /**
  * Declares app:// as a standard, secure scheme. Must run before `app.whenReady()`.
@@ -44,7 +33,7 @@ export function serveRenderer(rendererDir: string): void {
     return new Response(response.body, {
       status: 200,
       headers: {
-        'content-type': mimeTypes[extname(file)] ?? 'application/octet-stream',
+        'content-type': RENDERER_MIME_TYPES[extname(file)] ?? 'application/octet-stream',
         'content-security-policy': RENDERER_CSP,
         'x-content-type-options': 'nosniff',
         'cross-origin-opener-policy': 'same-origin',

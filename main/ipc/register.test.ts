@@ -2,22 +2,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { IPC_PREFIX, ipcCalls } from '../../shared/ipc';
 import type { IpcHandlers } from './dispatch';
 import { IpcFailure, dispatchIpc } from './dispatch';
-import { isTrustedSender, registerIpcHandlers, type IpcInvokeEventLike, type IpcMainLike } from './register';
+import { isTrustedSender, registerIpcHandlers } from './register';
+import { FakeIpcMain } from './testing';
 
-type Listener = (event: IpcInvokeEventLike, payload: unknown) => Promise<unknown>;
-
-class FakeIpcMain implements IpcMainLike {
-  readonly listeners = new Map<string, Listener>();
-  handle(channel: string, listener: Listener): void {
-    this.listeners.set(channel, listener);
-  }
-  removeHandler(channel: string): void {
-    this.listeners.delete(channel);
-  }
+class TestIpcMain extends FakeIpcMain {
   invoke(channel: string, payload: unknown, frameUrl: string | null = 'app://clearance/index.html') {
-    const listener = this.listeners.get(IPC_PREFIX + channel);
-    if (!listener) throw new Error(`no handler for ${channel}`);
-    return listener({ senderFrame: frameUrl === null ? null : { url: frameUrl } }, payload);
+    return this.invokeRaw(IPC_PREFIX + channel, payload, frameUrl);
   }
 }
 
@@ -29,7 +19,7 @@ function handlersWith(overrides: Partial<IpcHandlers>): IpcHandlers {
 
 describe('registerIpcHandlers', () => {
   it('registers one handler per call in the contract and removes them all', () => {
-    const ipcMain = new FakeIpcMain();
+    const ipcMain = new TestIpcMain();
     const unregister = registerIpcHandlers(ipcMain, handlersWith({}));
     expect([...ipcMain.listeners.keys()].sort()).toEqual(
       Object.keys(ipcCalls)
@@ -41,7 +31,7 @@ describe('registerIpcHandlers', () => {
   });
 
   it('refuses a sender frame that is not the app page', async () => {
-    const ipcMain = new FakeIpcMain();
+    const ipcMain = new TestIpcMain();
     const getAppInfo = vi.fn();
     registerIpcHandlers(ipcMain, handlersWith({ getAppInfo }));
     for (const url of ['https://evil.example/', 'file:///tmp/x.html', 'app://other/', null]) {
@@ -52,7 +42,7 @@ describe('registerIpcHandlers', () => {
   });
 
   it('answers a malformed payload with BAD_REQUEST naming the field, without calling the service', async () => {
-    const ipcMain = new FakeIpcMain();
+    const ipcMain = new TestIpcMain();
     const getConversation = vi.fn();
     registerIpcHandlers(ipcMain, handlersWith({ getConversation }));
     const result = await ipcMain.invoke('getConversation', { id: 42 });
