@@ -105,9 +105,11 @@ describe('MessageMarkdown', () => {
     await flush();
     expect(load).not.toHaveBeenCalled();
     await view.rerender(wrap('Just prose.\n\n```js\nconst x = 1;\n```'));
-    await flush(50);
+    // The highlighter is a lazily imported chunk: on a cold machine its first import takes a while.
+    for (let waited = 0; waited < 10_000 && !view.container.querySelector('code .hljs-keyword'); waited += 50) {
+      await flush(50);
+    }
     expect(load).toHaveBeenCalledTimes(1);
-    await flush(50);
     expect(view.container.querySelector('code .hljs-keyword')?.textContent).toBe('const');
   });
 });
