@@ -1,6 +1,6 @@
 import { memo, useId, useState } from 'react';
 import type { ChatMessage } from '../../shared/ipc';
-import { reasonTitles } from '../../shared/reasons';
+import { reasonTitles } from '../../shared/reasonTitles';
 import { CopyIcon, EditIcon, RefreshIcon, WarningIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { formatDateTime } from '../components/format';

@@ -1,4 +1,4 @@
-import { reasonTitles } from '../../shared/reasons';
+import { reasonTitles } from '../../shared/reasonTitles';
 import type { ModelEntitlement } from '../../shared/entitlements';
 import type { EntitlementsView } from '../../shared/ipc';
 
