@@ -99,7 +99,7 @@ for (const scheme of ['light', 'dark'] as const) {
       await app.keyboard.press('Escape');
       await expect(why).toBeHidden();
 
-      await app.getByRole('button', { name: 'My access' }).click();
+      await app.getByRole('button', { name: 'My access', exact: true }).click();
       await expect(app.getByRole('table').getByRole('row', { name: /Mythos 5/ })).toBeVisible();
       await expect(app.getByTestId('live-state')).toHaveAttribute('data-live', 'connected');
       await checkScreen(app, scheme, 'my-access');

@@ -44,9 +44,14 @@ async function storedMessages(harness: Harness): Promise<readonly ChatMessage[]>
 test('a researcher streams, stops, regenerates, edits, searches, renames, deletes, exports, and finds the chat after a restart', async ({
   page: app,
   context,
-  stack,
 }) => {
   await blockRealNetwork(context);
+  // Its own, slower demo model, so Stop lands mid-reply even on a busy machine.
+  const stack = await startStack({
+    stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-chat-')),
+    demoTokensPerSecond: 15,
+    log: () => {},
+  });
   // The harness gets an explicit secret store so the restarted one can read the same encrypted profile,
   // as safeStorage would find the same key in the OS keychain.
   const secrets = new MemorySecretStore();
@@ -195,6 +200,7 @@ test('a researcher streams, stops, regenerates, edits, searches, renames, delete
     await expect(rows(app).nth(1)).not.toContainText(STOPPED_NOTE);
   } finally {
     await harness.close();
+    await stack.close();
   }
 });
 

@@ -43,7 +43,7 @@ test('the foreign-national researcher sees the export-controlled model greyed, a
   await app.keyboard.press('Escape');
   await expect(panel).toBeHidden();
 
-  await app.getByRole('button', { name: 'My access' }).click();
+  await app.getByRole('button', { name: 'My access', exact: true }).click();
   const table = app.getByRole('table');
   await expect(table.getByRole('row', { name: /Mythos 5/ })).toContainText('ec-2026-06-us-persons');
   await expect(table.getByRole('row', { name: /Haiku 4/ })).toContainText(/allowed|available/i);

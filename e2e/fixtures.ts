@@ -69,6 +69,8 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     async ({}, use) => {
       const stack = await startStack({
         stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')),
+        // Replies take a few seconds, so a spec can act while one is still streaming.
+        demoTokensPerSecond: 20,
         log: () => {},
       });
       await use(stack);

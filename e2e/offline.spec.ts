@@ -28,7 +28,7 @@ test('gateway stopped: offline with the last document, fails closed after exp, r
     await blockRealNetwork(context);
     await page.goto(harness.url);
     await signIn(page, harness, 'Avery Stone');
-    await page.getByRole('button', { name: 'My access' }).click();
+    await page.getByRole('button', { name: 'My access', exact: true }).click();
     const live = page.getByTestId('live-state');
     await expect(live).toHaveAttribute('data-live', 'connected');
     const mythos = page.locator('tr[data-model-id="mythos-5"]');
