@@ -53,14 +53,15 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
   const events = new Emitter<{ name: IpcEventName; payload: unknown }>();
   const emit = <E extends IpcEventName>(name: E, payload: IpcEventPayload<E>) => events.fire({ name, payload });
 
-  const posture =
+  const posture: PostureSource =
     config.posture ??
     new PostureService({
       platform: config.platform,
       commands: adapters.commands,
       launch: { packaged: config.packaged, argv: config.argv, env: config.env },
       managedConfigPresent: config.managed.present,
-      minOsVersions: () => undefined,
+      // Read when the checks run, after discovery: `access` is built just below.
+      minOsVersions: (): Readonly<Record<string, string>> | undefined => access.minOsVersions,
     });
   const access = new AccessFlow({
     adapters,

@@ -96,6 +96,11 @@ export class AccessFlow {
     return this.gate.status();
   }
 
+  /** Minimum OS versions the gateway's device policy names (discovery), for the os-version check. */
+  get minOsVersions(): Readonly<Record<string, string>> | undefined {
+    return this.discovery?.device_policy.min_os_versions;
+  }
+
   /** The gateway's support contact, from discovery. */
   get supportContact(): string | undefined {
     return this.discovery?.support_contact;
