@@ -8,8 +8,7 @@ import { startStack } from '../gateway/stack';
 /**
  * `npm start`: the embedded demo stack (identity provider + gateway) and the Electron app pointed at it.
  *
- * The gateway runs in this Node process, not in Electron: it uses a native SQLite module built for Node,
- * and the Electron app must not depend on native modules. Where the Electron binary is not installed
+ * The gateway runs in this Node process (the pinned Node 24, with its built-in SQLite), not in Electron. Where the Electron binary is not installed
  * (it cannot be downloaded on some machines), the same app opens in the browser harness instead.
  */
 const require = createRequire(import.meta.url);

@@ -115,7 +115,7 @@ export class SqliteAuditLog implements AuditLog {
         );
       return record;
     });
-    return write.immediate();
+    return write();
   }
 
   async get(decisionId: string): Promise<AuditRecord | undefined> {
@@ -126,7 +126,7 @@ export class SqliteAuditLog implements AuditLog {
   async list(options: { readonly afterSeq?: number; readonly limit?: number } = {}): Promise<readonly AuditRecord[]> {
     const rows = this.db
       .prepare('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(options.afterSeq ?? 0, options.limit ?? 1000) as AuditRow[];
+      .all(options.afterSeq ?? 0, options.limit ?? 1000) as unknown as AuditRow[];
     return rows.map(fromRow);
   }
 
@@ -134,7 +134,7 @@ export class SqliteAuditLog implements AuditLog {
     let previous = GENESIS_HASH;
     let expectedSeq = 1;
     let count = 0;
-    for (const row of this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as Iterable<AuditRow>) {
+    for (const row of this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as unknown as Iterable<AuditRow>) {
       const broken = (problem: string): ChainVerification => ({ ok: false, count, brokenAt: row.seq, problem });
       if (row.seq !== expectedSeq)
         return broken(`expected record ${expectedSeq}, found ${row.seq} (a record is missing)`);

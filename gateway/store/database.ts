@@ -1,9 +1,6 @@
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-
-/** A better-sqlite3 connection. */
-export type GatewayDatabase = Database.Database;
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE devices (
@@ -44,21 +41,72 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /**
+ * The gateway's SQLite connection (Node's built-in `node:sqlite`, so nothing native is compiled).
+ *
+ * Statements are prepared once per SQL text and reused; `transaction` wraps a function in
+ * BEGIN IMMEDIATE … COMMIT and rolls back when it throws.
+ */
+export class GatewayDatabase {
+  private readonly statements = new Map<string, StatementSync>();
+  private depth = 0;
+
+  constructor(readonly connection: DatabaseSync) {}
+
+  /** A prepared statement for this SQL text, compiled on first use. */
+  prepare(sql: string): StatementSync {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.connection.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  exec(sql: string): void {
+    this.connection.exec(sql);
+  }
+
+  /** Returns a function that runs `body` in one transaction (nested calls join the outer one). */
+  transaction<T>(body: () => T): () => T {
+    return () => {
+      if (this.depth > 0) return body();
+      this.connection.exec('BEGIN IMMEDIATE');
+      this.depth++;
+      try {
+        const result = body();
+        this.connection.exec('COMMIT');
+        return result;
+      } catch (error) {
+        this.connection.exec('ROLLBACK');
+        throw error;
+      } finally {
+        this.depth--;
+      }
+    };
+  }
+
+  close(): void {
+    this.statements.clear();
+    this.connection.close();
+  }
+}
+
+/**
  * Opens (creating if needed) the gateway's SQLite database and applies pending migrations.
  *
  * WAL mode lets several readers run beside the one writer; `user_version` records the schema.
  */
 export function openGatewayDatabase(path: string): GatewayDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  const version = db.pragma('user_version', { simple: true }) as number;
+  const db = new GatewayDatabase(new DatabaseSync(path));
+  db.exec('PRAGMA journal_mode = WAL');
+  db.exec('PRAGMA busy_timeout = 5000');
+  db.exec('PRAGMA foreign_keys = ON');
+  const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   for (let index = version; index < MIGRATIONS.length; index++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[index] as string);
-      db.pragma(`user_version = ${index + 1}`);
+      db.exec(`PRAGMA user_version = ${index + 1}`);
     })();
   }
   return db;

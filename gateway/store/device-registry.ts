@@ -105,7 +105,7 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
   async listForUser(userId: string): Promise<readonly DeviceEnrolment[]> {
     const rows = this.db
       .prepare('SELECT * FROM devices WHERE user_id = ? ORDER BY last_seen_at DESC')
-      .all(userId) as DeviceRow[];
+      .all(userId) as unknown as DeviceRow[];
     return rows.map(fromRow);
   }
 

@@ -31,7 +31,7 @@ export class SqliteEntitlementVersions implements EntitlementVersions {
         .run(userId, ver, fingerprint);
       return ver;
     });
-    return bump.immediate();
+    return bump();
   }
 
   async current(userId: string): Promise<number> {
