@@ -13,5 +13,6 @@ export const reasonTitles: Readonly<Record<DecisionReason, string>> = {
   GROUP_MEMBERSHIP_REQUIRED: 'Group membership required',
   MODEL_SUSPENDED: 'Model suspended',
   NOT_ENTITLED: 'Not entitled',
+  ACCOUNT_SUSPENDED: 'Account suspended',
   ENTITLEMENTS_STALE: 'Access could not be confirmed',
 };

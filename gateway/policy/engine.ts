@@ -121,7 +121,9 @@ export interface PolicyEngineOptions {
 const USER_TYPE = 'Clearance::User';
 const MODEL_TYPE = 'Clearance::Model';
 const ACTION = { type: 'Clearance::Action', id: 'invoke' } as const;
-const FORBID_REASONS = DecisionReason.options.filter((reason) => reason !== 'ENTITLEMENTS_STALE');
+const FORBID_REASONS = DecisionReason.options.filter(
+  (reason) => reason !== 'ENTITLEMENTS_STALE' && reason !== 'ACCOUNT_SUSPENDED',
+);
 
 /**
  * Cedar policy evaluation with hot-reloadable policies and a decision cache.

@@ -79,6 +79,7 @@ export const reasonExplanations: Readonly<Record<DecisionReason, string>> = {
   GROUP_MEMBERSHIP_REQUIRED: 'This model is limited to members of a specific group.',
   MODEL_SUSPENDED: 'This model is suspended for everyone by a directive.',
   NOT_ENTITLED: 'No rule grants you access to this model.',
+  ACCOUNT_SUSPENDED: 'IT has suspended your account, so no model is available. Contact IT to have it resumed.',
   ENTITLEMENTS_STALE:
     'Clearance could not confirm your access recently, so restricted models stay unavailable until it can reach the gateway.',
 };
