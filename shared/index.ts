@@ -4,3 +4,4 @@ export * from './device';
 export * from './entitlements';
 export * from './discovery';
 export * from './ipc';
+export * from './protocol';

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { ProblemDetails } from '../../shared/problem';
+import { DECISION_ID_HEADER } from '../../shared/protocol';
 import type { AccessService, ActiveSession } from '../access';
 import type { RequestAuthenticator } from '../auth/request-auth';
 import type { Catalog } from '../catalog';
@@ -185,7 +186,7 @@ async function runCompletion(
       }
       if (step.kind === 'cut') throw new ProblemError(step.problem);
       reply
-        .header('x-clearance-decision-id', decisionId)
+        .header(DECISION_ID_HEADER, decisionId)
         .header('cache-control', 'no-store')
         .send({
           id,
@@ -212,7 +213,7 @@ async function streamResponse(
   reply.hijack();
   const res = reply.raw;
   res.on('error', (error) => log(`completion ${meta.id} stream failed: ${error.message}`));
-  res.writeHead(200, { ...SSE_HEADERS, 'x-clearance-decision-id': meta.decisionId });
+  res.writeHead(200, { ...SSE_HEADERS, [DECISION_ID_HEADER]: meta.decisionId });
   const chunk = (delta: Record<string, string>, finishReason: FinishReason | null) =>
     `data: ${JSON.stringify({
       id: meta.id,

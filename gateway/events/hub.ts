@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { CLIENT_EVENT } from '../../shared/protocol';
 import { formatSseEvent } from '../http/sse';
 
 /** Events a client's `GET /v1/events` stream carries. */
 export type ClientEvent =
-  | { readonly type: 'entitlements.changed'; readonly data: { readonly ver: number } }
+  | { readonly type: typeof CLIENT_EVENT.entitlementsChanged; readonly data: { readonly ver: number } }
   | {
-      readonly type: 'session.revoked';
+      readonly type: typeof CLIENT_EVENT.sessionRevoked;
       readonly data: { readonly reason: string; readonly detail: string };
     };
 
@@ -99,7 +100,7 @@ export class EventHub {
     subscriber.sink.write(
       formatSseEvent({ id: entry.id, event: entry.event.type, data: JSON.stringify(entry.event.data) }),
     );
-    if (entry.event.type === 'session.revoked') {
+    if (entry.event.type === CLIENT_EVENT.sessionRevoked) {
       this.subscribers.delete(subscriber);
       subscriber.sink.close();
     }

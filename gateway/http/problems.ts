@@ -1,25 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../../shared/problem';
+import { problemType, type ProblemKind } from '../../shared/protocol';
 import type { CatalogModel } from '../catalog';
 import type { ModelOutcome } from '../policy/describe';
 
-/** Prefix of every problem `type` the gateway sends. */
-export const PROBLEM_TYPE_BASE = 'urn:clearance:problem:';
-
-/** Problem kinds the gateway sends, by their `type` suffix. */
-export type ProblemKind =
-  | 'access-denied'
-  | 'unauthorized'
-  | 'bad-request'
-  | 'not-found'
-  | 'model-not-found'
-  | 'unsupported-media-type'
-  | 'device-revoked'
-  | 'session-revoked'
-  | 'upstream-error'
-  | 'upstream-timeout'
-  | 'too-many-requests'
-  | 'internal-error';
+export { PROBLEM_TYPE_BASE, type ProblemKind } from '../../shared/protocol';
 
 /** Builds a problem document. */
 export function problem(
@@ -29,7 +14,7 @@ export function problem(
   detail?: string,
   extra: Partial<ProblemDetails> = {},
 ): ProblemDetails {
-  return { type: `${PROBLEM_TYPE_BASE}${kind}`, title, status, ...(detail ? { detail } : {}), ...extra };
+  return { type: problemType(kind), title, status, ...(detail ? { detail } : {}), ...extra };
 }
 
 /**

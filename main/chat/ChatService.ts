@@ -1,4 +1,5 @@
 import type { ChatMessage, Conversation, IpcError, IpcEventPayload } from '../../shared/ipc';
+import { DECISION_ID_HEADER } from '../../shared/protocol';
 import type { DecisionReason } from '../../shared/reasons';
 import { DEFAULT_TITLE, type ConversationStore } from '../conversations/ConversationStore';
 import type { Disposable } from '../events';
@@ -10,9 +11,6 @@ import { titleFromMessage } from './title';
 
 /** The gateway's OpenAI-compatible chat endpoint. */
 export const COMPLETIONS_PATH = '/v1/chat/completions';
-
-/** Response header in which the gateway names the audit record of its decision. */
-export const DECISION_ID_HEADER = 'x-decision-id';
 
 /** Whether the current entitlement document lets the user call a model, and if not, why. */
 export type ModelCheck =

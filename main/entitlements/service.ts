@@ -3,6 +3,7 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import type { JWK } from 'jose';
 import type { EntitlementsView, LiveUpdateState } from '../../shared/ipc';
 import { ProblemDetails } from '../../shared/problem';
+import { CLIENT_EVENT } from '../../shared/protocol';
 import { Emitter, type Disposable } from '../events';
 import type { AppPaths, Clock, HttpClient, SecretStore } from '../platform';
 import { EntitlementCache } from './cache';
@@ -443,13 +444,13 @@ export class EntitlementService implements EntitlementSource {
   }
 
   private onStreamEvent(event: EventSourceMessage): void {
-    if (event.event === 'entitlements.changed') {
+    if (event.event === CLIENT_EVENT.entitlementsChanged) {
       const data = parseJson(event.data) as { ver?: unknown } | undefined;
       const ver = typeof data?.ver === 'number' ? data.ver : undefined;
       const known = this.current?.document;
       const upToDate = ver !== undefined && known !== undefined && ver <= known.ver;
       if (!upToDate || (known && isExpired(known, this.options.clock.now()))) void this.refresh();
-    } else if (event.event === 'session.revoked') {
+    } else if (event.event === CLIENT_EVENT.sessionRevoked) {
       const data = parseJson(event.data) as { reason?: unknown; message?: unknown; detail?: unknown } | undefined;
       const message =
         typeof data?.message === 'string' ? data.message : typeof data?.detail === 'string' ? data.detail : undefined;

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { CompactSign, exportJWK, generateKeyPair, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { ENTITLEMENTS_TYP } from '../../shared/entitlements';
+import type { ClientEventName } from '../../shared/protocol';
 
 /**
  * Test fixtures for the entitlement service: signing keys, documents, and a loopback gateway.
@@ -128,7 +129,7 @@ export class TestGateway {
   }
 
   /** Sends one event to every open stream and returns its id. */
-  push(event: string, data: unknown): string {
+  push(event: ClientEventName, data: unknown): string {
     const id = String(this.nextEventId++);
     for (const stream of this.streams) stream.write(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     return id;

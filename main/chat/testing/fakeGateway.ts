@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DECISION_ID_HEADER } from '../../../shared/protocol';
 import type { GatewayFetch } from '../ChatService';
 
 /** A request the fake gateway received. */
@@ -24,7 +25,7 @@ export function startStream(res: ServerResponse, decisionId?: string): void {
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
-    ...(decisionId ? { 'x-decision-id': decisionId } : {}),
+    ...(decisionId ? { [DECISION_ID_HEADER]: decisionId } : {}),
   });
   res.flushHeaders();
 }
