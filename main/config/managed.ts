@@ -1,30 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
 
-/**
- * Settings IT can deploy to managed laptops (one required: the gateway URL) and lock.
- *
- * Read from a JSON policy file (Linux `/etc/clearance/policy.json`, macOS
- * `/Library/Managed Preferences/com.lab.clearance.json`, Windows `%ProgramData%\Clearance\policy.json`,
- * the path templates in `build/managed-policy/`), then from `CLEARANCE_*` environment variables in development.
- */
-export const ManagedConfig = z
-  .object({
-    gatewayUrl: z.url({ protocol: /^https?$/ }).optional(),
-    /** Override the identity provider the gateway's discovery names. */
-    authority: z.url({ protocol: /^https$/ }).optional(),
-    clientId: z.string().min(1).optional(),
-    /** Pin the entitlement signing keys (JWKs) instead of trusting the gateway's JWKS. */
-    pinnedEntitlementKeys: z.array(z.record(z.string(), z.unknown())).optional(),
-    /** Allow persisting tokens when the Linux secret store is `basic_text` (not recommended). */
-    allowBasicTextTokenCache: z.boolean().optional(),
-    /** Extra https hosts the app may open in the system browser. */
-    externalHosts: z.array(z.string()).optional(),
-    /** Settings the user may not change in the app. */
-    locks: z.array(z.enum(['gatewayUrl', 'theme', 'telemetry'])).optional(),
-  })
-  .strict();
-export type ManagedConfig = z.infer<typeof ManagedConfig>;
+import { ManagedConfig } from './schema';
+
+export { ManagedConfig };
 
 /** Where the managed policy file lives on each platform. */
 export function managedPolicyPath(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): string {
