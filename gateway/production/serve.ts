@@ -1,0 +1,44 @@
+import { startGateway } from '../server';
+import { readProductionConfig } from './config';
+
+/**
+ * `npm start -w gateway`: the gateway in production, from the configuration file in
+ * `--config PATH` or `CLEARANCE_GATEWAY_CONFIG` (default /etc/clearance-gateway/gateway.json).
+ *
+ * It listens on plain HTTP on the configured interface; TLS ends in the reverse proxy in front.
+ */
+function configPath(argv: readonly string[]): string {
+  const flag = argv.indexOf('--config');
+  if (flag >= 0) {
+    const value = argv[flag + 1];
+    if (!value) throw new Error('--config needs a path');
+    return value;
+  }
+  return process.env.CLEARANCE_GATEWAY_CONFIG ?? '/etc/clearance-gateway/gateway.json';
+}
+
+async function main(): Promise<void> {
+  const path = configPath(process.argv.slice(2));
+  const gateway = await startGateway(await readProductionConfig(path));
+  console.log(`[gateway] serving ${gateway.url} (configuration ${path})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[gateway] ${signal}: stopping`);
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error(`Cannot start the gateway: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
