@@ -122,13 +122,19 @@ export class Catalog {
     } catch (error) {
       throw new Error(`Cannot read catalog ${path}: ${(error as Error).message}`, { cause: error });
     }
+    return Catalog.fromText(text, `catalog ${path}`);
+  }
+
+  /** Parses and validates catalog JSON text; an empty or truncated text is refused. */
+  static fromText(text: string, source = 'catalog'): Catalog {
+    if (text.trim() === '') throw new Error(`${source} is empty`);
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new Error(`Catalog ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${source} is not valid JSON: ${(error as Error).message}`, { cause: error });
     }
-    return Catalog.fromJson(json, `catalog ${path}`);
+    return Catalog.fromJson(json, source);
   }
 
   /** The model with this id, if the catalog has it. */

@@ -20,6 +20,7 @@ import { GatewayKeys } from './auth/keys';
 import { RequestAuthenticator } from './auth/request-auth';
 import { SESSION_TOKEN_LIFETIME_SECONDS, SessionTokens } from './auth/session-token';
 import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile } from './catalog';
+import { CatalogSource } from './catalog-source';
 import { registerCompletionsRoute } from './chat/completions-route';
 import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
 import { ChallengeStore } from './device/challenges';
@@ -27,8 +28,8 @@ import { deviceVerdict, PostureError, verifyPostureReport } from './device/postu
 import { EventHub } from './events/hub';
 import { problem, ProblemError, sendProblem } from './http/problems';
 import { formatSseComment, SSE_HEADERS } from './http/sse';
-import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult } from './policy/engine';
-import { watchDebounced } from './policy/watch';
+import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult, type PolicyReloadOptions } from './policy/engine';
+import { watchSource } from './policy/watch';
 import { SqliteAuditLog, type AuditLog } from './store/audit-log';
 import { openGatewayDatabase } from './store/database';
 import { SqliteDeviceRegistry, type DeviceRegistry } from './store/device-registry';
@@ -78,6 +79,8 @@ export interface GatewayOptions {
   readonly heartbeatSeconds?: number;
   /** Quiet time after a file change before reloading; default 100 ms. */
   readonly reloadDebounceMs?: number;
+  /** Seconds between reconciles of the policies folder and catalog file by content hash; default 10, 0 = off. */
+  readonly reconcileSeconds?: number;
   /** Storage overrides (a shared database for several instances); default SQLite in `stateDir`. */
   readonly stores?: {
     readonly devices: DeviceRegistry;
@@ -101,7 +104,7 @@ export interface RunningGateway {
   /** The catalog in force. */
   catalog(): Catalog;
   /** Re-reads the policies folder and waits until connected clients have been updated. */
-  reloadPolicies(): Promise<PolicyLoadResult>;
+  reloadPolicies(options?: PolicyReloadOptions): Promise<PolicyLoadResult>;
   /** Re-reads the catalog file (when the catalog came from a file). */
   reloadCatalog(): Promise<{ ok: boolean; error?: string }>;
   /** Revokes a user's device key: its streams get `session.revoked`, completions are cut. */
@@ -126,9 +129,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const claimMapping: ClaimMapping = { ...DEFAULT_CLAIM_MAPPING, ...options.claims };
   const requiredChecks = [...(options.requiredChecks ?? DEFAULT_REQUIRED_CHECKS)];
 
-  const catalogPath = typeof options.catalog === 'object' ? undefined : (options.catalog ?? DEFAULT_CATALOG_PATH);
-  let catalog =
-    catalogPath !== undefined ? Catalog.fromFile(catalogPath) : Catalog.fromJson(options.catalog, 'catalog option');
+  const catalogSource = CatalogSource.open(options.catalog ?? DEFAULT_CATALOG_PATH, log);
+  const catalogPath = catalogSource.path;
+  let catalog: Catalog = catalogSource.current();
   const policy = PolicyEngine.create({ policiesDir: options.policiesDir ?? DEFAULT_POLICIES_DIR, log });
   const keys = await GatewayKeys.loadOrCreate(join(options.stateDir, 'keys'));
   const adminToken = options.adminToken ?? loadOrCreateAdminToken(join(options.stateDir, 'admin-token'));
@@ -180,26 +183,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       void applyChange(`policy revision ${revision}`);
     }),
   );
-  subscriptions.push(watchDebounced(policy.policiesDir, options.reloadDebounceMs ?? 100, () => policy.reload(), log));
+  const watchOptions = {
+    debounceMs: options.reloadDebounceMs ?? 100,
+    reconcileMs: (options.reconcileSeconds ?? 10) * 1000,
+  };
+  subscriptions.push(watchSource(policy.policiesDir, watchOptions, () => policy.reload(), log));
   const reloadCatalog = async (): Promise<{ ok: boolean; error?: string }> => {
-    if (catalogPath === undefined) return { ok: false, error: 'the catalog was given as content, not a file' };
-    let next: Catalog;
-    try {
-      next = Catalog.fromFile(catalogPath);
-    } catch (error) {
-      log(`catalog reload rejected: ${(error as Error).message} (keeping ${catalog.revision})`);
-      return { ok: false, error: (error as Error).message };
-    }
-    if (next.revision === catalog.revision) return { ok: true };
-    catalog = next;
-    log(`catalog ${catalog.revision} in force: ${catalog.models.length} models`);
+    const result = catalogSource.reload();
+    if (!result.ok) return { ok: false, error: result.error };
+    if (!result.changed) return { ok: true };
+    catalog = catalogSource.current();
+    void audit
+      .append({ kind: 'catalog', data: { revision: catalog.revision, models: catalog.models.map((m) => m.id) } })
+      .catch((error: unknown) => log(`auditing catalog ${catalog.revision} failed: ${(error as Error).message}`));
     await applyChange(`catalog ${catalog.revision}`);
     return { ok: true };
   };
   if (catalogPath !== undefined) {
-    subscriptions.push(watchDebounced(catalogPath, options.reloadDebounceMs ?? 100, () => void reloadCatalog(), log));
+    subscriptions.push(watchSource(catalogPath, watchOptions, () => void reloadCatalog(), log));
   }
 
+  let closing = false;
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
     logger: false,
@@ -289,6 +293,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/.well-known/clearance', async (_request, reply) =>
     reply.header('cache-control', 'max-age=300').send(discovery),
   );
+  const health = () => ({
+    status: policy.lastRefused || catalogSource.lastRefused ? 'degraded' : 'ok',
+    policy: {
+      revision: policy.revision,
+      digest: policy.digest,
+      policies: policy.policies.length,
+      loadedAt: policy.loadedAt,
+      lastRefused: refusalForHealth(policy.lastRefused),
+    },
+    catalog: {
+      revision: catalog.revision,
+      models: catalog.models.length,
+      loadedAt: catalogSource.loadedAt,
+      lastRefused: refusalForHealth(catalogSource.lastRefused),
+    },
+  });
+  app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send(health()));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = !closing;
+    return reply
+      .code(ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({ ready, ...health() });
+  });
+
   app.get('/.well-known/jwks.json', async (_request, reply) =>
     reply.header('cache-control', 'max-age=300').send(keys.jwks()),
   );
@@ -556,6 +585,33 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return reply.header('cache-control', 'no-store').send({ revoked });
   });
 
+  app.post('/v1/admin/policies/reload', async (request, reply) => {
+    requireAdmin(request);
+    const body = z
+      .object({ acceptRemovals: z.boolean().default(false) })
+      .strict()
+      .safeParse(request.body ?? {});
+    if (!body.success)
+      throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"acceptRemovals"?: boolean}'));
+    const before = policy.revision;
+    const result = policy.reload({ acceptRemovals: body.data.acceptRemovals });
+    await pendingChange;
+    await audit.append({
+      kind: 'admin',
+      data: {
+        action: 'policies.reload',
+        actor: 'admin-token',
+        acceptRemovals: body.data.acceptRemovals,
+        ok: result.ok,
+        ...(result.ok ? { revision: result.revision, previousRevision: before } : { error: result.error }),
+      },
+    });
+    if (!result.ok) {
+      throw new ProblemError(problem('bad-request', 409, 'Policy set refused', result.error));
+    }
+    return reply.header('cache-control', 'no-store').send({ revision: result.revision, policies: result.count });
+  });
+
   const revokeDevice = async (userId: string, jkt: string): Promise<boolean> => {
     const changed = await devices.revoke(userId, jkt);
     if (!changed) return false;
@@ -568,7 +624,6 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   server.on('request', handler!);
   log(`gateway listening on ${url} (policy revision ${policy.revision}, catalog ${catalog.revision})`);
 
-  let closed = false;
   return {
     url,
     adminToken,
@@ -578,16 +633,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     access,
     events,
     catalog: () => catalog,
-    reloadPolicies: async () => {
-      const result = policy.reload();
+    reloadPolicies: async (reloadOptions?: PolicyReloadOptions) => {
+      const result = policy.reload(reloadOptions);
       await pendingChange;
       return result;
     },
     reloadCatalog,
     revokeDevice,
     close: async () => {
-      if (closed) return;
-      closed = true;
+      if (closing) return;
+      closing = true;
       for (const subscription of subscriptions) subscription.dispose();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -596,6 +651,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       database?.close();
     },
   };
+}
+
+function refusalForHealth(refused: { readonly at: string; readonly reason: string } | undefined) {
+  return refused ? { at: refused.at, reason: refused.reason } : null;
 }
 
 function headerValue(request: FastifyRequest, name: string): string | undefined {

@@ -207,7 +207,9 @@ forbid (principal, action == Clearance::Action::"invoke", resource == Clearance:
     expect(document.ver).toBe(newVer);
     expect(document.models.find((m) => m.id === 'mythos-5')?.reason).toBe('MODEL_SUSPENDED');
 
+    // Lifting a forbid by deleting its file is an act an administrator confirms (issue 10).
     unlinkSync(join(harness.policiesDir, 'emergency.cedar'));
+    await harness.gateway.reloadPolicies({ acceptRemovals: true });
     await waitFor(() => harness.gateway.policy.policies.every((p) => p.file !== 'emergency.cedar'), 2000, 'the reload');
     const restored = await events.next(3000);
     expect((JSON.parse(restored!.data) as { ver: number }).ver).toBeGreaterThan(newVer);

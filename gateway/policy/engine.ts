@@ -1,12 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { DecisionReason } from '../../shared/reasons';
 import type { DeviceAssurance, PostureCheckId } from '../../shared/device';
 import type { CatalogModel } from '../catalog';
 import { Signal, type Subscription } from '../signal';
+import { checkAgainstManifest, readPolicyCandidate, type PolicyCandidate } from './candidate';
 
 /** Where the built-in policies live when no policies folder is given. */
 export const DEFAULT_POLICIES_DIR = fileURLToPath(new URL('../policies', import.meta.url));
@@ -103,11 +103,32 @@ export type PolicyLoadResult =
   | { readonly ok: true; readonly revision: number; readonly digest: string; readonly count: number }
   | { readonly ok: false; readonly error: string };
 
+/** How one reload may treat the set in force. */
+export interface PolicyReloadOptions {
+  /**
+   * Accept a candidate that drops a file or a forbid of the set in force without a manifest:
+   * the explicit act of an administrator (`POST /v1/admin/policies/reload`).
+   */
+  readonly acceptRemovals?: boolean;
+}
+
+/** A candidate the engine refused, for health and logs. */
+export interface RefusedReload {
+  readonly at: string;
+  readonly reason: string;
+  /** Content hash of the refused folder (the same folder is not re-parsed or re-logged). */
+  readonly contentHash: string;
+}
+
 /** A loaded policy set. */
 interface PolicySetSnapshot {
   readonly revision: number;
   readonly digest: string;
   readonly policies: ReadonlyMap<string, PolicyInfo>;
+  readonly files: ReadonlyMap<string, string>;
+  readonly loadedAt: string;
+  /** Which of the two pre-parsed Cedar slots holds this set. */
+  readonly slot: string;
 }
 
 /** Options for `PolicyEngine.create`. */
@@ -137,7 +158,8 @@ export class PolicyEngine {
   private readonly cache = new Map<string, PolicyDecision>();
   private readonly cacheSize: number;
   private readonly log: (line: string) => void;
-  private readonly policySetId = `clearance-policies-${randomUUID()}`;
+  private readonly policySetSlots = [0, 1].map((n) => `clearance-policies-${randomUUID()}-${n}`);
+  private refused: RefusedReload | undefined;
   private readonly schemaName = `clearance-schema-${randomUUID()}`;
   private readonly schemaText: string;
   private snapshot: PolicySetSnapshot | undefined;
@@ -181,35 +203,76 @@ export class PolicyEngine {
     return [...this.current().policies.values()];
   }
 
+  /** When the set in force was loaded (ISO 8601). */
+  get loadedAt(): string {
+    return this.current().loadedAt;
+  }
+
+  /** The last candidate refused since the set in force was loaded, if any. */
+  get lastRefused(): RefusedReload | undefined {
+    return this.refused;
+  }
+
   /** Notifies after every successful reload that changed the policy texts. */
   onDidChange(listener: (revision: number) => void): Subscription {
     return this.changed.subscribe((snapshot) => listener(snapshot.revision));
   }
 
   /**
-   * Reads, checks and installs the policies folder.
+   * Reads the policies folder into a candidate, checks it, and swaps it in atomically.
    *
-   * Never throws: a failure is returned and logged, and the previous set stays in force.
+   * Never throws: a refusal is returned, logged once per distinct folder content and kept
+   * for health, and the previous set stays in force. Besides syntax and schema errors, a
+   * candidate is refused when a file of the set in force is missing, empty or unparsable, or
+   * a forbid of the set in force is gone, unless a matching manifest or `acceptRemovals`
+   * says so: a truncated or half-written file must never open access.
    */
-  reload(): PolicyLoadResult {
-    let loaded: { policies: Map<string, PolicyInfo>; digest: string };
+  reload(options: PolicyReloadOptions = {}): PolicyLoadResult {
+    let candidate: PolicyCandidate | undefined;
+    let loaded: { policies: Map<string, PolicyInfo>; slot: string };
     try {
-      loaded = this.readPolicies();
+      candidate = readPolicyCandidate(this.options.policiesDir);
+      if (this.snapshot && this.snapshot.digest === candidate.contentHash) {
+        this.refused = undefined;
+        return {
+          ok: true,
+          revision: this.snapshot.revision,
+          digest: candidate.contentHash,
+          count: this.snapshot.policies.size,
+        };
+      }
+      if (!options.acceptRemovals && this.refused?.contentHash === candidate.contentHash) {
+        return { ok: false, error: this.refused.reason };
+      }
+      loaded = this.checkCandidate(candidate, options);
     } catch (error) {
       const message = (error as Error).message;
-      const kept = this.snapshot ? `keeping revision ${this.snapshot.revision}` : 'no policy set in force';
-      this.log(`policy reload rejected: ${message} (${kept})`);
+      const contentHash = candidate?.contentHash ?? `unreadable:${message}`;
+      const repeated = this.refused?.contentHash === contentHash;
+      this.refused = { at: new Date().toISOString(), reason: message, contentHash };
+      if (!repeated) {
+        const kept = this.snapshot ? `keeping revision ${this.snapshot.revision}` : 'no policy set in force';
+        this.log(`policy reload rejected: ${message} (${kept})`);
+      }
       return { ok: false, error: message };
     }
-    if (this.snapshot && this.snapshot.digest === loaded.digest) {
-      return { ok: true, revision: this.snapshot.revision, digest: loaded.digest, count: loaded.policies.size };
-    }
     const revision = (this.snapshot?.revision ?? 0) + 1;
-    this.snapshot = { revision, digest: loaded.digest, policies: loaded.policies };
+    this.snapshot = {
+      revision,
+      digest: candidate.contentHash,
+      policies: loaded.policies,
+      files: candidate.files,
+      loadedAt: new Date().toISOString(),
+      slot: loaded.slot,
+    };
+    this.refused = undefined;
     this.cache.clear();
-    this.log(`policy revision ${revision} in force: ${loaded.policies.size} policies from ${this.options.policiesDir}`);
+    const how = candidate.manifest ? ` (manifest of ${candidate.manifest.publishedAt})` : '';
+    this.log(
+      `policy revision ${revision} in force: ${loaded.policies.size} policies from ${this.options.policiesDir}${how}`,
+    );
     this.changed.fire(this.snapshot);
-    return { ok: true, revision, digest: loaded.digest, count: loaded.policies.size };
+    return { ok: true, revision, digest: candidate.contentHash, count: loaded.policies.size };
   }
 
   /** Decides one request against the policy set in force, from the cache when possible. */
@@ -261,7 +324,7 @@ export class PolicyEngine {
   private evaluate(snapshot: PolicySetSnapshot, request: DecisionRequest): PolicyDecision {
     const answer = cedar.statefulIsAuthorized({
       ...requestParts(request),
-      preparsedPolicySetId: this.policySetId,
+      preparsedPolicySetId: snapshot.slot,
       preparsedSchemaName: this.schemaName,
       // Policies are validated against the schema on load and requests are built by typed
       // code, so per-request validation (which doubles the cost) is skipped.
@@ -317,29 +380,39 @@ export class PolicyEngine {
     };
   }
 
-  private readPolicies(): { policies: Map<string, PolicyInfo>; digest: string } {
-    const dir = this.options.policiesDir;
-    let files: string[];
-    try {
-      files = readdirSync(dir)
-        .filter((name) => name.endsWith('.cedar'))
-        .sort();
-    } catch (error) {
-      throw new Error(`cannot read policies folder ${dir}: ${(error as Error).message}`, { cause: error });
+  private checkCandidate(
+    candidate: PolicyCandidate,
+    options: PolicyReloadOptions,
+  ): { policies: Map<string, PolicyInfo>; slot: string } {
+    checkAgainstManifest(candidate);
+    const inForce = this.snapshot;
+    const guarded = inForce !== undefined && candidate.manifest === undefined && !options.acceptRemovals;
+    if (guarded) {
+      const gone = [...inForce.files.keys()].filter((name) => !candidate.files.has(name));
+      const emptied = [...inForce.files.keys()].filter((name) => candidate.files.get(name)?.trim() === '');
+      const problems = [
+        ...gone.map((name) => `${name} of the set in force is missing`),
+        ...emptied.map((name) => `${name} of the set in force is empty`),
+      ];
+      if (problems.length > 0) throw new Error(`${problems.join('; ')}; ${REMOVAL_HINT}`);
     }
-    if (files.length === 0) throw new Error(`no .cedar files in ${dir}`);
+    if (candidate.files.size === 0) throw new Error(`no .cedar files in ${this.options.policiesDir}`);
     const policies = new Map<string, PolicyInfo>();
-    const digest = createHash('sha256');
-    for (const file of files) {
-      const text = readFileSync(join(dir, file), 'utf8');
-      digest.update(`${file}\0${text}\0`);
+    for (const [file, text] of candidate.files) {
       for (const policy of parsePolicyFile(file, text)) {
         const existing = policies.get(policy.id);
         if (existing) throw new Error(`${file}: policy id "${policy.id}" is already used in ${existing.file}`);
         policies.set(policy.id, policy);
       }
     }
-    if (policies.size === 0) throw new Error(`the .cedar files in ${dir} hold no policies`);
+    if (policies.size === 0) throw new Error(`the .cedar files in ${this.options.policiesDir} hold no policies`);
+    if (guarded) {
+      const lost = [...inForce.policies.values()].filter((p) => p.effect === 'forbid' && !policies.has(p.id));
+      if (lost.length > 0) {
+        const names = lost.map((p) => `"${p.id}" (${p.file})`).join(', ');
+        throw new Error(`forbid ${names} of the set in force would be removed; ${REMOVAL_HINT}`);
+      }
+    }
     const staticPolicies = Object.fromEntries([...policies.values()].map((policy) => [policy.id, policy.text]));
     const validation = cedar.validate({
       schema: this.schemaText,
@@ -356,13 +429,19 @@ export class PolicyEngine {
       });
       throw new Error(`schema validation failed: ${messages.join('; ')}`);
     }
-    const parsed = cedar.preparsePolicySet(this.policySetId, { staticPolicies });
+    // Pre-parse into the slot not in force, so a refused candidate never touches the set
+    // decisions are made with; the swap is the assignment of the new snapshot.
+    const slot = this.policySetSlots.find((id) => id !== inForce?.slot) as string;
+    const parsed = cedar.preparsePolicySet(slot, { staticPolicies });
     if (parsed.type !== 'success') {
       throw new Error(`Cedar could not load the set: ${parsed.errors.map((e) => e.message).join('; ')}`);
     }
-    return { policies, digest: digest.digest('hex') };
+    return { policies, slot };
   }
 }
+
+const REMOVAL_HINT =
+  'a removal must be published with "npm run policy:publish" (which writes policy-manifest.json) or confirmed by an administrator (POST /v1/admin/policies/reload with {"acceptRemovals": true})';
 
 /** Splits one `.cedar` file into policies and checks their annotations. */
 function parsePolicyFile(file: string, text: string): PolicyInfo[] {

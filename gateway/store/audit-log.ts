@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { GatewayDatabase } from './database';
 
 /** What a record is about. */
-export type AuditKind = 'access' | 'session' | 'entitlements' | 'revocation' | 'policy';
+export type AuditKind = 'access' | 'session' | 'entitlements' | 'revocation' | 'policy' | 'catalog' | 'admin';
 
 /** What a caller appends; the log adds sequence, time and hashes. */
 export interface AuditEntry {
