@@ -3,7 +3,7 @@ import type { IpcEventName, IpcEventPayload } from '../shared/ipc';
 import { AccessFlow, toIpcFailure, type PostureSource } from './access/AccessFlow';
 import { ChatService } from './chat/ChatService';
 import { createChatHandlers } from './chat/handlers';
-import type { ManagedConfigRead } from './config/managed';
+import type { ManagedPolicy } from './config/managed';
 import { ConversationStore } from './conversations/ConversationStore';
 import { PostureService } from './device/posture/service';
 import { Emitter, type Disposable } from './events';
@@ -20,7 +20,8 @@ export interface ClearanceConfig {
   readonly packaged: boolean;
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly managed: ManagedConfigRead;
+  /** IT's managed configuration; when `invalid`, nothing starts and the page shows why. */
+  readonly managed: ManagedPolicy;
   /** The development identity provider's CA certificate (PEM); never set in production. */
   readonly idpCaCertPem?: string;
   /**
@@ -59,7 +60,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       platform: config.platform,
       commands: adapters.commands,
       launch: { packaged: config.packaged, argv: config.argv, env: config.env },
-      managedConfigPresent: config.managed.present,
+      managedConfigPresent: config.managed.trustedFilePresent,
       // Read when the checks run, after discovery: `access` is built just below.
       minOsVersions: (): Readonly<Record<string, string>> | undefined => access.minOsVersions,
     });
@@ -114,7 +115,14 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       }
     };
 
+  const managedInvalid = config.managed.view.state === 'invalid';
+  const refuseWhenInvalid = () => {
+    if (managedInvalid)
+      throw new Error('Your organisation’s settings for Clearance have a problem; see the error screen.');
+  };
+
   const handlers: IpcHandlers = {
+    getManagedPolicy: async () => config.managed.view,
     getAppInfo: async () => ({
       name: 'Clearance',
       version: config.appVersion,
@@ -123,7 +131,10 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       gatewayUrl: config.gatewayUrl,
     }),
     getSessionState: async () => access.sessionState,
-    signIn: withErrors(() => access.signIn()),
+    signIn: withErrors(async () => {
+      refuseWhenInvalid();
+      return access.signIn();
+    }),
     cancelSignIn: async () => access.cancelSignIn(),
     signOut: withErrors(async () => {
       await chat.dispose();
@@ -152,6 +163,11 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     onEvent: (listener) => events.event(({ name, payload }) => listener(name, payload as never)),
     canOpenExternal,
     start: async () => {
+      if (managedInvalid) {
+        const problems = config.managed.view.problems.map((p) => `${p.key ?? p.location}: ${p.message}`);
+        config.log(`Managed configuration is invalid; Clearance will not start: ${problems.join('; ')}`);
+        return;
+      }
       await conversations.open().catch((error: unknown) => config.log('Conversations could not be opened', error));
       await access.start();
     },

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DecisionReason } from './reasons';
 import { ModelEntitlement } from './entitlements';
 import { DeviceAssurance, PostureCheck } from './device';
+import { ManagedPolicyView } from './managedPolicy';
 
 /** Codes of errors an IPC call can answer with instead of a value. */
 export const IpcErrorCode = z.enum([
@@ -143,6 +144,8 @@ export type ConversationSummary = z.infer<typeof ConversationSummary>;
  */
 export const ipcCalls = {
   getAppInfo: { request: Empty, response: AppInfo },
+  /** IT's managed configuration: what applied, what was rejected, and whether the app may run. */
+  getManagedPolicy: { request: Empty, response: ManagedPolicyView },
   getSessionState: { request: Empty, response: SessionState },
   signIn: { request: Empty, response: SessionState },
   cancelSignIn: { request: Empty, response: SessionState },

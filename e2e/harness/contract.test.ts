@@ -7,6 +7,7 @@ import { IPC_PREFIX, ipcCalls, type IpcChannel } from '../../shared/ipc';
 import { registerIpcHandlers } from '../../main/ipc/register';
 import { FakeIpcMain } from '../../main/ipc/testing';
 import { createNodeAdapters } from '../../main/node/adapters';
+import { UNMANAGED } from '../../main/config/policy';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
 
@@ -18,6 +19,7 @@ import { startBridgeServer, type BridgeServer } from './server';
 /** A valid and a malformed request for every call; `satisfies` makes a new call in shared/ a compile error here. */
 const requests = {
   getAppInfo: { valid: {}, malformed: { extra: 1 } },
+  getManagedPolicy: { valid: {}, malformed: { all: true } },
   getSessionState: { valid: {}, malformed: [] },
   signIn: { valid: {}, malformed: 'now' },
   cancelSignIn: { valid: {}, malformed: { now: true } },
@@ -69,7 +71,7 @@ beforeAll(async () => {
       packaged: false,
       argv: [],
       env: {},
-      managed: { config: {}, present: false },
+      managed: UNMANAGED,
       log: () => {},
     },
   );

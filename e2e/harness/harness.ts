@@ -9,6 +9,7 @@ import {
 } from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
 import type { Clock, ExternalBrowser, SecretStore } from '../../main/platform';
+import { UNMANAGED, type ManagedPolicy } from '../../main/config/policy';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
 
@@ -32,6 +33,8 @@ export interface HarnessOptions {
   /** The app's clock (a spec moves it forward to reach a document's expiry). */
   readonly clock?: Clock;
   readonly log?: (message: string, error?: unknown) => void;
+  /** IT's managed configuration, read by the real readers (a Linux policy folder in e2e). */
+  readonly managed?: ManagedPolicy;
 }
 
 /** A running harness: the app's services behind a loopback page, plus the demo stack. */
@@ -95,7 +98,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     packaged: false,
     argv: [],
     env: {},
-    managed: { config: {}, present: false },
+    managed: options.managed ?? UNMANAGED,
     idpCaCertPem: stack.caCertPem,
     posture: postureFor(options.device ?? 'compliant'),
     log,

@@ -1,7 +1,7 @@
 import { decodeJwt, type JWK } from 'jose';
 import type { DiscoveryDocument } from '../../shared/discovery';
 import type { DeviceStatus, EntitlementsView, SessionState } from '../../shared/ipc';
-import type { ManagedConfigRead } from '../config/managed';
+import type { ManagedPolicy } from '../config/managed';
 import { DeviceKeyStore, NullHardwareKeyProvider } from '../device/key';
 import { DeviceGate } from '../device/gate';
 import { PostureService } from '../device/posture/service';
@@ -27,7 +27,7 @@ export interface AccessFlowOptions {
   readonly gatewayUrl: string;
   readonly appVersion: string;
   readonly platform: NodeJS.Platform;
-  readonly managed: ManagedConfigRead;
+  readonly managed: Pick<ManagedPolicy, 'config'>;
   readonly posture: PostureSource;
   readonly idpCaCertPem?: string;
   readonly log: (message: string, error?: unknown) => void;

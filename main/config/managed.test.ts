@@ -1,46 +1,96 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { managedPolicyPath, readManagedConfig } from './managed';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readManagedPolicy, resolveStartupSettings } from './managed';
+import { evaluatePolicy, UNMANAGED } from './policy';
+import { recordedRunner } from './testing/recorded';
 
-async function policyFile(content: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'clearance-managed-'));
-  const path = join(dir, 'policy.json');
-  await writeFile(path, content);
-  return path;
+const ownership = { trustedUid: process.getuid?.() ?? 0 };
+const temps: string[] = [];
+afterEach(async () => {
+  await Promise.all(temps.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function linuxPolicy(json: unknown): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'clearance-etc-'));
+  temps.push(dir);
+  await chmod(dir, 0o755);
+  await writeFile(join(dir, 'policy.json'), JSON.stringify(json), { mode: 0o644 });
+  return dir;
 }
 
-describe('readManagedConfig', () => {
-  it('treats a missing file as no managed config', async () => {
-    const read = await readManagedConfig(join(tmpdir(), 'does-not-exist', 'policy.json'));
-    expect(read).toEqual({ config: {}, present: false });
+/** An environment that fails the test if anything reads it. */
+const untouchableEnv = new Proxy<Record<string, string | undefined>>(
+  {},
+  {
+    get(_target, name) {
+      throw new Error(`The environment was read: ${String(name)}`);
+    },
+    has(_target, name) {
+      throw new Error(`The environment was read: ${String(name)}`);
+    },
+    ownKeys() {
+      throw new Error('The environment was enumerated');
+    },
+  },
+);
+
+describe('readManagedPolicy', () => {
+  it('reads the platform’s own store: Linux files from the injected folder', async () => {
+    const linuxDir = await linuxPolicy({ gatewayUrl: 'https://gw.lab.example' });
+    const policy = await readManagedPolicy({ platform: 'linux', commands: recordedRunner({}), linuxDir, ownership });
+    expect(policy.config).toEqual({ gatewayUrl: 'https://gw.lab.example' });
+    expect(policy.view.entries[0]).toMatchObject({ source: 'file', location: join(linuxDir, 'policy.json') });
   });
 
-  it('reads the gateway URL and locks', async () => {
-    const read = await readManagedConfig(
-      await policyFile(JSON.stringify({ gatewayUrl: 'https://gw.lab.example', locks: ['gatewayUrl'] })),
-    );
-    expect(read.config.gatewayUrl).toBe('https://gw.lab.example');
-    expect(read.config.locks).toEqual(['gatewayUrl']);
-    expect(read.error).toBeUndefined();
+  it('reads Windows policy through reg.exe and macOS through its managed preferences folder', async () => {
+    const windows = recordedRunner({});
+    await readManagedPolicy({ platform: 'win32', commands: windows });
+    expect(windows.calls[0]).toMatch(/reg\.exe query HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies$/);
+
+    const darwinDir = await mkdtemp(join(tmpdir(), 'clearance-prefs-'));
+    temps.push(darwinDir);
+    const mac = await readManagedPolicy({ platform: 'darwin', commands: recordedRunner({}), darwinDir, ownership });
+    expect(mac).toEqual(UNMANAGED);
   });
 
-  it('reports malformed JSON and ignores it', async () => {
-    const read = await readManagedConfig(await policyFile('{ "gatewayUrl": '));
-    expect(read.present).toBe(true);
-    expect(read.config).toEqual({});
-    expect(read.error).toMatch(/not valid JSON/);
+  it('fails closed when a reader breaks (Windows without reg.exe)', async () => {
+    const policy = await readManagedPolicy({ platform: 'win32', commands: recordedRunner({}) });
+    expect(policy.view.state).toBe('invalid');
+  });
+});
+
+describe('resolveStartupSettings', () => {
+  const managed = evaluatePolicy({
+    values: [{ key: 'gatewayUrl', value: 'https://gw.lab.example', source: 'file', level: 'machine', location: 'f' }],
+    problems: [],
+    present: true,
   });
 
-  it('reports unknown keys and bad URLs by name', async () => {
-    const read = await readManagedConfig(await policyFile(JSON.stringify({ gatewayUrl: 'ftp://x', colour: 'red' })));
-    expect(read.config).toEqual({});
-    expect(read.error).toMatch(/gatewayUrl/);
+  it('never reads the environment in a packaged app', () => {
+    expect(resolveStartupSettings(managed, true, untouchableEnv)).toEqual({ gatewayUrl: 'https://gw.lab.example' });
+    expect(resolveStartupSettings(UNMANAGED, true, untouchableEnv)).toEqual({});
   });
 
-  it('names a path per platform', () => {
-    expect(managedPolicyPath('linux', {})).toBe('/etc/clearance/policy.json');
-    expect(managedPolicyPath('win32', { ProgramData: 'D:\\PD' })).toBe('D:\\PD\\Clearance\\policy.json');
+  it('lets a development build fall back to CLEARANCE_GATEWAY_URL and its CA file, policy first', () => {
+    const env = { CLEARANCE_GATEWAY_URL: 'http://127.0.0.1:1234', CLEARANCE_DEV_CA_FILE: '/tmp/ca.pem' };
+    expect(resolveStartupSettings(UNMANAGED, false, env)).toEqual({
+      gatewayUrl: 'http://127.0.0.1:1234',
+      developmentCaFile: '/tmp/ca.pem',
+    });
+    expect(resolveStartupSettings(managed, false, env).gatewayUrl).toBe('https://gw.lab.example');
+  });
+
+  it('gives no gateway from a policy that is invalid', () => {
+    const invalid = evaluatePolicy({
+      values: [
+        { key: 'gatewayUrl', value: 'https://gw.lab.example', source: 'file', level: 'machine', location: 'f' },
+        { key: 'spellCheck', value: 'yes', source: 'file', level: 'machine', location: 'f' },
+      ],
+      problems: [],
+      present: true,
+    });
+    expect(resolveStartupSettings(invalid, true, untouchableEnv)).toEqual({});
   });
 });

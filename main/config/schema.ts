@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LockableSetting } from '../../shared/managedPolicy';
 
 /** The preference domain (macOS), registry key (Windows) and folder (Linux) IT's settings live in. */
 export const POLICY_STORES = {
@@ -36,9 +37,7 @@ export const POLICY_CATEGORIES: Readonly<Record<PolicyCategory, string>> = {
 };
 
 /** Settings a person can change in the app, and which IT can therefore lock. */
-export const LOCKABLE_SETTINGS = ['theme', 'spellCheck'] as const;
-/** A setting a person can change in the app (and IT can lock). */
-export type LockableSetting = (typeof LOCKABLE_SETTINGS)[number];
+export const LOCKABLE_SETTINGS = LockableSetting.options;
 
 const key = <T extends z.ZodType>(schema: T, meta: PolicyKeyMeta) => schema.meta({ ...meta }).optional();
 

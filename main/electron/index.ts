@@ -1,9 +1,10 @@
 import { app, BrowserWindow, dialog, ipcMain } from 'electron';
 import log from 'electron-log/main';
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { IPC_PREFIX } from '../../shared/ipc';
-import { managedPolicyPath, readManagedConfig } from '../config/managed';
+import { readManagedPolicy, resolveStartupSettings } from '../config/managed';
 import { registerIpcHandlers } from '../ipc/register';
 import { createServices } from '../services';
 import { createElectronAdapters } from './adapters';
@@ -31,35 +32,46 @@ async function main(): Promise<void> {
   lockDownSession();
   serveRenderer(join(__dirname, '..', 'renderer'));
 
-  const managed = await readManagedConfig(managedPolicyPath(process.platform, process.env));
-  if (managed.error) log.warn(managed.error);
-  const gatewayUrl = managed.config.gatewayUrl ?? (isDevelopment ? process.env.CLEARANCE_GATEWAY_URL : undefined);
-  if (!gatewayUrl) {
+  const adapters = createElectronAdapters(() => mainWindow);
+  const managed = await readManagedPolicy({
+    platform: process.platform,
+    commands: adapters.commands,
+    userName: (() => {
+      try {
+        return userInfo().username;
+      } catch {
+        return undefined;
+      }
+    })(),
+  });
+  for (const problem of managed.view.problems) {
+    log.error(`Managed configuration: ${problem.key ?? problem.location}: ${problem.message}`);
+  }
+  // A packaged app takes nothing from the environment; development builds may name the gateway and its CA.
+  const startup = resolveStartupSettings(managed, app.isPackaged, process.env);
+  // Invalid managed configuration still opens the window: it shows which key is wrong and whom to contact.
+  if (!startup.gatewayUrl && managed.view.state !== 'invalid') {
     dialog.showErrorBox(
       'Clearance is not configured',
-      `No gateway URL is set. IT sets it in ${managedPolicyPath(process.platform, process.env)} (see docs/it-deployment.md).`,
+      'No gateway URL is set. IT sets gatewayUrl in the managed settings (see docs/it-deployment.md).',
     );
     app.quit();
     return;
   }
-  // The development identity provider's own CA; honoured only in development builds.
-  const caFile = isDevelopment ? process.env.CLEARANCE_DEV_CA_FILE : undefined;
+  const caFile = startup.developmentCaFile;
 
-  const services = createServices(
-    createElectronAdapters(() => mainWindow),
-    {
-      gatewayUrl,
-      appVersion: app.getVersion(),
-      shell: 'electron',
-      platform: process.platform,
-      packaged: app.isPackaged,
-      argv: process.argv,
-      env: process.env,
-      managed,
-      idpCaCertPem: caFile ? readFileSync(caFile, 'utf8') : undefined,
-      log: (message, error) => (error ? log.error(message, error) : log.info(message)),
-    },
-  );
+  const services = createServices(adapters, {
+    gatewayUrl: startup.gatewayUrl ?? '',
+    appVersion: app.getVersion(),
+    shell: 'electron',
+    platform: process.platform,
+    packaged: app.isPackaged,
+    argv: process.argv,
+    env: process.env,
+    managed,
+    idpCaCertPem: caFile ? readFileSync(caFile, 'utf8') : undefined,
+    log: (message, error) => (error ? log.error(message, error) : log.info(message)),
+  });
   registerIpcHandlers(ipcMain, services.handlers, { log: (message, error) => log.warn(message, error ?? '') });
   services.onEvent((event, payload) => mainWindow?.webContents.send(`${IPC_PREFIX}event:${event}`, payload));
 

@@ -19,6 +19,7 @@ import {
   type SessionState,
 } from '../../shared/ipc';
 import { appInfoFixture, entitlementsFixture, passingDevice, signedInSession } from './fixtures';
+import type { ManagedPolicyView } from '../../shared/managedPolicy';
 
 type ParsedRequest<C extends IpcChannel> = z.output<(typeof ipcCalls)[C]['request']>;
 
@@ -39,6 +40,8 @@ export interface RecordedCall {
 /** The desktop side as the fake holds it; tests change it directly and `emit` to tell the page. */
 export interface FakeDesktop {
   appInfo: AppInfo;
+  /** IT's managed configuration (unmanaged unless a test sets it). */
+  policy: ManagedPolicyView;
   session: SessionState;
   /** The account `signIn` signs in as. */
   account: NonNullable<SessionState['account']>;
@@ -97,6 +100,7 @@ export class FakeClearance {
   constructor(state: Partial<FakeDesktop> = {}) {
     this.state = {
       appInfo: appInfoFixture,
+      policy: { state: 'unmanaged', entries: [], problems: [], locked: [], settings: {} },
       session: signedInSession,
       account: signedInSession.account ?? { name: 'Ada', username: 'ada', homeAccountId: 'ada' },
       device: passingDevice,
@@ -228,6 +232,7 @@ export class FakeClearance {
     const conversation = (id: string) => s.conversations.get(id);
     return {
       getAppInfo: () => ok(s.appInfo),
+      getManagedPolicy: () => ok(s.policy),
       getSessionState: () => ok(s.session),
       signIn: () => {
         this.setSession({ status: 'signed-in', tokenPersistence: s.session.tokenPersistence, account: s.account });
