@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecisionReason } from './reasons';
+import { AttestationStep, DecisionReason } from './reasons';
 
 /**
  * A link the user can follow to fix or appeal a restriction.
@@ -27,6 +27,8 @@ export const ProblemDetails = z.object({
   decisionId: z.string().optional(),
   message: z.string().optional(),
   remediation: Remediation.optional(),
+  /** With `DEVICE_ATTESTATION_FAILED`: which step of the TPM key attestation failed. */
+  step: AttestationStep.optional(),
   /** Set on invalid_token / use_dpop_nonce style errors. */
   error: z.string().optional(),
 });

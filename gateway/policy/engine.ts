@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { DecisionReason } from '../../shared/reasons';
+import { DecisionReason, ENROLMENT_REASONS } from '../../shared/reasons';
 import type { DeviceAssurance, PostureCheckId } from '../../shared/device';
 import type { CatalogModel } from '../catalog';
 import { Signal, type Subscription } from '../signal';
@@ -143,7 +143,10 @@ const USER_TYPE = 'Clearance::User';
 const MODEL_TYPE = 'Clearance::Model';
 const ACTION = { type: 'Clearance::Action', id: 'invoke' } as const;
 const FORBID_REASONS = DecisionReason.options.filter(
-  (reason) => reason !== 'ENTITLEMENTS_STALE' && reason !== 'ACCOUNT_SUSPENDED',
+  (reason) =>
+    reason !== 'ENTITLEMENTS_STALE' &&
+    reason !== 'ACCOUNT_SUSPENDED' &&
+    !(ENROLMENT_REASONS as readonly string[]).includes(reason),
 );
 
 /**

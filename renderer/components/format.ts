@@ -82,4 +82,7 @@ export const reasonExplanations: Readonly<Record<DecisionReason, string>> = {
   ACCOUNT_SUSPENDED: 'IT has suspended your account, so no model is available. Contact IT to have it resumed.',
   ENTITLEMENTS_STALE:
     'Clearance could not confirm your access recently, so restricted models stay unavailable until it can reach the gateway.',
+  DEVICE_ENROLMENT_PENDING: 'This device is waiting for IT to approve it. Access follows once they have.',
+  DEVICE_CERTIFICATE_REQUIRED: 'Your organisation only admits devices that carry its managed-device certificate.',
+  DEVICE_ATTESTATION_FAILED: 'The gateway could not verify that this device’s key is held by its security chip (TPM).',
 };
