@@ -5,7 +5,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { DiscoveryDocument } from '../shared/discovery';
-import type { PostureCheckId } from '../shared/device';
+import type { DeviceAssurance, PostureCheckId } from '../shared/device';
 import { AccessService, principalFromGroups } from './access';
 import { DpopVerifier, type DpopOptions } from './auth/dpop';
 import { EntitlementSigner } from './auth/entitlement-signer';
@@ -23,6 +23,7 @@ import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile } from './catalog';
 import { CatalogSource } from './catalog-source';
 import { registerCompletionsRoute } from './chat/completions-route';
 import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
+import { AttestationError } from './device/attestation/refusal';
 import { ChallengeStore } from './device/challenges';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
 import { EventHub } from './events/hub';
@@ -362,13 +363,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ),
       );
     }
-    const verdict = deviceVerdict(report, requiredChecks);
+    // Only a key the gateway itself verified counts as hardware; the report's claim alone is refused.
+    const assurance: DeviceAssurance = 'software';
+    if (report.assurance === 'hardware') {
+      await audit.append({
+        kind: 'enrolment',
+        subject: who.userId,
+        data: { outcome: 'refused', reason: 'DEVICE_ATTESTATION_FAILED', step: 'missing', jkt: proof.jkt },
+      });
+      throw new AttestationError(
+        'missing',
+        'The posture report claims a hardware-backed key but carries no TPM key attestation; ' +
+          'only a key whose attestation the gateway verified counts as hardware.',
+      ).toProblem();
+    }
+    const verdict = deviceVerdict(report, requiredChecks, assurance);
     await devices.enrol({
       userId: who.userId,
       jkt: proof.jkt,
       deviceId: report.deviceId,
       publicJwk: proof.jwk,
-      assurance: report.assurance,
+      assurance: verdict.assurance,
       platform: report.platform,
       appVersion: report.appVersion,
       verdict,

@@ -86,13 +86,18 @@ describe('deviceVerdict', () => {
     const checks = PASSING_CHECKS.map((c) => (c.id === 'firewall' ? { ...c, status: 'unknown' as const } : c)).filter(
       (c) => c.id !== 'screen-lock',
     );
-    const verdict = deviceVerdict(report(checks), ['os-version', 'screen-lock', 'firewall']);
+    const verdict = deviceVerdict(report(checks), ['os-version', 'screen-lock', 'firewall'], 'software');
     expect(verdict.compliant).toBe(false);
     expect(verdict.failedChecks).toEqual(['screen-lock', 'firewall']);
   });
 
   it('ignores failing checks that are not required', () => {
     const checks = PASSING_CHECKS.map((c) => (c.id === 'managed' ? { ...c, status: 'fail' as const } : c));
-    expect(deviceVerdict(report(checks), ['os-version']).compliant).toBe(true);
+    expect(deviceVerdict(report(checks), ['os-version'], 'software').compliant).toBe(true);
+  });
+
+  it('carries the assurance the gateway verified, not the one the report claims', () => {
+    const claimed = { ...report([...PASSING_CHECKS]), assurance: 'hardware' as const };
+    expect(deviceVerdict(claimed, ['os-version'], 'software').assurance).toBe('software');
   });
 });

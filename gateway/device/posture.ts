@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
-import { DeviceVerdict, PostureReportClaims, type PostureCheckId } from '../../shared/device';
+import { DeviceVerdict, PostureReportClaims, type DeviceAssurance, type PostureCheckId } from '../../shared/device';
 import { DEVICE_KEY_ALGORITHMS } from '../auth/dpop';
 import { describeJoseError } from '../auth/identity-token';
 
@@ -63,13 +63,18 @@ export async function verifyPostureReport(
  * Judges a device: compliant only when every required check is reported and `pass`.
  *
  * `unknown` is not a pass, and a required check the report leaves out counts as failed.
+ * `assurance` is what the gateway verified, never the report's own claim.
  */
-export function deviceVerdict(claims: PostureReportClaims, requiredChecks: readonly PostureCheckId[]): DeviceVerdict {
+export function deviceVerdict(
+  claims: PostureReportClaims,
+  requiredChecks: readonly PostureCheckId[],
+  assurance: DeviceAssurance,
+): DeviceVerdict {
   const byId = new Map(claims.checks.map((check) => [check.id, check]));
   const failedChecks = requiredChecks.filter((id) => byId.get(id)?.status !== 'pass');
   return DeviceVerdict.parse({
     id: claims.deviceId,
-    assurance: claims.assurance,
+    assurance,
     compliant: failedChecks.length === 0,
     failedChecks,
     checks: claims.checks,

@@ -98,24 +98,48 @@ export class GatewayTestClient {
     readonly device: TestDevice,
   ) {}
 
-  /** Challenge + posture + session; throws with the problem when the gateway refuses. */
-  async signIn(idpToken: string, posture: Partial<PostureReportClaims> = {}): Promise<TestSession> {
+  /** Asks the gateway for a device challenge nonce. */
+  async challenge(idpToken: string): Promise<string> {
     const challenge = await fetch(`${this.gatewayUrl}/v1/device/challenge`, {
       method: 'POST',
       headers: { authorization: `Bearer ${idpToken}` },
     });
     if (!challenge.ok) throw new Error(`challenge failed: ${challenge.status} ${await challenge.text()}`);
-    const { nonce } = (await challenge.json()) as { nonce: string };
+    return ((await challenge.json()) as { nonce: string }).nonce;
+  }
+
+  /** `POST /v1/session` with a posture report over `nonce` and `extraBody` (an attestation); the raw response. */
+  async requestSession(
+    idpToken: string,
+    nonce: string,
+    posture: Partial<PostureReportClaims> = {},
+    extraBody: Record<string, unknown> = {},
+  ): Promise<Response> {
     const url = `${this.gatewayUrl}/v1/session`;
-    const response = await fetch(url, {
+    return fetch(url, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${idpToken}`,
         dpop: await this.device.proof('POST', url),
         'content-type': 'application/json',
       },
-      body: JSON.stringify({ posture: await this.device.posture(nonce, posture) }),
+      body: JSON.stringify({ posture: await this.device.posture(nonce, posture), ...extraBody }),
     });
+  }
+
+  /** Challenge + posture + session; throws with the problem when the gateway refuses. */
+  async signIn(
+    idpToken: string,
+    posture: Partial<PostureReportClaims> = {},
+    extraBody: Record<string, unknown> = {},
+  ): Promise<TestSession> {
+    const nonce = await this.challenge(idpToken);
+    const response = await this.requestSession(idpToken, nonce, posture, extraBody);
+    return this.acceptSession(response);
+  }
+
+  /** Takes the session from a successful `POST /v1/session` response; throws with the problem otherwise. */
+  async acceptSession(response: Response): Promise<TestSession> {
     if (!response.ok) throw new Error(`session failed: ${response.status} ${await response.text()}`);
     const body = (await response.json()) as { access_token: string; device: DeviceVerdict; session_id: string };
     this.accessToken = body.access_token;
