@@ -46,6 +46,9 @@ async function main(): Promise<void> {
     gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
     ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
     ...(checks ? { requiredChecks: checks } : {}),
+    ...(process.env.CLEARANCE_ENROLMENT_POLICY
+      ? { deviceTrust: { enrolmentPolicy: process.env.CLEARANCE_ENROLMENT_POLICY } }
+      : {}),
   });
   const width = Math.max(...stack.personas.map((persona) => persona.id.length));
   console.log(

@@ -23,7 +23,9 @@ import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile } from './catalog';
 import { CatalogSource } from './catalog-source';
 import { registerCompletionsRoute } from './chat/completions-route';
 import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
-import { AttestationError } from './device/attestation/refusal';
+import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
+import { admitDevice } from './device/attestation/admission';
+import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
 import { ChallengeStore } from './device/challenges';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
 import { EventHub } from './events/hub';
@@ -88,6 +90,8 @@ export interface GatewayOptions {
     readonly audit: AuditLog;
     readonly versions: EntitlementVersions;
   };
+  /** Enrolment policy and its store (docs/it-deployment.md, "Enrolment policy"). */
+  readonly deviceTrust?: DeviceTrustOptions;
   readonly log?: (line: string) => void;
 }
 
@@ -140,6 +144,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const devices = options.stores?.devices ?? new SqliteDeviceRegistry(database!);
   const audit = options.stores?.audit ?? new SqliteAuditLog(database!);
   const versions = options.stores?.versions ?? new SqliteEntitlementVersions(database!);
+  let trust: ReturnType<typeof openDeviceTrust>;
+  try {
+    trust = openDeviceTrust(options.deviceTrust, database, options.stateDir);
+  } catch (error) {
+    database?.close();
+    throw error;
+  }
+  log(`enrolment policy: ${trust.policy.name}`);
 
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -365,18 +377,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     // Only a key the gateway itself verified counts as hardware; the report's claim alone is refused.
     const assurance: DeviceAssurance = 'software';
-    if (report.assurance === 'hardware') {
-      await audit.append({
-        kind: 'enrolment',
-        subject: who.userId,
-        data: { outcome: 'refused', reason: 'DEVICE_ATTESTATION_FAILED', step: 'missing', jkt: proof.jkt },
-      });
-      throw new AttestationError(
-        'missing',
-        'The posture report claims a hardware-backed key but carries no TPM key attestation; ' +
-          'only a key whose attestation the gateway verified counts as hardware.',
-      ).toProblem();
-    }
+    await admitDevice(trust.policy, trust.enrolments, audit, {
+      facts: {
+        userId: who.userId,
+        jkt: proof.jkt,
+        deviceId: report.deviceId,
+        ...(who.username ? { username: who.username } : {}),
+        platform: report.platform,
+        assurance,
+      },
+      claimedAssurance: report.assurance,
+      tpmVerified: false,
+      certificateVerified: false,
+    });
     const verdict = deviceVerdict(report, requiredChecks, assurance);
     await devices.enrol({
       userId: who.userId,
@@ -585,6 +598,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
   });
 
+  registerDeviceAdminRoutes(app, {
+    requireAdmin,
+    policy: trust.policy,
+    enrolments: trust.enrolments,
+    audit,
+    revokeDevice: (userId, jkt) => revokeDevice(userId, jkt),
+  });
+
   app.post('/v1/admin/revoke', async (request, reply) => {
     requireAdmin(request);
     const body = z.object({ user: z.string().min(1), jkt: z.string().min(1).optional() }).safeParse(request.body);
@@ -663,6 +684,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await app.close();
       await pendingChange;
+      trust.close();
       database?.close();
     },
   };

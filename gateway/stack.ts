@@ -4,6 +4,7 @@ import type { PostureCheckId } from '../shared/device';
 import { startIdentityProvider } from './idp/provider';
 import type { Persona } from './idp/personas';
 import { DEFAULT_POLICIES_DIR } from './policy/engine';
+import type { DeviceTrustOptions } from './device/attestation/options';
 import { startGateway, type RunningGateway } from './server';
 
 /** The audience the development identity provider issues gateway tokens for. */
@@ -22,6 +23,8 @@ export interface StackOptions {
   readonly demoTokensPerSecond?: number;
   /** Posture checks that must pass; the gateway's default when omitted. */
   readonly requiredChecks?: readonly PostureCheckId[];
+  /** Enrolment policy, TPM manufacturer roots, device certificates; the gateway's default (open) when omitted. */
+  readonly deviceTrust?: DeviceTrustOptions;
   readonly log?: (line: string) => void;
 }
 
@@ -81,6 +84,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         supportContact: 'it-help@clearance.example',
       },
       ...(options.requiredChecks ? { requiredChecks: options.requiredChecks } : {}),
+      ...(options.deviceTrust ? { deviceTrust: options.deviceTrust } : {}),
       ...(options.demoTokensPerSecond !== undefined ? { demoTokensPerSecond: options.demoTokensPerSecond } : {}),
       log: (line) => log(`[gateway] ${line}`),
     });

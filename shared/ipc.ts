@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DecisionReason } from './reasons';
+import { DecisionReason, ENROLMENT_REASONS } from './reasons';
 import { ModelEntitlement } from './entitlements';
 import { DeviceAssurance, PostureCheck } from './device';
 import { ManagedPolicyView } from './managedPolicy';
@@ -97,6 +97,8 @@ export const DeviceStatus = z.object({
   checkedAt: z.string().optional(),
   /** Why the device cannot be attested at all (e.g. no OS secret store for its key), in words a person can act on. */
   problem: z.string().optional(),
+  /** The gateway's enrolment policy refused this device a session (waiting for approval, no certificate…). */
+  enrolment: z.object({ reason: z.enum(ENROLMENT_REASONS), message: z.string() }).optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 

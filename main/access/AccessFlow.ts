@@ -12,6 +12,7 @@ import { IdentityError } from '../identity/errors';
 import { IdentityService } from '../identity/IdentityService';
 import { IpcFailure } from '../ipc/dispatch';
 import type { Adapters } from '../platform';
+import { ENROLMENT_REASONS, type EnrolmentReason } from '../../shared/reasons';
 import { GatewaySessionError } from '../session/errors';
 import { GatewaySession } from '../session/gateway-session';
 import { loadDiscovery } from './discovery';
@@ -182,10 +183,24 @@ export class AccessFlow {
     const status = await this.gate.recheck();
     if (status.gate === 'pass' && this.identity?.state.status === 'signed-in') {
       if (this.session)
-        await this.session.reattest().catch((e: unknown) => this.options.log('Re-attestation failed', e));
+        await this.session.reattest().then(
+          () => this.gate.setEnrolmentRefusal(undefined),
+          (e: unknown) => {
+            this.options.log('Re-attestation failed', e);
+            this.noteEnrolmentRefusal(e);
+          },
+        );
       else await this.activate();
     }
     return this.gate.status();
+  }
+
+  /** Shows the gateway's enrolment refusal on the device screen; true when `error` was one. */
+  private noteEnrolmentRefusal(error: unknown): boolean {
+    const reason = error instanceof GatewaySessionError ? error.details.reason : undefined;
+    if (!reason || !(ENROLMENT_REASONS as readonly string[]).includes(reason)) return false;
+    this.gate.setEnrolmentRefusal({ reason: reason as EnrolmentReason, message: (error as Error).message });
+    return true;
   }
 
   /** The gateway fetch chat uses: DPoP-bound, refused when no session exists. */
@@ -236,8 +251,10 @@ export class AccessFlow {
     }
     try {
       await this.session.ensureSession();
+      this.gate.setEnrolmentRefusal(undefined);
     } catch (error) {
       this.options.log('Gateway session could not be established', error);
+      if (this.noteEnrolmentRefusal(error)) return;
     }
     if (this.entitlementSource instanceof EntitlementService) {
       await this.entitlementSource.reconnect();

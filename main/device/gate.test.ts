@@ -87,6 +87,29 @@ describe('DeviceGate', () => {
     expect((await gate.recheck()).gate).toBe('pass');
   });
 
+  it('blocks a compliant device the gateway holds pending, until the next check asks again', async () => {
+    const posture = createRecordedPostureService(compliantLinuxDevice);
+    const gate = new DeviceGate({
+      posture: () => posture.check(),
+      deviceKey: async () => key,
+      requiredChecks: () => required,
+      clock,
+    });
+    await gate.recheck();
+    const seen: DeviceStatus[] = [];
+    gate.onDidChange((s) => seen.push(s));
+    gate.setEnrolmentRefusal({ reason: 'DEVICE_ENROLMENT_PENDING', message: 'IT has been asked to approve it.' });
+    const status = DeviceStatus.parse(gate.status());
+    expect(status.gate).toBe('blocked');
+    expect(status.enrolment).toEqual({
+      reason: 'DEVICE_ENROLMENT_PENDING',
+      message: 'IT has been asked to approve it.',
+    });
+    expect(seen.map((s) => s.gate)).toEqual(['blocked']);
+    expect((await gate.recheck()).gate).toBe('pass');
+    expect(gate.status().enrolment).toBeUndefined();
+  });
+
   it('unblocks on "check again" once the device is fixed, and tells listeners', async () => {
     let firewall: PostureCheck['status'] = 'fail';
     const gate = new DeviceGate({

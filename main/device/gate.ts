@@ -46,6 +46,7 @@ export class DeviceGate {
   private checks: PostureCheck[] | undefined;
   private key: Pick<DeviceKey, 'thumbprint' | 'assurance'> | undefined;
   private problem: string | undefined;
+  private refusal: DeviceStatus['enrolment'];
   private checkedAt: string | undefined;
   private running: Promise<DeviceStatus> | undefined;
 
@@ -63,9 +64,10 @@ export class DeviceGate {
       assurance: this.key?.assurance,
       checks: [...(this.checks ?? [])],
       requiredChecks: [...(required ?? [])],
-      gate: this.problem ? 'blocked' : decision.gate,
+      gate: this.problem || this.refusal ? 'blocked' : decision.gate,
       checkedAt: this.checkedAt,
       problem: this.problem,
+      ...(this.refusal ? { enrolment: this.refusal } : {}),
     };
   }
 
@@ -75,6 +77,17 @@ export class DeviceGate {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * Records that the gateway's enrolment policy refused (or, with `undefined`, admitted) this device.
+   *
+   * A refusal blocks the gate until the next check, which asks the gateway again.
+   */
+  setEnrolmentRefusal(refusal: DeviceStatus['enrolment']): void {
+    if (refusal?.reason === this.refusal?.reason && refusal?.message === this.refusal?.message) return;
+    this.refusal = refusal;
+    this.changed.fire(this.status());
   }
 
   /** Tells listeners the status changed without re-running checks (call after discovery is refreshed). */
@@ -102,6 +115,7 @@ export class DeviceGate {
       problems.push(describe(checks.reason, 'The device checks could not run'));
     }
     this.problem = problems.length > 0 ? problems.join(' ') : undefined;
+    this.refusal = undefined;
     this.checkedAt = new Date(this.options.clock.now()).toISOString();
     const status = this.status();
     this.changed.fire(status);

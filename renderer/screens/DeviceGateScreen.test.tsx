@@ -50,6 +50,20 @@ describe('device gate', () => {
     expect(gate().textContent).toContain('2 required checks are not passing');
   });
 
+  it('says the device waits for IT approval when the gateway holds its enrolment pending', async () => {
+    const message = 'The gateway refused this device: IT has been asked to approve this one.';
+    view = await renderApp(
+      new FakeClearance({
+        device: { ...passingDevice, gate: 'blocked', enrolment: { reason: 'DEVICE_ENROLMENT_PENDING', message } },
+      }),
+    );
+    expect(gate()).not.toBeNull();
+    expect(queryByRole(document.body, 'textbox', 'Message')).toBeNull();
+    expect(byRole(gate(), 'heading').textContent).toBe('Device waiting for approval');
+    expect(byRole(gate(), 'status').textContent).toBe(message);
+    expect(gate().textContent).not.toContain('required checks are not passing');
+  });
+
   it('shows a short device thumbprint for IT, never more than it needs', async () => {
     view = await renderApp(new FakeClearance({ device: blockedDevice }));
     const code = gate().querySelector('.gate-it code');

@@ -1,4 +1,5 @@
 import type { PostureCheck } from '../../shared/device';
+import { reasonTitles } from '../../shared/reasonTitles';
 import { DeviceIcon, FailIcon, PassIcon, RefreshIcon, SignOutIcon, UnknownIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { checkLabels, formatDateTime, shortThumbprint } from '../components/format';
@@ -22,7 +23,8 @@ function CheckIcon({ status }: { readonly status: PostureCheck['status'] }) {
  * The device gate: shown instead of the chat when a required posture check does not pass.
  *
  * Lists every check with its outcome in words and an icon, and for each one that is not passing
- * what to do. A check that could not tell counts as not passing.
+ * what to do. A check that could not tell counts as not passing. When the gateway's enrolment
+ * policy refused the device (waiting for IT's approval, no device certificate), it says so first.
  */
 export function DeviceGateScreen() {
   const device = useAppState((state) => state.device);
@@ -31,17 +33,25 @@ export function DeviceGateScreen() {
   const { recheckDevice, signOut, copy } = useActions();
   const required = new Set(device?.requiredChecks ?? []);
   const checks = [...(device?.checks ?? [])].sort((a, b) => order[a.status] - order[b.status]);
+  const enrolment = device?.enrolment;
   const blocking = checks.filter((check) => required.has(check.id) && check.status !== 'pass').length;
 
   return (
     <main className="screen-center" data-testid="device-gate">
       <div className="card gate-card">
         <DeviceIcon className="icon logo-large" />
-        <h1>This device needs attention</h1>
-        <p>
-          Your organisation requires some checks to pass before Clearance can be used on this device.{' '}
-          {blocking === 1 ? 'One required check is' : `${blocking} required checks are`} not passing.
-        </p>
+        <h1>{enrolment ? reasonTitles[enrolment.reason] : 'This device needs attention'}</h1>
+        {enrolment ? (
+          <p className="callout" role="status" data-testid="device-enrolment">
+            {enrolment.message}
+          </p>
+        ) : null}
+        {blocking > 0 || !enrolment ? (
+          <p>
+            Your organisation requires some checks to pass before Clearance can be used on this device.{' '}
+            {blocking === 1 ? 'One required check is' : `${blocking} required checks are`} not passing.
+          </p>
+        ) : null}
 
         <ul className="checks" aria-label="Device checks">
           {checks.map((check) => (

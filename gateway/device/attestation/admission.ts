@@ -1,0 +1,75 @@
+import type { AttestationStep, EnrolmentReason } from '../../../shared/reasons';
+import { problem, ProblemError } from '../../http/problems';
+import type { AuditLog } from '../../store/audit-log';
+import type { EnrolmentPolicy } from './enrolment-policy';
+import type { EnrolmentFacts, EnrolmentRecord, EnrolmentStore } from './enrolments';
+import { enrolmentRefusal } from './refusal';
+
+/** What a session request proved about its device beyond the posture report. */
+export interface AdmissionRequest {
+  readonly facts: EnrolmentFacts;
+  /** The posture report's own claim; only a verified TPM attestation may back `hardware`. */
+  readonly claimedAssurance: 'software' | 'hardware';
+  readonly tpmVerified: boolean;
+  readonly certificateVerified: boolean;
+}
+
+/**
+ * Applies the enrolment policy to a device asking for a session: refuses with the reason the
+ * person sees (and audits the refusal), or returns the device's enrolment record.
+ */
+export async function admitDevice(
+  policy: EnrolmentPolicy,
+  store: EnrolmentStore,
+  audit: AuditLog,
+  request: AdmissionRequest,
+): Promise<EnrolmentRecord> {
+  const { facts } = request;
+  const refuse = async (reason: EnrolmentReason, detail: string, step?: AttestationStep): Promise<never> => {
+    await audit.append({
+      kind: 'enrolment',
+      subject: facts.userId,
+      data: { outcome: 'refused', reason, ...(step ? { step } : {}), jkt: facts.jkt, policy: policy.name, detail },
+    });
+    throw enrolmentRefusal(reason, detail, step);
+  };
+  if (request.claimedAssurance === 'hardware' && !request.tpmVerified) {
+    return refuse(
+      'DEVICE_ATTESTATION_FAILED',
+      'The posture report claims a hardware-backed key but carries no TPM key attestation; ' +
+        'only a key whose attestation the gateway verified counts as hardware.',
+      'missing',
+    );
+  }
+  if (policy.requirements.has('tpm') && !request.tpmVerified) {
+    return refuse(
+      'DEVICE_ATTESTATION_FAILED',
+      `The enrolment policy (${policy.name}) admits only devices whose key a TPM attests, and this request carries no TPM key attestation.`,
+      'missing',
+    );
+  }
+  if (policy.requirements.has('certificate') && !request.certificateVerified) {
+    return refuse(
+      'DEVICE_CERTIFICATE_REQUIRED',
+      `The enrolment policy (${policy.name}) admits only devices that present a managed-device certificate from the organisation's CA by mutual TLS, and none was presented.`,
+    );
+  }
+  const record = await store.upsert(facts, policy.requirements.has('approval') ? 'pending' : 'approved');
+  if (record.status === 'retired') {
+    throw new ProblemError(
+      problem(
+        'device-revoked',
+        403,
+        'Device retired',
+        `IT retired this device on ${record.decidedAt ?? 'an earlier date'}; contact IT to enrol it again.`,
+      ),
+    );
+  }
+  if (record.status === 'pending') {
+    return refuse(
+      'DEVICE_ENROLMENT_PENDING',
+      `This device (${facts.deviceId}) waits for an administrator's approval since ${record.requestedAt}.`,
+    );
+  }
+  return record;
+}
