@@ -74,9 +74,9 @@ export function registerDeviceAdminRoutes(app: FastifyInstance, deps: DeviceAdmi
     }
     const record = await deps.enrolments.decide(user, jkt, 'approved', actor);
     await deps.audit.append({
-      kind: 'device-admin',
+      kind: 'admin',
       subject: user,
-      data: { action: 'approve', jkt, actor, deviceId: existing.deviceId, previous: existing.status },
+      data: { action: 'devices.approve', jkt, actor, deviceId: existing.deviceId, previous: existing.status },
     });
     return reply.header('cache-control', 'no-store').send({ device: record });
   });
@@ -88,9 +88,9 @@ export function registerDeviceAdminRoutes(app: FastifyInstance, deps: DeviceAdmi
     if (!existing) throw unknownDevice(user, jkt);
     const record = await deps.enrolments.decide(user, jkt, 'retired', actor);
     await deps.audit.append({
-      kind: 'device-admin',
+      kind: 'admin',
       subject: user,
-      data: { action: 'retire', jkt, actor, deviceId: existing.deviceId, previous: existing.status },
+      data: { action: 'devices.retire', jkt, actor, deviceId: existing.deviceId, previous: existing.status },
     });
     const revoked = await deps.revokeDevice(user, jkt);
     return reply.header('cache-control', 'no-store').send({ device: record, sessionsRevoked: revoked });

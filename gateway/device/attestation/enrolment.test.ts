@@ -66,8 +66,8 @@ describe('enrolment policy approval', () => {
     });
     expect(approved.status).toBe(200);
     const records = await harness.gateway.audit.list();
-    expect(records.filter((r) => r.kind === 'device-admin').at(-1)?.data).toMatchObject({
-      action: 'approve',
+    expect(records.filter((r) => r.kind === 'admin').at(-1)?.data).toMatchObject({
+      action: 'devices.approve',
       jkt: client.device.jkt,
       actor: 'it-admin@clearance.example',
       previous: 'pending',
@@ -93,8 +93,8 @@ describe('enrolment policy approval', () => {
     const again = await refusal(await client.requestSession(token, await client.challenge(token)));
     expect(again.type).toBe('urn:clearance:problem:device-revoked');
     const records = await harness.gateway.audit.list();
-    expect(records.filter((r) => r.kind === 'device-admin').at(-1)?.data).toMatchObject({
-      action: 'retire',
+    expect(records.filter((r) => r.kind === 'admin').at(-1)?.data).toMatchObject({
+      action: 'devices.retire',
       actor: 'bob',
     });
     const reapprove = await admin('/v1/admin/devices/approve', {
