@@ -2,6 +2,7 @@ import { app, dialog, net, safeStorage, shell, type BrowserWindow } from 'electr
 import { writeFile } from 'node:fs/promises';
 import { NodeCommandRunner } from '../node/adapters';
 import type { Adapters, SecretStore } from '../platform';
+import { secretBackendKind } from './secretBackend';
 
 /** `safeStorage` as a `SecretStore`: the key lives in the OS keychain / DPAPI / libsecret. */
 export class SafeStorageSecretStore implements SecretStore {
@@ -10,10 +11,7 @@ export class SafeStorageSecretStore implements SecretStore {
   }
 
   backend(): 'os' | 'basic_text' | 'unknown' {
-    if (process.platform !== 'linux') return 'os';
-    const backend = safeStorage.getSelectedStorageBackend();
-    if (backend === 'basic_text') return 'basic_text';
-    return backend === 'unknown' ? 'unknown' : 'os';
+    return secretBackendKind(process.platform, () => safeStorage.getSelectedStorageBackend());
   }
 
   encrypt(plain: Uint8Array): Uint8Array {
