@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProblemDetails } from '../../shared/problem';
+import { PROBLEM_TYPE_BASE } from '../http/problems';
+import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
+import { testPersonas } from '../testing/identity-provider';
+import { TestDevice } from '../testing/device-client';
+import { ChallengeStore } from './challenges';
+
+describe('ChallengeStore', () => {
+  it('issues a 256-bit nonce that expires after the lifetime', () => {
+    const store = new ChallengeStore(120, 10, () => 1000.7);
+    const challenge = store.issue('alice');
+    expect(Buffer.from(challenge.nonce, 'base64url')).toHaveLength(32);
+    expect(challenge.expiresAt).toBe(1120);
+    expect(store.issue('alice').nonce).not.toBe(challenge.nonce);
+  });
+
+  it('lets the user it was issued to redeem it once', () => {
+    const store = new ChallengeStore();
+    const { nonce } = store.issue('alice');
+    expect(store.consume(nonce, 'alice')).toBe(true);
+    expect(store.consume(nonce, 'alice')).toBe(false);
+  });
+
+  it('refuses a challenge redeemed by another user, and burns it', () => {
+    const store = new ChallengeStore();
+    const { nonce } = store.issue('alice');
+    expect(store.consume(nonce, 'mallory')).toBe(false);
+    // The attempt used it up: the rightful user must ask again (no oracle for guessing).
+    expect(store.consume(nonce, 'alice')).toBe(false);
+  });
+
+  it('refuses an unknown nonce', () => {
+    expect(new ChallengeStore().consume('never-issued', 'alice')).toBe(false);
+  });
+
+  it('accepts a challenge until its expiry second and refuses it after', () => {
+    let now = 1000;
+    const store = new ChallengeStore(120, 10, () => now);
+    const first = store.issue('alice');
+    const second = store.issue('alice');
+    now = 1120;
+    expect(store.consume(first.nonce, 'alice')).toBe(true);
+    now = 1120.5;
+    expect(store.consume(second.nonce, 'alice')).toBe(false);
+  });
+
+  it('refuses to issue beyond the outstanding limit until expired ones are swept', () => {
+    let now = 1000;
+    const store = new ChallengeStore(60, 2, () => now);
+    store.issue('alice');
+    const kept = store.issue('bob');
+    expect(() => store.issue('carol')).toThrow('Too many outstanding device challenges');
+    expect(store.consume(kept.nonce, 'bob')).toBe(true);
+    expect(store.issue('carol').nonce).toBeTruthy();
+    expect(() => store.issue('dave')).toThrow('Too many outstanding device challenges');
+    now = 1061;
+    expect(store.issue('dave').expiresAt).toBe(1121);
+    expect(store.issue('erin').expiresAt).toBe(1121);
+  });
+
+  it('keeps unexpired challenges through a sweep', () => {
+    let now = 1000;
+    const store = new ChallengeStore(60, 10, () => now);
+    const { nonce } = store.issue('alice');
+    now = 1060;
+    store.issue('bob');
+    expect(store.consume(nonce, 'alice')).toBe(true);
+  });
+});
+
+describe('device challenge over HTTP', () => {
+  let harness: GatewayHarness;
+  beforeAll(async () => {
+    harness = await startGatewayHarness();
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  async function challengeFor(idpToken: string): Promise<string> {
+    const response = await fetch(`${harness.gateway.url}/v1/device/challenge`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${idpToken}` },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as { nonce: string; expires_in: number };
+    expect(body.expires_in).toBeGreaterThan(0);
+    return body.nonce;
+  }
+
+  async function startSession(idpToken: string, device: TestDevice, nonce: string): Promise<Response> {
+    const url = `${harness.gateway.url}/v1/session`;
+    return fetch(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${idpToken}`,
+        'content-type': 'application/json',
+        dpop: await device.proof('POST', url),
+      },
+      body: JSON.stringify({ posture: await device.posture(nonce) }),
+    });
+  }
+
+  it('refuses a session whose posture report signs a challenge issued to another user, and creates none', async () => {
+    const aliceToken = await harness.idp.mint(testPersonas.usResearcher);
+    const malloryToken = await harness.idp.mint(testPersonas.fnResearcher);
+    const nonce = await challengeFor(aliceToken);
+    const mallory = await TestDevice.create();
+    const response = await startSession(malloryToken, mallory, nonce);
+    expect(response.status).toBe(400);
+    const problem = ProblemDetails.parse(await response.json());
+    expect(problem.type).toBe(`${PROBLEM_TYPE_BASE}bad-request`);
+    expect(problem.title).toBe('Invalid posture report');
+    expect(problem.detail).toBe(
+      'posture report nonce is unknown, already used, expired, or was issued to someone else',
+    );
+    // No session: the refused device is not enrolled for Mallory.
+    expect(await harness.gateway.devices.find(testPersonas.fnResearcher.id, mallory.jkt)).toBeUndefined();
+  });
+
+  it('starts a session for the user the challenge was issued to', async () => {
+    const token = await harness.idp.mint(testPersonas.usResearcher);
+    const device = await TestDevice.create();
+    const response = await startSession(token, device, await challengeFor(token));
+    expect(response.status).toBe(200);
+    expect(await harness.gateway.devices.find(testPersonas.usResearcher.id, device.jkt)).toMatchObject({
+      jkt: device.jkt,
+    });
+  });
+});
