@@ -23,6 +23,8 @@ export default tseslint.config(
       'test-results',
       'playwright-report',
       'e2e/output',
+      '.stryker-tmp',
+      'reports',
       '.state',
       'e2e/harness/fixtures/lint/**',
     ],

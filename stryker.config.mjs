@@ -1,0 +1,65 @@
+// Mutation testing on the trust boundary (issue 16): every security check must be proven by a test
+// that fails without it. `npm run test:mutation` runs it; docs/security.md explains the scope,
+// the threshold and the survivors that are equivalent.
+
+/** The files whose checks guard the trust boundary. Test helpers (`testing*`, `test-gateway.ts`) are not product code. */
+const scope = [
+  'gateway/auth/**/*.ts',
+  'gateway/policy/**/*.ts',
+  'gateway/device/**/*.ts',
+  'gateway/chat/completions-route.ts',
+  'gateway/access.ts',
+  'main/entitlements/**/*.ts',
+  'main/ipc/**/*.ts',
+  'main/external/**/*.ts',
+  'main/conversations/sealedFile.ts',
+  'main/device/key.ts',
+  'main/electron/rendererRequest.ts',
+  'main/electron/secretBackend.ts',
+  'main/config/**/*.ts',
+];
+
+const notProduct = ['!**/*.test.ts', '!**/testing/**', '!**/testing.ts', '!main/entitlements/test-gateway.ts'];
+
+/** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope (CI runs all of it). */
+const only = process.env.STRYKER_MUTATE?.split(',').filter(Boolean);
+const mutate = only?.length
+  ? [...only.map((p) => (p.endsWith('.ts') ? p : `${p.replace(/\/$/, '')}/**/*.ts`)), ...notProduct]
+  : [...scope, ...notProduct];
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  mutate,
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.stryker.config.ts', related: true, pool: 'threads' },
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.node.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  coverageAnalysis: 'perTest',
+  // The machines have 2 cores shared with everything else: one test process, one checker.
+  concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 1),
+  timeoutMS: 20_000,
+  timeoutFactor: 2,
+  // Only mutants in changed code, or covered by changed tests, are run again; the file is committed.
+  incremental: true,
+  incrementalFile: 'stryker-incremental.json',
+  reporters: ['clear-text', 'html', 'json', 'progress'],
+  clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 95, low: 90, break: 95 },
+  ignorePatterns: [
+    'dist',
+    'out',
+    'test-results',
+    'playwright-report',
+    'e2e/output',
+    '.state',
+    'reports',
+    'test-reports',
+    'docs',
+  ],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+};
