@@ -5,6 +5,7 @@ import { ChatService } from './chat/ChatService';
 import { createChatHandlers } from './chat/handlers';
 import type { ManagedPolicy } from './config/managed';
 import { ConversationStore } from './conversations/ConversationStore';
+import type { FuseReading } from './device/posture/fuses';
 import { PostureService } from './device/posture/service';
 import { Emitter, type Disposable } from './events';
 import { isAllowedExternalUrl } from './external/allowList';
@@ -18,6 +19,8 @@ export interface ClearanceConfig {
   readonly shell: 'electron' | 'harness';
   readonly platform: NodeJS.Platform;
   readonly packaged: boolean;
+  /** The Electron fuses as read from the running executable (packaged Electron only). */
+  readonly fuses?: FuseReading;
   readonly argv: readonly string[];
   readonly env: Readonly<Record<string, string | undefined>>;
   /** IT's managed configuration; when `invalid`, nothing starts and the page shows why. */
@@ -59,7 +62,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     new PostureService({
       platform: config.platform,
       commands: adapters.commands,
-      launch: { packaged: config.packaged, argv: config.argv, env: config.env },
+      launch: { packaged: config.packaged, argv: config.argv, env: config.env, fuses: config.fuses },
       managedConfigPresent: config.managed.trustedFilePresent,
       // Read when the checks run, after discovery: `access` is built just below.
       minOsVersions: (): Readonly<Record<string, string>> | undefined => access.minOsVersions,

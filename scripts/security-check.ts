@@ -4,7 +4,9 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { fuseProblems, installerProblems } from './installer-config';
 
 /**
  * Static security checks in `npm test`: Electronegativity on main/ (fails on any HIGH or MEDIUM row,
@@ -39,9 +41,15 @@ async function electronegativity(): Promise<boolean> {
     version: string;
   };
   const out = join(await mkdtemp(join(tmpdir(), 'clearance-eneg-')), 'report.csv');
-  await run('npx', ['electronegativity', '-i', 'main', '-o', out, '-r', '-e', electronVersion], {
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const cli = 'node_modules/@doyensec/electronegativity/dist/index.js';
+  const offline = 'scripts/electronegativity-offline.cjs';
+  await run(
+    process.execPath,
+    ['--require', `./${offline}`, cli, '-i', 'main', '-o', out, '-r', '-e', electronVersion],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const reviewed = JSON.parse(await readFile('scripts/electronegativity-reviewed.json', 'utf8')) as ReviewedFinding[];
   const csv = await readFile(out, 'utf8');
   const findings = seriousFindings(csv, reviewed);
@@ -69,6 +77,25 @@ async function builderConfig(): Promise<boolean> {
     return false;
   }
   console.log('electron-builder.yml: valid against app-builder-lib/scheme.json.');
+  const packageJson = JSON.parse(await readFile('package.json', 'utf8')) as Record<string, unknown>;
+  const read = (path: string) => {
+    try {
+      return readFileSync(path);
+    } catch {
+      return undefined;
+    }
+  };
+  const problems = [
+    ...fuseProblems(config as Record<string, unknown>),
+    ...installerProblems(config as Record<string, unknown>, packageJson, read),
+  ];
+  if (problems.length > 0) {
+    console.error(`electron-builder.yml: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    return false;
+  }
+  console.log(
+    'electron-builder.yml: all seven fuses asked for; deb/rpm/AppImage, NSIS/MSI, dmg/pkg settings complete.',
+  );
   return true;
 }
 

@@ -1,10 +1,11 @@
 import { app, BrowserWindow, dialog, ipcMain } from 'electron';
-import log from 'electron-log/main';
+import log from 'electron-log/node';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { IPC_PREFIX } from '../../shared/ipc';
 import { readManagedPolicy, resolveStartupSettings } from '../config/managed';
+import { fuseBinaryPath, readFuseWire } from '../device/posture/fuses';
 import { registerIpcHandlers } from '../ipc/register';
 import { createServices } from '../services';
 import { createElectronAdapters } from './adapters';
@@ -19,7 +20,10 @@ const isDevelopment = !app.isPackaged;
 // Every renderer is sandboxed, whatever a window's own options say.
 app.enableSandbox();
 registerAppScheme();
-log.initialize();
+// electron-log in this process only: its Node flavour writes the file and registers no IPC channel
+// and no preload (electron-log/main's initialize() would add both). The page's errors arrive through
+// the contract's reportRendererError call.
+log.transports.file.resolvePathFn = () => join(app.getPath('logs'), 'main.log');
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -60,12 +64,16 @@ async function main(): Promise<void> {
   }
   const caFile = startup.developmentCaFile;
 
+  // What the app-integrity check can observe of the fuses: read back from this very executable.
+  const fuses = app.isPackaged ? await readFuseWire(fuseBinaryPath(process.platform, process.execPath)) : undefined;
+
   const services = createServices(adapters, {
     gatewayUrl: startup.gatewayUrl ?? '',
     appVersion: app.getVersion(),
     shell: 'electron',
     platform: process.platform,
     packaged: app.isPackaged,
+    ...(fuses ? { fuses } : {}),
     argv: process.argv,
     env: process.env,
     managed,

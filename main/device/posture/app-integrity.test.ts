@@ -49,3 +49,40 @@ describe('app-integrity', () => {
     expect(check.detail).toMatch(/development build.*--inspect.*ELECTRON_RUN_AS_NODE/);
   });
 });
+
+describe('app-integrity with the fuses read back', () => {
+  const shipped = {
+    runAsNode: 'off',
+    enableCookieEncryption: 'on',
+    enableNodeOptionsEnvironmentVariable: 'off',
+    enableNodeCliInspectArguments: 'off',
+    enableEmbeddedAsarIntegrityValidation: 'on',
+    onlyLoadAppFromAsar: 'on',
+    loadBrowserProcessSpecificV8Snapshot: 'off',
+    grantFileProtocolExtraPrivileges: 'off',
+  } as const;
+
+  it('passes and says what the fuses enforce when they are as shipped', () => {
+    const check = checkAppIntegrity({ ...installed, fuses: { readable: true, fuses: shipped } });
+    expect(check.status).toBe('pass');
+    expect(check.detail).toContain('fuses refuse run-as-Node');
+  });
+
+  it('fails naming the fuse when one was flipped back', () => {
+    const check = checkAppIntegrity({
+      ...installed,
+      fuses: { readable: true, fuses: { ...shipped, runAsNode: 'on' } },
+    });
+    expect(check.status).toBe('fail');
+    expect(check.detail).toContain('runAsNode is on, not off');
+    expect(check.remediation).toContain('Reinstall');
+  });
+
+  it('claims nothing about fuses it could not read', () => {
+    const check = checkAppIntegrity({ ...installed, fuses: { readable: false, reason: 'no fuse wire in /opt/x' } });
+    expect(check.status).toBe('pass');
+    expect(check.detail).toContain('fuses were not checked (no fuse wire in /opt/x)');
+    expect(check.detail).not.toContain('integrity-checked');
+    expect(checkAppIntegrity(installed).detail).toContain('fuses were not checked');
+  });
+});
