@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { LiveRegion, Toasts } from './components/Toasts';
 import { HighlighterProvider, type HighlighterLoader } from './markdown/highlighter';
 import { DeviceGateScreen } from './screens/DeviceGateScreen';
+import { ManagedPolicyErrorScreen } from './screens/ManagedPolicyErrorScreen';
 import { MainLayout } from './screens/MainLayout';
 import { SignInScreen } from './screens/SignInScreen';
 import { LoadingScreen, StartupFailedScreen } from './screens/StatusScreens';
@@ -16,7 +17,9 @@ function Screen() {
   const bootError = useAppState((state) => state.bootError);
   const status = useAppState((state) => state.session?.status);
   const gate = useAppState((state) => state.device?.gate);
+  const policyInvalid = useAppState((state) => state.policy?.state === 'invalid');
   const { load } = useActions();
+  if (policyInvalid) return <ManagedPolicyErrorScreen />;
   if (boot === 'failed')
     return <StartupFailedScreen message={bootError ?? 'Unknown error.'} onRetry={() => void load()} />;
   if (boot === 'loading' && status === undefined) return <LoadingScreen />;

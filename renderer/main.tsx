@@ -11,6 +11,7 @@ import './styles/base.css';
 import './styles/app.css';
 import './styles/chat.css';
 import './styles/markdown.css';
+import './styles/settings.css';
 
 /**
  * The renderer's composition root: reads the desktop API once, builds the store, renders.

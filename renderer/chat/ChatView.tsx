@@ -26,6 +26,7 @@ export function ChatView() {
   const entitlements = useAppState((state) => state.entitlements);
   const sendError = useAppState((state) => state.sendError);
   const focusRequest = useAppState((state) => state.composerFocusRequest);
+  const spellCheck = useAppState((state) => state.spellCheck);
   const modelId = useAppState(currentModelId);
   const lockedId = useId();
   const titleId = useId();
@@ -133,6 +134,7 @@ export function ChatView() {
           lockedBy={locked ? lockedId : noModel ? lockedId : undefined}
           placeholder={modelId ? `Message ${modelName(entitlements, modelId)}…` : 'No model available'}
           focusRequest={focusRequest}
+          spellCheck={spellCheck}
         />
         {noModel ? (
           <p id={lockedId} className="muted composer-note">

@@ -15,6 +15,8 @@ export interface ComposerProps {
   readonly placeholder: string;
   /** Changes when something asks the composer to take focus. */
   readonly focusRequest?: number;
+  /** Spell check while typing (a setting IT may lock); on by default. */
+  readonly spellCheck?: boolean;
 }
 
 const MAX_HEIGHT = 240;
@@ -23,7 +25,16 @@ const MAX_HEIGHT = 240;
  * Where a message is written: grows with its text, Enter sends, Shift+Enter adds a line,
  * Esc stops a streaming reply.
  */
-export function Composer({ onSend, onStop, streaming, sending, lockedBy, placeholder, focusRequest }: ComposerProps) {
+export function Composer({
+  onSend,
+  onStop,
+  streaming,
+  sending,
+  lockedBy,
+  placeholder,
+  focusRequest,
+  spellCheck = true,
+}: ComposerProps) {
   const [text, setText] = useState('');
   const field = useRef<HTMLTextAreaElement>(null);
   const hintId = useId();
@@ -75,6 +86,7 @@ export function Composer({ onSend, onStop, streaming, sending, lockedBy, placeho
         aria-describedby={[hintId, lockedBy].filter(Boolean).join(' ')}
         placeholder={placeholder}
         rows={1}
+        spellCheck={spellCheck}
         value={text}
         disabled={locked}
         onChange={(event) => setText(event.target.value)}

@@ -5,11 +5,14 @@ import {
   KeyIcon,
   LogoIcon,
   MoonIcon,
+  SettingsIcon,
   SignOutIcon,
   SunIcon,
   SwitchIcon,
   SystemIcon,
 } from '../components/icons';
+import { MANAGED_NOTICE } from '../../shared/managedPolicy';
+import { isLocked } from '../state/policy';
 import { themeLabels, themeOrder } from '../state/preferences';
 import { useActions, useAppState } from '../state/context';
 
@@ -82,6 +85,7 @@ export function Header() {
   const view = useAppState((state) => state.view);
   const theme = useAppState((state) => state.theme);
   const { showView, cycleTheme, setShortcutsOpen } = useActions();
+  const themeLocked = useAppState((state) => isLocked(state.policy, 'theme'));
   const next = themeOrder[(themeOrder.indexOf(theme) + 1) % themeOrder.length] ?? 'system';
   const ThemeIcon = theme === 'light' ? SunIcon : theme === 'dark' ? MoonIcon : SystemIcon;
   return (
@@ -107,13 +111,26 @@ export function Header() {
         >
           <KeyIcon /> My access
         </button>
+        <button
+          type="button"
+          className="nav-button"
+          aria-current={view === 'settings' || view === 'policies' ? 'page' : undefined}
+          onClick={() => showView('settings')}
+        >
+          <SettingsIcon /> Settings
+        </button>
       </nav>
       <div className="header-actions">
         <button
           type="button"
           className="icon-button"
-          aria-label={`Theme: ${themeLabels[theme]}. Switch to ${themeLabels[next]}`}
-          title={`Theme: ${themeLabels[theme]}`}
+          aria-label={
+            themeLocked
+              ? `Theme: ${themeLabels[theme]}. ${MANAGED_NOTICE}`
+              : `Theme: ${themeLabels[theme]}. Switch to ${themeLabels[next]}`
+          }
+          title={themeLocked ? `Theme: ${themeLabels[theme]} (${MANAGED_NOTICE})` : `Theme: ${themeLabels[theme]}`}
+          aria-disabled={themeLocked || undefined}
           onClick={cycleTheme}
         >
           <ThemeIcon />

@@ -1,6 +1,8 @@
 import { useEffect } from 'react';
 import { AccessBanner } from '../access/LiveState';
 import { MyAccessPage } from '../access/MyAccessPage';
+import { PoliciesPage } from '../settings/PoliciesPage';
+import { SettingsPage } from '../settings/SettingsPage';
 import { ChatView } from '../chat/ChatView';
 import { WhyPanelHost } from '../chat/WhyPanel';
 import { Sidebar } from '../sidebar/Sidebar';
@@ -50,7 +52,17 @@ export function MainLayout() {
       {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
       <div className="app-body">
         <Sidebar />
-        <main className="app-main">{view === 'chat' ? <ChatView /> : <MyAccessPage />}</main>
+        <main className="app-main">
+          {view === 'chat' ? (
+            <ChatView />
+          ) : view === 'settings' ? (
+            <SettingsPage />
+          ) : view === 'policies' ? (
+            <PoliciesPage />
+          ) : (
+            <MyAccessPage />
+          )}
+        </main>
       </div>
       <WhyPanelHost />
       <ShortcutsDialog />

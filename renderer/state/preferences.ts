@@ -17,9 +17,15 @@ export const themeLabels: Readonly<Record<ThemePreference, string>> = {
 export interface PreferenceStore {
   readTheme(): ThemePreference;
   writeTheme(theme: ThemePreference): void;
+  /** The person's own choice, or undefined when they never chose (IT's default then applies). */
+  readSpellCheck(): boolean | undefined;
+  writeSpellCheck(enabled: boolean): void;
+  /** Whether the person ever chose a theme (IT's default applies until they do). */
+  hasTheme(): boolean;
 }
 
 const THEME_KEY = 'clearance.theme';
+const SPELL_CHECK_KEY = 'clearance.spellCheck';
 
 function isTheme(value: unknown): value is ThemePreference {
   return value === 'system' || value === 'light' || value === 'dark';
@@ -45,16 +51,44 @@ export function storagePreferences(storage: Pick<Storage, 'getItem' | 'setItem'>
         // A full or disabled store only costs the preference, never the app.
       }
     },
+    hasTheme() {
+      try {
+        return isTheme(storage?.getItem(THEME_KEY));
+      } catch {
+        return false;
+      }
+    },
+    readSpellCheck() {
+      try {
+        const value = storage?.getItem(SPELL_CHECK_KEY);
+        return value === 'on' ? true : value === 'off' ? false : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    writeSpellCheck(enabled) {
+      try {
+        storage?.setItem(SPELL_CHECK_KEY, enabled ? 'on' : 'off');
+      } catch {
+        // As for the theme: only the preference is lost.
+      }
+    },
   };
 }
 
 /** Preferences held in memory, for tests and for pages without storage. */
-export function memoryPreferences(initial: ThemePreference = 'system'): PreferenceStore {
+export function memoryPreferences(initial?: ThemePreference, initialSpellCheck?: boolean): PreferenceStore {
   let theme = initial;
+  let spellCheck = initialSpellCheck;
   return {
-    readTheme: () => theme,
+    readTheme: () => theme ?? 'system',
     writeTheme: (next) => {
       theme = next;
+    },
+    hasTheme: () => theme !== undefined,
+    readSpellCheck: () => spellCheck,
+    writeSpellCheck: (next) => {
+      spellCheck = next;
     },
   };
 }

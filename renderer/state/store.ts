@@ -11,8 +11,10 @@ import type {
   IpcEventPayload,
   SessionState,
 } from '../../shared/ipc';
+import { MANAGED_NOTICE, type ManagedPolicyView } from '../../shared/managedPolicy';
 import { allowedModels, modelAccess, modelName } from './access';
 import { settleStreams, type ChatStream, type PendingSend } from './messages';
+import { effectiveSpellCheck, effectiveTheme, isLocked } from './policy';
 import { applyTheme, themeOrder, type PreferenceStore, type ThemePreference } from './preferences';
 
 /** A file the page hands to the browser to download (the harness path of export). */
@@ -45,13 +47,17 @@ export interface Toast {
 }
 
 /** The screen-level views of the signed-in app. */
-export type MainView = 'chat' | 'access';
+export type MainView = 'chat' | 'access' | 'settings' | 'policies';
 
 /** Everything the renderer shows, as one immutable snapshot. */
 export interface AppState {
   readonly boot: 'loading' | 'ready' | 'failed';
   readonly bootError?: string;
   readonly appInfo?: AppInfo;
+  /** IT's managed configuration; `invalid` stops the app at a screen that says why. */
+  readonly policy?: ManagedPolicyView;
+  /** Spell check in the message box (IT may lock it). */
+  readonly spellCheck: boolean;
   readonly session?: SessionState;
   /** The error of the last sign-in call (the session's own `lastError` is shown too). */
   readonly signInError?: string;
@@ -101,6 +107,7 @@ export interface AppActions {
   refreshEntitlements(): Promise<void>;
   showView(view: MainView): void;
   setTheme(theme: ThemePreference): void;
+  setSpellCheck(enabled: boolean): void;
   cycleTheme(): void;
   searchConversations(query: string): Promise<void>;
   requestSearchFocus(): void;
@@ -313,6 +320,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       deviceChecking: false,
       entitlementsRefreshing: false,
       theme: initialTheme,
+      spellCheck: effectiveSpellCheck(undefined, deps.preferences.readSpellCheck()),
       toasts: [],
       shortcutsOpen: false,
       announcement: { id: 0, text: '' },
@@ -347,6 +355,22 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
 
       async load() {
         set({ boot: 'loading', bootError: undefined });
+        const policy = await api.getManagedPolicy({});
+        if (!policy.ok) {
+          set({ boot: 'failed', bootError: `Your organisation’s settings could not be read: ${policy.error.message}` });
+          return;
+        }
+        const theme = effectiveTheme(policy.value, deps.preferences.readTheme(), deps.preferences.hasTheme());
+        if (deps.themeRoot) applyTheme(deps.themeRoot, theme);
+        set({
+          policy: policy.value,
+          theme,
+          spellCheck: effectiveSpellCheck(policy.value, deps.preferences.readSpellCheck()),
+        });
+        if (policy.value.state === 'invalid') {
+          set({ boot: 'ready' });
+          return;
+        }
         const [info, session] = await Promise.all([api.getAppInfo({}), api.getSessionState({})]);
         if (!session.ok) {
           set({ boot: 'failed', bootError: session.error.message, appInfo: info.ok ? info.value : undefined });
@@ -422,9 +446,22 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       },
 
       setTheme(theme) {
+        if (isLocked(get().policy, 'theme')) {
+          announce(`Theme: ${MANAGED_NOTICE}.`);
+          return;
+        }
         deps.preferences.writeTheme(theme);
         if (deps.themeRoot) applyTheme(deps.themeRoot, theme);
         set({ theme });
+      },
+
+      setSpellCheck(enabled) {
+        if (isLocked(get().policy, 'spellCheck')) {
+          announce(`Spell check: ${MANAGED_NOTICE}.`);
+          return;
+        }
+        deps.preferences.writeSpellCheck(enabled);
+        set({ spellCheck: enabled });
       },
 
       cycleTheme() {
