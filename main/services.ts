@@ -72,6 +72,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     gatewayUrl: config.gatewayUrl,
     appVersion: config.appVersion,
     platform: config.platform,
+    packaged: config.packaged,
     managed: config.managed,
     posture,
     idpCaCertPem: config.idpCaCertPem,

@@ -28,6 +28,8 @@ export interface AccessFlowOptions {
   readonly gatewayUrl: string;
   readonly appVersion: string;
   readonly platform: NodeJS.Platform;
+  /** The installed app: every gateway and identity-provider URL must be https. */
+  readonly packaged?: boolean;
   readonly managed: Pick<ManagedPolicy, 'config'>;
   readonly posture: PostureSource;
   readonly idpCaCertPem?: string;
@@ -129,6 +131,7 @@ export class AccessFlow {
           this.options.gatewayUrl,
           this.options.adapters.http,
           this.options.adapters.paths,
+          this.options.packaged ?? false,
         );
         if (fromCache) this.options.log('Gateway unreachable: using the discovery document from the last run');
         this.discovery = document;
@@ -229,6 +232,7 @@ export class AccessFlow {
       const { adapters } = this.options;
       this.session = new GatewaySession({
         gatewayUrl: this.options.gatewayUrl,
+        packaged: this.options.packaged ?? false,
         http: adapters.http,
         clock: adapters.clock,
         deviceKey: () => this.keys.load(),

@@ -7,6 +7,7 @@ import { Emitter } from '../events';
 import type { Clock, HttpClient } from '../platform';
 import { createDpopProof } from './dpop';
 import { challengeError, GatewaySessionError, sessionErrorFromResponse } from './errors';
+import { transportProblem } from './transport';
 
 /** `typ` of the posture report JWS. */
 export const POSTURE_TYP = 'posture+jwt';
@@ -28,6 +29,8 @@ const SessionResponse = z.object({
 export interface GatewaySessionOptions {
   /** The gateway's base URL (managed config); every path is resolved against it. */
   readonly gatewayUrl: string;
+  /** The installed app: the gateway URL must be https (development may use loopback http). */
+  readonly packaged?: boolean;
   readonly http: HttpClient;
   readonly clock: Clock;
   /** The device key, or a function that opens it (`() => keyStore.load()`). */
@@ -94,12 +97,12 @@ export class GatewaySession {
         `The gateway address "${options.gatewayUrl}" is not a URL. Ask IT to check the managed settings.`,
       );
     }
-    if (this.base.protocol !== 'https:' && this.base.protocol !== 'http:') {
-      throw new GatewaySessionError(
-        'GATEWAY_UNAVAILABLE',
-        `The gateway address "${options.gatewayUrl}" must start with https://.`,
-      );
-    }
+    const insecure = transportProblem(
+      options.gatewayUrl,
+      'The gateway URL (managed setting gatewayUrl)',
+      options.packaged ?? false,
+    );
+    if (insecure) throw new GatewaySessionError('GATEWAY_UNAVAILABLE', insecure);
   }
 
   /** The gateway's verdict on this device from the last attestation. */
