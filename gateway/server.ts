@@ -3,11 +3,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
 import { DiscoveryDocument } from '../shared/discovery';
 import type { DeviceAssurance, PostureCheckId } from '../shared/device';
 import { AccessService, principalFromGroups } from './access';
-import { DpopVerifier, type DpopOptions } from './auth/dpop';
+import { DpopVerifier, type DpopOptions, type DpopReplayCache } from './auth/dpop';
 import { EntitlementSigner } from './auth/entitlement-signer';
 import { AuthError } from './auth/errors';
 import {
@@ -26,7 +27,8 @@ import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from 
 import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
-import { ChallengeStore } from './device/challenges';
+import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges';
+import { DEFAULT_LIMITS, PrincipalRateLimits, QuotaExceeded, type LimitSettings } from './limits/quotas';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
 import { EventHub } from './events/hub';
 import { problem, ProblemError, sendProblem } from './http/problems';
@@ -84,6 +86,15 @@ export interface GatewayOptions {
   readonly reloadDebounceMs?: number;
   /** Seconds between reconciles of the policies folder and catalog file by content hash; default 10, 0 = off. */
   readonly reconcileSeconds?: number;
+  /** Per-principal limits (requests, challenges, replay entries, body sizes); defaults in `DEFAULT_LIMITS`. */
+  readonly limits?: Partial<LimitSettings>;
+  /** Shared quota stores for several instances; default in memory. */
+  readonly quotaStores?: {
+    readonly challenges?: ChallengeStore;
+    readonly dpopReplay?: DpopReplayCache;
+    /** An ioredis client for @fastify/rate-limit's counters. */
+    readonly rateLimitRedis?: unknown;
+  };
   /** Storage overrides (a shared database for several instances); default SQLite in `stateDir`. */
   readonly stores?: {
     readonly devices: DeviceRegistry;
@@ -169,12 +180,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const events = new EventHub();
   const access = new AccessService(policy, () => catalog, audit, versions, events, log);
-  const dpop = new DpopVerifier(options.dpop);
+  const limits: LimitSettings = { ...DEFAULT_LIMITS, ...options.limits };
+  const dpop = new DpopVerifier({
+    replayEntriesPerKey: limits.replayEntriesPerDevice,
+    ...(options.quotaStores?.dpopReplay ? { replay: options.quotaStores.dpopReplay } : {}),
+    ...options.dpop,
+  });
   const sessionTokens = new SessionTokens(keys.session, url);
   const signer = new EntitlementSigner(keys.entitlements, url);
   const identity = new IdentityTokenVerifier(options.identityProvider, claimMapping);
-  const auth = new RequestAuthenticator(identity, sessionTokens, dpop, devices, claimMapping, () => origins);
-  const challenges = new ChallengeStore();
+  // Built once the rate-limit plugin is registered on the app below.
+  const principalLimits: { current?: PrincipalRateLimits } = {};
+  const auth = new RequestAuthenticator(
+    identity,
+    sessionTokens,
+    dpop,
+    devices,
+    claimMapping,
+    () => origins,
+    async (request, principal) => {
+      await principalLimits.current?.check(request as FastifyRequest, principal);
+    },
+  );
+  const challenges =
+    options.quotaStores?.challenges ?? new InMemoryChallengeStore({ perUser: limits.challengesPerUser });
   const heartbeatMs = (options.heartbeatSeconds ?? 15) * 1000;
 
   let pendingChange: Promise<unknown> = Promise.resolve();
@@ -220,11 +249,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   const app = Fastify({
     logger: false,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: limits.smallBodyBytes,
     serverFactory: (h) => {
       handler = h;
       return server as Server;
     },
+  });
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    max: limits.perAddress.max,
+    timeWindow: limits.perAddress.windowMs,
+    ...(options.quotaStores?.rateLimitRedis ? { redis: options.quotaStores.rateLimitRedis } : {}),
+    allowList: (request) => UNLIMITED_PATHS.has(request.url.split('?')[0] ?? ''),
+    errorResponseBuilder: (_request, context) =>
+      new QuotaExceeded(
+        'address',
+        `Too many requests from this address; retry in ${Math.ceil(context.ttl / 1000)} s.`,
+        Math.ceil(context.ttl / 1000),
+      ),
+  });
+  principalLimits.current = new PrincipalRateLimits(app, limits);
+  // A chat request may be large, so its caller is authenticated before the body is read;
+  // every other route parses at most `smallBodyBytes` from anyone.
+  app.addHook('onRoute', (route) => {
+    if (route.url === COMPLETIONS_PATH) route.bodyLimit = limits.completionBodyBytes;
+  });
+  app.addHook('preParsing', async (request) => {
+    if (request.routeOptions.url === COMPLETIONS_PATH) await auth.sessionFromDpop(request);
   });
   if (dpop.requireNonce) {
     app.addHook('onSend', async (_request, reply) => {
@@ -250,6 +302,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         headers,
       );
     }
+    if (error instanceof QuotaExceeded) {
+      return sendProblem(reply, problem('too-many-requests', 429, 'Too many requests', error.detail), {
+        'retry-after': String(Math.max(1, error.retryAfterSeconds)),
+      });
+    }
     if (error instanceof PostureError) {
       return sendProblem(reply, problem('bad-request', 400, 'Invalid posture report', error.detail));
     }
@@ -265,6 +322,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return sendProblem(reply, problem('bad-request', 400, 'Invalid request', issues));
     }
     const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status === 413)
+      return sendProblem(reply, problem('payload-too-large', 413, 'Request body too large', error.message));
     if (status === 415)
       return sendProblem(reply, problem('unsupported-media-type', 415, 'Unsupported media type', error.message));
     if (status >= 400 && status < 500)
@@ -337,12 +396,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   app.post('/v1/device/challenge', async (request, reply) => {
     const { identity: who } = await auth.identityFromBearer(request);
-    let challenge;
-    try {
-      challenge = challenges.issue(who.userId);
-    } catch (error) {
-      throw new ProblemError(problem('too-many-requests', 429, 'Too many challenges', (error as Error).message));
-    }
+    const challenge = await challenges.issue(who.userId);
     return reply
       .header('cache-control', 'no-store')
       .send({ nonce: challenge.nonce, expires_in: challenge.expiresAt - Math.floor(Date.now() / 1000) });
@@ -361,7 +415,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const body = z.object({ posture: z.string().min(1) }).safeParse(request.body);
     if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>"}');
     const report = await verifyPostureReport(body.data.posture, proof.jwk, proof.jkt);
-    if (!challenges.consume(report.nonce, who.userId)) {
+    if (!(await challenges.consume(report.nonce, who.userId))) {
       throw new PostureError('posture report nonce is unknown, already used, expired, or was issued to someone else');
     }
     const existing = await devices.find(who.userId, proof.jkt);
@@ -689,6 +743,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
   };
 }
+
+/** Paths load balancers and clients poll; never counted against an address. */
+const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/.well-known/clearance', '/.well-known/jwks.json']);
+const COMPLETIONS_PATH = '/v1/chat/completions';
 
 function refusalForHealth(refused: { readonly at: string; readonly reason: string } | undefined) {
   return refused ? { at: refused.at, reason: refused.reason } : null;

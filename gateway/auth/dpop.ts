@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
+import { QuotaExceeded } from '../limits/quotas';
 import { AuthError } from './errors';
 import { describeJoseError } from './identity-token';
 
@@ -37,20 +38,81 @@ export interface DpopOptions {
   readonly nonceLifetimeSeconds?: number;
   /** Most `jti`s remembered at once; beyond it new proofs are refused until old ones age out. */
   readonly replayCacheSize?: number;
+  /** Most `jti`s remembered for one device key; beyond it that key alone gets 429. Default 1000. */
+  readonly replayEntriesPerKey?: number;
+  /** Where proof ids are remembered; default one in memory sized by the two options above. */
+  readonly replay?: DpopReplayCache;
   readonly clock?: () => number;
+}
+
+/** What the replay cache says about a proof id. */
+export type ReplayVerdict = 'fresh' | 'replay' | 'key-full' | 'full';
+
+/**
+ * Remembers DPoP proof ids (per device key) until they are too old to pass the age check.
+ *
+ * Bounded per device key, so one key that floods the gateway is refused alone; asynchronous
+ * so a shared store (Redis) can stand in when several gateway instances run.
+ */
+export interface DpopReplayCache {
+  /** Records `jti` for `jkt` until `expiresAt` (unix seconds) unless it was seen or a bound is reached. */
+  remember(jkt: string, jti: string, expiresAt: number, now: number): Promise<ReplayVerdict>;
+}
+
+/** The replay cache of a single gateway instance. */
+export class InMemoryDpopReplayCache implements DpopReplayCache {
+  private readonly byKey = new Map<string, Map<string, number>>();
+  private size = 0;
+  private lastSweep = 0;
+
+  constructor(
+    private readonly maxEntries = 100_000,
+    private readonly maxPerKey = 1000,
+  ) {}
+
+  async remember(jkt: string, jti: string, expiresAt: number, now: number): Promise<ReplayVerdict> {
+    if (now - this.lastSweep >= 10 || this.size >= this.maxEntries) this.sweep(now);
+    let seen = this.byKey.get(jkt);
+    if (seen?.has(jti)) return 'replay';
+    if (seen && seen.size >= this.maxPerKey) {
+      this.sweepKey(jkt, seen, now);
+      if (seen.size >= this.maxPerKey) return 'key-full';
+    }
+    if (this.size >= this.maxEntries) return 'full';
+    if (!seen) {
+      seen = new Map();
+      this.byKey.set(jkt, seen);
+    }
+    seen.set(jti, expiresAt);
+    this.size++;
+    return 'fresh';
+  }
+
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [jkt, seen] of this.byKey) this.sweepKey(jkt, seen, now);
+  }
+
+  private sweepKey(jkt: string, seen: Map<string, number>, now: number): void {
+    for (const [jti, expiresAt] of seen) {
+      if (expiresAt < now) {
+        seen.delete(jti);
+        this.size--;
+      }
+    }
+    if (seen.size === 0) this.byKey.delete(jkt);
+  }
 }
 
 /**
  * Checks DPoP proofs as RFC 9449 §4.3 lists, with a `jti` replay cache and optional nonces.
  */
 export class DpopVerifier {
-  private readonly seen = new Map<string, number>();
-  private lastSweep = 0;
+  private readonly replay: DpopReplayCache;
   private readonly nonceSecret = randomBytes(32);
   private readonly maxAge: number;
   private readonly tolerance: number;
   private readonly nonceLifetime: number;
-  private readonly replayCacheSize: number;
   private readonly clock: () => number;
   readonly requireNonce: boolean;
 
@@ -59,7 +121,8 @@ export class DpopVerifier {
     this.tolerance = options.clockToleranceSeconds ?? 5;
     this.requireNonce = options.requireNonce ?? false;
     this.nonceLifetime = options.nonceLifetimeSeconds ?? 120;
-    this.replayCacheSize = options.replayCacheSize ?? 100_000;
+    this.replay =
+      options.replay ?? new InMemoryDpopReplayCache(options.replayCacheSize ?? 100_000, options.replayEntriesPerKey);
     this.clock = options.clock ?? (() => Date.now() / 1000);
   }
 
@@ -132,11 +195,12 @@ export class DpopVerifier {
       throw new AuthError('invalid_token', 'DPoP proof key does not match the key the token is bound to (cnf.jkt)');
     }
     // Replay: remember (key, jti) until the proof could no longer pass the age check.
-    this.sweep(now);
-    const replayKey = `${jkt}:${jti}`;
-    if (this.seen.has(replayKey)) throw proofError('DPoP proof was already used (jti replay)');
-    if (this.seen.size >= this.replayCacheSize) throw proofError('DPoP replay cache is full; retry shortly');
-    this.seen.set(replayKey, iat + this.maxAge + this.tolerance);
+    const verdict = await this.replay.remember(jkt, jti, iat + this.maxAge + this.tolerance, now);
+    if (verdict === 'replay') throw proofError('DPoP proof was already used (jti replay)');
+    if (verdict === 'key-full') {
+      throw new QuotaExceeded('device', 'Too many requests from this device key; retry shortly.', this.maxAge);
+    }
+    if (verdict === 'full') throw new QuotaExceeded('global', 'DPoP replay cache is full; retry shortly.', 5);
     return { jkt, jwk, jti, iat };
   }
 
@@ -147,12 +211,6 @@ export class DpopVerifier {
 
   private nonceForSlot(slot: number): string {
     return createHmac('sha256', this.nonceSecret).update(String(slot)).digest('base64url').slice(0, 32);
-  }
-
-  private sweep(now: number): void {
-    if (now - this.lastSweep < 10 && this.seen.size < this.replayCacheSize) return;
-    this.lastSweep = now;
-    for (const [key, expiresAt] of this.seen) if (expiresAt < now) this.seen.delete(key);
   }
 }
 

@@ -22,11 +22,19 @@ export interface AuthenticatedRequest {
   readonly proof: VerifiedDpopProof;
 }
 
+/** Called with each authenticated caller before the route runs (quotas, suspension). */
+export type AfterAuthentication = (
+  request: RequestLike,
+  principal: { readonly userId: string; readonly jkt?: string },
+) => Promise<void>;
+
 /**
  * Authenticates gateway requests: identity-provider Bearer tokens for the device challenge and
  * session endpoints, DPoP-bound gateway tokens (RFC 9449) for everything else.
  */
 export class RequestAuthenticator {
+  private readonly verified = new WeakMap<RequestLike, Promise<AuthenticatedRequest>>();
+
   constructor(
     private readonly identity: IdentityTokenVerifier,
     private readonly sessionTokens: SessionTokens,
@@ -35,6 +43,7 @@ export class RequestAuthenticator {
     private readonly claimMapping: ClaimMapping,
     /** Public origins of the gateway (`https://host:port`); `htu` must name one of them. */
     private readonly origins: () => readonly string[],
+    private readonly afterAuthentication: AfterAuthentication = async () => {},
   ) {}
 
   /** The URIs a proof for this request may name in `htu`. */
@@ -53,11 +62,27 @@ export class RequestAuthenticator {
         'Bearer',
       );
     }
-    return { identity: await this.identity.verify(token), token };
+    const identity = await this.identity.verify(token);
+    await this.afterAuthentication(request, { userId: identity.userId });
+    return { identity, token };
   }
 
-  /** Verifies `Authorization: DPoP <gateway token>` and its `DPoP` proof. */
-  async sessionFromDpop(request: RequestLike): Promise<AuthenticatedRequest> {
+  /**
+   * Verifies `Authorization: DPoP <gateway token>` and its `DPoP` proof.
+   *
+   * Once per request: a second call (the route after a hook that authenticated before reading
+   * the body) returns the first outcome rather than seeing the proof as a replay.
+   */
+  sessionFromDpop(request: RequestLike): Promise<AuthenticatedRequest> {
+    let pending = this.verified.get(request);
+    if (!pending) {
+      pending = this.verifySession(request);
+      this.verified.set(request, pending);
+    }
+    return pending;
+  }
+
+  private async verifySession(request: RequestLike): Promise<AuthenticatedRequest> {
     const { scheme, token } = parseAuthorization(request.headers.authorization, 'DPoP');
     if (scheme === 'bearer') {
       // RFC 9449 §7.2: a DPoP-bound token must not be accepted as a bearer token.
@@ -94,6 +119,7 @@ export class RequestAuthenticator {
       device: claims.device,
       expiresAt: claims.exp,
     };
+    await this.afterAuthentication(request, { userId: session.userId, jkt: session.jkt });
     return { session, claims, proof };
   }
 }
