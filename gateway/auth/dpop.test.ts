@@ -358,13 +358,27 @@ describe('DpopVerifier', () => {
     });
     await dpop.verify(await proof(key, { claims: { iat: NOW } }), expected);
     await dpop.verify(await proof(key, { claims: { iat: NOW } }), expected);
-    await expectRefused(
-      dpop.verify(await proof(key, { claims: { iat: NOW } }), expected),
-      'invalid_dpop_proof',
-      'DPoP replay cache is full; retry shortly',
-    );
+    // A full cache is a quota (429 with Retry-After), not a bad proof.
+    await expect(dpop.verify(await proof(key, { claims: { iat: NOW } }), expected)).rejects.toMatchObject({
+      name: 'QuotaExceeded',
+      scope: 'global',
+      detail: 'DPoP replay cache is full; retry shortly.',
+    });
     now = NOW + 66;
     await expect(dpop.verify(await proof(key, { claims: { iat: now } }), expected)).resolves.toBeDefined();
+  });
+
+  it('refuses a device key over its share of the replay cache while another key goes on', async () => {
+    const noisy = await deviceKey();
+    const quiet = await deviceKey();
+    const dpop = verifier({ replayEntriesPerKey: 2 });
+    await dpop.verify(await proof(noisy), expected);
+    await dpop.verify(await proof(noisy), expected);
+    await expect(dpop.verify(await proof(noisy), expected)).rejects.toMatchObject({
+      name: 'QuotaExceeded',
+      scope: 'device',
+    });
+    await expect(dpop.verify(await proof(quiet), expected)).resolves.toBeDefined();
   });
 
   describe('server nonces', () => {

@@ -4,68 +4,68 @@ import { PROBLEM_TYPE_BASE } from '../http/problems';
 import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
 import { testPersonas } from '../testing/identity-provider';
 import { TestDevice } from '../testing/device-client';
-import { ChallengeStore } from './challenges';
+import { InMemoryChallengeStore } from './challenges';
 
-describe('ChallengeStore', () => {
-  it('issues a 256-bit nonce that expires after the lifetime', () => {
-    const store = new ChallengeStore(120, 10, () => 1000.7);
-    const challenge = store.issue('alice');
+describe('InMemoryChallengeStore', () => {
+  it('issues a 256-bit nonce that expires after the lifetime', async () => {
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 120, clock: () => 1000.7 });
+    const challenge = await store.issue('alice');
     expect(Buffer.from(challenge.nonce, 'base64url')).toHaveLength(32);
     expect(challenge.expiresAt).toBe(1120);
-    expect(store.issue('alice').nonce).not.toBe(challenge.nonce);
+    expect((await store.issue('alice')).nonce).not.toBe(challenge.nonce);
   });
 
-  it('lets the user it was issued to redeem it once', () => {
-    const store = new ChallengeStore();
-    const { nonce } = store.issue('alice');
-    expect(store.consume(nonce, 'alice')).toBe(true);
-    expect(store.consume(nonce, 'alice')).toBe(false);
+  it('lets the user it was issued to redeem it once', async () => {
+    const store = new InMemoryChallengeStore();
+    const { nonce } = await store.issue('alice');
+    expect(await store.consume(nonce, 'alice')).toBe(true);
+    expect(await store.consume(nonce, 'alice')).toBe(false);
   });
 
-  it('refuses a challenge redeemed by another user, and burns it', () => {
-    const store = new ChallengeStore();
-    const { nonce } = store.issue('alice');
-    expect(store.consume(nonce, 'mallory')).toBe(false);
+  it('refuses a challenge redeemed by another user, and burns it', async () => {
+    const store = new InMemoryChallengeStore();
+    const { nonce } = await store.issue('alice');
+    expect(await store.consume(nonce, 'mallory')).toBe(false);
     // The attempt used it up: the rightful user must ask again (no oracle for guessing).
-    expect(store.consume(nonce, 'alice')).toBe(false);
+    expect(await store.consume(nonce, 'alice')).toBe(false);
   });
 
-  it('refuses an unknown nonce', () => {
-    expect(new ChallengeStore().consume('never-issued', 'alice')).toBe(false);
+  it('refuses an unknown nonce', async () => {
+    expect(await new InMemoryChallengeStore().consume('never-issued', 'alice')).toBe(false);
   });
 
-  it('accepts a challenge until its expiry second and refuses it after', () => {
+  it('accepts a challenge until its expiry second and refuses it after', async () => {
     let now = 1000;
-    const store = new ChallengeStore(120, 10, () => now);
-    const first = store.issue('alice');
-    const second = store.issue('alice');
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 120, clock: () => now });
+    const first = await store.issue('alice');
+    const second = await store.issue('alice');
     now = 1120;
-    expect(store.consume(first.nonce, 'alice')).toBe(true);
+    expect(await store.consume(first.nonce, 'alice')).toBe(true);
     now = 1120.5;
-    expect(store.consume(second.nonce, 'alice')).toBe(false);
+    expect(await store.consume(second.nonce, 'alice')).toBe(false);
   });
 
-  it('refuses to issue beyond the outstanding limit until expired ones are swept', () => {
+  it('refuses to issue beyond the outstanding limit until expired ones are swept', async () => {
     let now = 1000;
-    const store = new ChallengeStore(60, 2, () => now);
-    store.issue('alice');
-    const kept = store.issue('bob');
-    expect(() => store.issue('carol')).toThrow('Too many outstanding device challenges');
-    expect(store.consume(kept.nonce, 'bob')).toBe(true);
-    expect(store.issue('carol').nonce).toBeTruthy();
-    expect(() => store.issue('dave')).toThrow('Too many outstanding device challenges');
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 60, maxOutstanding: 2, clock: () => now });
+    await store.issue('alice');
+    const kept = await store.issue('bob');
+    await expect(store.issue('carol')).rejects.toThrow('Too many outstanding device challenges');
+    expect(await store.consume(kept.nonce, 'bob')).toBe(true);
+    expect((await store.issue('carol')).nonce).toBeTruthy();
+    await expect(store.issue('dave')).rejects.toThrow('Too many outstanding device challenges');
     now = 1061;
-    expect(store.issue('dave').expiresAt).toBe(1121);
-    expect(store.issue('erin').expiresAt).toBe(1121);
+    expect((await store.issue('dave')).expiresAt).toBe(1121);
+    expect((await store.issue('erin')).expiresAt).toBe(1121);
   });
 
-  it('keeps unexpired challenges through a sweep', () => {
+  it('keeps unexpired challenges through a sweep', async () => {
     let now = 1000;
-    const store = new ChallengeStore(60, 10, () => now);
-    const { nonce } = store.issue('alice');
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 60, clock: () => now });
+    const { nonce } = await store.issue('alice');
     now = 1060;
-    store.issue('bob');
-    expect(store.consume(nonce, 'alice')).toBe(true);
+    await store.issue('bob');
+    expect(await store.consume(nonce, 'alice')).toBe(true);
   });
 });
 
