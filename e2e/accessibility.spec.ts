@@ -60,13 +60,13 @@ for (const scheme of ['light', 'dark'] as const) {
 
     test('the chat with a conversation open has no serious violations', async ({ app, harness }) => {
       // A saved conversation with prose, a code block and a table, as a finished reply shows them.
-      await harness.services.conversations.open();
-      await seedConversation(harness.services.conversations, {
+      await signIn(app, harness, 'Avery Stone');
+      await expect(app.getByRole('textbox', { name: 'Message' })).toBeVisible();
+      await seedConversation(await harness.services.conversations(), {
         messages: 4,
         model: 'haiku-4',
         title: 'Eval harness follow-up',
       });
-      await signIn(app, harness, 'Avery Stone');
       await app
         .getByRole('navigation', { name: 'Conversations' })
         .getByRole('button', { name: /Eval harness follow-up/ })

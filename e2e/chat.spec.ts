@@ -36,9 +36,10 @@ async function contentOf(download: Download): Promise<string> {
 
 /** The stored messages of the only conversation in a harness's profile. */
 async function storedMessages(harness: Harness): Promise<readonly ChatMessage[]> {
-  const [summary] = await harness.services.conversations.list();
+  const store = await harness.services.conversations();
+  const [summary] = await store.list();
   if (!summary) throw new Error('no conversation was saved');
-  return (await harness.services.conversations.get(summary.id)).messages;
+  return (await store.get(summary.id)).messages;
 }
 
 test('a researcher streams, stops, regenerates, edits, searches, renames, deletes, exports, and finds the chat after a restart', async ({
@@ -132,7 +133,7 @@ test('a researcher streams, stops, regenerates, edits, searches, renames, delete
     await expect(hit).toHaveCount(1);
 
     // Rename.
-    const [summary] = await harness.services.conversations.list();
+    const [summary] = await (await harness.services.conversations()).list();
     const title = summary?.title ?? '';
     expect(title).not.toBe('');
     await sidebar.getByRole('button', { name: `Rename “${title}”` }).click();

@@ -14,13 +14,15 @@ test('a 10,000-message conversation opens at its last message and scrolls to its
   app,
   harness,
 }) => {
-  const seeded = await seedConversation(harness.services.conversations, {
+  // Conversations belong to the person signed in, so the seed goes into Avery's profile once she is.
+  await signIn(app, harness, 'Avery Stone');
+  await expect(app.getByRole('textbox', { name: 'Message' })).toBeVisible();
+  const seeded = await seedConversation(await harness.services.conversations(), {
     messages: MESSAGES,
     model: 'haiku-4',
     title: 'Ten thousand messages',
   });
   expect(seeded.messageCount).toBe(MESSAGES);
-  await signIn(app, harness, 'Avery Stone');
 
   const list = app.getByTestId('message-list');
   const rows = list.getByTestId('message-row');

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { IpcEventName, IpcEventPayload } from '../shared/ipc';
 import { AccessFlow, toIpcFailure, type PostureSource } from './access/AccessFlow';
 import { ChatService } from './chat/ChatService';
-import { createChatHandlers } from './chat/handlers';
+import { createChatHandlers, type PersonalChat } from './chat/handlers';
 import type { ManagedPolicy } from './config/managed';
 import { ConversationStore } from './conversations/ConversationStore';
 import type { FuseReading } from './device/posture/fuses';
@@ -11,6 +11,8 @@ import { Emitter, type Disposable } from './events';
 import { isAllowedExternalUrl } from './external/allowList';
 import type { IpcHandlers } from './ipc/dispatch';
 import type { Adapters } from './platform';
+import { ActivePerson } from './profile/ActivePerson';
+import { PersonProfiles } from './profile/PersonProfiles';
 
 /** How the shell starts the app: the same for Electron and the browser harness but for `shell`. */
 export interface ClearanceConfig {
@@ -38,12 +40,20 @@ export interface ClearanceConfig {
 /** An event for the page, as the shell forwards it. */
 export type ClearanceEventListener = <E extends IpcEventName>(event: E, payload: IpcEventPayload<E>) => void;
 
+/** The services that hold the signed-in person's own data. */
+export interface PersonalData extends PersonalChat {
+  readonly personId: string;
+  close(): Promise<void>;
+}
+
 /** The app's services as the shell sees them: IPC handlers, an event feed, a lifecycle. */
 export interface ClearanceServices {
   readonly handlers: IpcHandlers;
   readonly access: AccessFlow;
-  readonly conversations: ConversationStore;
-  readonly chat: ChatService;
+  /** The signed-in person's conversations and chat; nobody's while signed out. */
+  readonly person: ActivePerson<PersonalData>;
+  /** The signed-in person's conversations (for tests and seeding); rejects when nobody is signed in. */
+  conversations(): Promise<ConversationStore>;
   onEvent(listener: ClearanceEventListener): Disposable;
   canOpenExternal(url: string): boolean;
   start(): Promise<void>;
@@ -67,8 +77,10 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       // Read when the checks run, after discovery: `access` is built just below.
       minOsVersions: (): Readonly<Record<string, string>> | undefined => access.minOsVersions,
     });
+  const profiles = new PersonProfiles({ userData: adapters.paths.userData, clock: adapters.clock, log: config.log });
   const access = new AccessFlow({
     adapters,
+    profileFolder: (personId) => profiles.folderOf(personId),
     gatewayUrl: config.gatewayUrl,
     appVersion: config.appVersion,
     platform: config.platform,
@@ -78,25 +90,49 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     idpCaCertPem: config.idpCaCertPem,
     log: config.log,
   });
+  const person: ActivePerson<PersonalData> = new ActivePerson(async (personId) => {
+    const store = new ConversationStore({
+      dir: join(profiles.folderOf(personId), 'conversations'),
+      account: personId,
+      secrets: adapters.secrets,
+      clock: adapters.clock,
+      log: config.log,
+    });
+    const chat = new ChatService({
+      store,
+      fetch: access.gatewayFetch,
+      checkModel: (model) => access.entitlements.checkModel(model),
+      onForbidden: () => access.entitlements.onChatForbidden(),
+      // Nothing of a person who is no longer signed in reaches the page, not even a stream's last event.
+      emit: (name, payload) => {
+        if (person.isActive(personId)) events.fire({ name, payload });
+      },
+      clock: adapters.clock,
+      log: config.log,
+    });
+    try {
+      await store.open();
+    } catch (error) {
+      config.log('Conversations could not be opened', error);
+    }
+    return {
+      personId,
+      store,
+      chat,
+      close: async () => {
+        await chat.dispose();
+        await store.close();
+      },
+    };
+  }, config.log);
+  // Before the page hears of a new session, the data it will ask for is already the new person's.
+  access.onSessionChanged((state) => {
+    if (state.status === 'signed-in') person.switchTo(access.personId);
+    else if (state.status === 'signed-out') person.switchTo(undefined);
+  });
   access.onSessionChanged((state) => emit('sessionChanged', state));
   access.onDeviceChanged((status) => emit('deviceChanged', status));
   access.onEntitlementsChanged((view) => emit('entitlementsChanged', view));
-
-  const conversations = new ConversationStore({
-    dir: join(adapters.paths.userData, 'conversations'),
-    secrets: adapters.secrets,
-    clock: adapters.clock,
-    log: config.log,
-  });
-  const chat = new ChatService({
-    store: conversations,
-    fetch: access.gatewayFetch,
-    checkModel: (model) => access.entitlements.checkModel(model),
-    onForbidden: () => access.entitlements.onChatForbidden(),
-    emit: (name, payload) => events.fire({ name, payload }),
-    clock: adapters.clock,
-    log: config.log,
-  });
 
   /** https hosts the system browser may open: IT's list, the identity provider, and remediation links the signed document names. */
   const canOpenExternal = (url: string): boolean => {
@@ -141,14 +177,17 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     }),
     cancelSignIn: async () => access.cancelSignIn(),
     signOut: withErrors(async () => {
-      await chat.dispose();
-      return access.signOut();
+      const state = await access.signOut();
+      person.switchTo(undefined);
+      await person.settled();
+      return state;
     }),
     getEntitlements: async () => access.entitlements.view,
     refreshEntitlements: () => access.entitlements.refresh(),
     getDeviceStatus: async () => access.deviceStatus,
     recheckDevice: withErrors(() => access.recheckDevice()),
-    ...createChatHandlers({ store: conversations, chat, files: adapters.files }),
+    ...createChatHandlers({ person: () => person.current(), files: adapters.files }),
+    takeNotices: async () => ({ notices: access.personId === undefined ? [] : await profiles.takeNotices() }),
     openExternal: async ({ url }) => {
       if (!canOpenExternal(url)) {
         config.log(`Refused to open ${url}: not an https URL on the allow-list`);
@@ -162,8 +201,12 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
   return {
     handlers,
     access,
-    conversations,
-    chat,
+    person,
+    conversations: async () => {
+      const current = await person.current();
+      if (!current) throw new Error('Nobody is signed in, so there are no conversations to reach');
+      return current.store;
+    },
     onEvent: (listener) => events.event(({ name, payload }) => listener(name, payload as never)),
     canOpenExternal,
     start: async () => {
@@ -172,13 +215,14 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
         config.log(`Managed configuration is invalid; Clearance will not start: ${problems.join('; ')}`);
         return;
       }
-      await conversations.open().catch((error: unknown) => config.log('Conversations could not be opened', error));
+      await profiles
+        .setAsideLegacyData()
+        .catch((error: unknown) => config.log('Data from before per-person profiles could not be set aside', error));
       await access.start();
     },
     dispose: async () => {
-      await chat.dispose();
+      await person.dispose();
       await access.dispose();
-      await conversations.close();
       events.dispose();
     },
   };

@@ -188,6 +188,8 @@ export const ipcCalls = {
     request: z.object({ url: z.string().max(2048) }).strict(),
     response: z.object({ opened: z.boolean() }),
   },
+  /** Messages owed to the person signed in (e.g. that older data was set aside), each answered only once. */
+  takeNotices: { request: Empty, response: z.object({ notices: z.array(z.string()) }) },
 } as const;
 
 /** Names of the IPC calls. */

@@ -37,6 +37,7 @@ const requests = {
   restoreConversation: { valid: { id: 'c-none' }, malformed: { id: ['a'] } },
   exportConversation: { valid: { id: 'c-none', format: 'json' }, malformed: { id: 'c-none', format: 'pdf' } },
   openExternal: { valid: { url: 'https://evil.example/' }, malformed: { url: 42 } },
+  takeNotices: { valid: {}, malformed: { all: true } },
 } satisfies Record<IpcChannel, { valid: unknown; malformed: unknown }>;
 
 let services: ClearanceServices;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { decodeJwt, type JWK } from 'jose';
 import type { DiscoveryDocument } from '../../shared/discovery';
 import type { DeviceStatus, EntitlementsView, SessionState } from '../../shared/ipc';
@@ -33,6 +34,8 @@ export interface AccessFlowOptions {
   readonly managed: Pick<ManagedPolicy, 'config'>;
   readonly posture: PostureSource;
   readonly idpCaCertPem?: string;
+  /** The folder of a person's profile (main/profile/PersonProfiles.ts), for their entitlement cache. */
+  readonly profileFolder?: (personId: string) => string;
   readonly log: (message: string, error?: unknown) => void;
 }
 
@@ -59,6 +62,8 @@ export class AccessFlow {
   private entitlementSource: EntitlementSource;
   private entitlementSubscriptions: Disposable[] = [];
   private subject: string | undefined;
+  /** Whose entitlements {@link AccessFlow.entitlementSource} holds. */
+  private entitlementsPerson: string | undefined;
   private starting: Promise<void> | undefined;
   private activating: Promise<void> | undefined;
 
@@ -97,6 +102,11 @@ export class AccessFlow {
 
   get deviceStatus(): DeviceStatus {
     return this.gate.status();
+  }
+
+  /** Who is signed in (main/profile/personId.ts); undefined when nobody is. */
+  get personId(): string | undefined {
+    return this.identity?.personId;
   }
 
   /** Minimum OS versions the gateway's device policy names (discovery), for the os-version check. */
@@ -260,9 +270,15 @@ export class AccessFlow {
       this.options.log('Gateway session could not be established', error);
       if (this.noteEnrolmentRefusal(error)) return;
     }
+    const personId = identity.personId;
     if (this.entitlementSource instanceof EntitlementService) {
-      await this.entitlementSource.reconnect();
-      return;
+      if (this.entitlementsPerson === personId) {
+        await this.entitlementSource.reconnect();
+        return;
+      }
+      // Someone else signed in without signing out first: nothing of the previous person's stays.
+      await this.deactivate();
+      return this.activateOnce();
     }
     const session = this.session;
     const entitlements = new EntitlementService({
@@ -271,6 +287,9 @@ export class AccessFlow {
       http: this.options.adapters.http,
       secrets: this.options.adapters.secrets,
       paths: this.options.adapters.paths,
+      ...(personId !== undefined && this.options.profileFolder
+        ? { cacheDirectory: join(this.options.profileFolder(personId), 'entitlements'), cacheAccount: personId }
+        : {}),
       clock: this.options.adapters.clock,
       expectedSub: () => this.subject,
       expectedJkt: () => this.keys.current?.thumbprint,
@@ -280,6 +299,7 @@ export class AccessFlow {
       log: this.options.log,
     });
     this.entitlementSource = entitlements;
+    this.entitlementsPerson = personId;
     this.entitlementSubscriptions = [
       entitlements.onDidChange((view) => this.entitlementsChanged.fire(view)),
       entitlements.onDidRevokeSession((revocation) => {
@@ -298,6 +318,7 @@ export class AccessFlow {
     this.entitlementSubscriptions.forEach((s) => s.dispose());
     this.entitlementSubscriptions = [];
     this.entitlementSource = new NullEntitlementService(this.discovery?.support_contact);
+    this.entitlementsPerson = undefined;
     if (entitlements instanceof EntitlementService) {
       await entitlements.signOut();
       entitlements.dispose();

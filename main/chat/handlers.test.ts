@@ -38,7 +38,7 @@ beforeEach(async () => {
   const others = Object.fromEntries(
     Object.keys(ipcCalls).map((channel) => [channel, missing]),
   ) as unknown as IpcHandlers;
-  handlers = { ...others, ...createChatHandlers({ store, chat, files }) };
+  handlers = { ...others, ...createChatHandlers({ person: async () => ({ store, chat }), files }) };
 });
 
 afterEach(async () => {

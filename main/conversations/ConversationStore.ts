@@ -37,6 +37,11 @@ export interface ConversationStoreOptions {
   readonly dir: string;
   readonly secrets: SecretStore;
   readonly clock: Clock;
+  /**
+   * The person the store belongs to (main/profile/personId.ts). Bound into the data key and every
+   * file, so the files of one person cannot be opened in another person's store.
+   */
+  readonly account?: string;
   /** How long streamed text may sit in memory before it is written (default 250 ms). */
   readonly flushIntervalMs?: number;
   /** How long index updates are gathered before the index is rewritten (default 1 s). */
@@ -525,13 +530,13 @@ export class ConversationStore {
     }
     if (wrapped) {
       try {
-        return DataKey.unwrap(wrapped, secrets);
+        return DataKey.unwrap(wrapped, secrets, this.options.account);
       } catch (error) {
         if (!(error instanceof UnreadableDataError)) throw error;
         await this.setAsideEverything(error.message);
       }
     }
-    const key = DataKey.generate();
+    const key = DataKey.generate(this.options.account);
     await this.writeFile(path, key.wrap(secrets));
     return key;
   }

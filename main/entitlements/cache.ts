@@ -1,7 +1,8 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
+import { DataKey } from '../conversations/sealedFile';
 import type { SecretStore } from '../platform';
 import { writeFileAtomic } from '../storage/atomicFile';
 
@@ -20,8 +21,14 @@ const VersionsFile = z.record(z.string(), z.number().int().nonnegative());
 /** Where {@link EntitlementCache} keeps its files, and how it reports problems. */
 export interface EntitlementCacheOptions {
   readonly secrets: SecretStore;
-  /** A folder of its own, e.g. `<userData>/entitlements`. */
+  /** A folder of its own, e.g. `<profile>/entitlements`. */
   readonly directory: string;
+  /**
+   * The person the cache belongs to. When set, files are sealed with a data key bound to them (kept
+   * wrapped by the OS secret store in the folder), so a file copied into another person's cache
+   * reads as absent; without it each file is encrypted with the OS secret store directly.
+   */
+  readonly account?: string;
   readonly log?: (message: string, error?: unknown) => void;
 }
 
@@ -36,13 +43,15 @@ export interface EntitlementCacheOptions {
 export class EntitlementCache {
   private writes: Promise<unknown> = Promise.resolve();
   private warnedUnavailable = false;
+  private key: Promise<DataKey> | undefined;
 
   constructor(private readonly options: EntitlementCacheOptions) {}
 
   /** The file names this cache writes, for diagnostics and tests. */
-  get files(): { readonly document: string; readonly jwks: string; readonly versions: string } {
+  get files(): { readonly document: string; readonly key: string; readonly jwks: string; readonly versions: string } {
     return {
       document: join(this.options.directory, 'document.bin'),
+      key: join(this.options.directory, KEY_FILE),
       jwks: join(this.options.directory, 'jwks.bin'),
       versions: join(this.options.directory, 'versions.bin'),
     };
@@ -89,7 +98,7 @@ export class EntitlementCache {
     }
     if (!this.options.secrets.isAvailable()) return undefined;
     try {
-      const plain = new TextDecoder().decode(this.options.secrets.decrypt(cipher));
+      const plain = new TextDecoder().decode(await this.decrypt(cipher, path));
       const parsed = schema.safeParse(JSON.parse(plain));
       if (parsed.success) return parsed.data;
       this.options.log?.(`Ignored ${path}: it does not hold what this version of Clearance writes`);
@@ -107,9 +116,37 @@ export class EntitlementCache {
       }
       return Promise.resolve();
     }
-    return this.enqueue(() =>
-      writeIntoFolder(path, this.options.secrets.encrypt(new TextEncoder().encode(JSON.stringify(value)))),
+    return this.enqueue(async () =>
+      writeIntoFolder(path, await this.encrypt(new TextEncoder().encode(JSON.stringify(value)), path)),
     );
+  }
+
+  private async encrypt(plain: Uint8Array, path: string): Promise<Uint8Array> {
+    if (this.options.account === undefined) return this.options.secrets.encrypt(plain);
+    return (await this.dataKey()).seal(plain, purposeOf(path));
+  }
+
+  private async decrypt(cipher: Uint8Array, path: string): Promise<Uint8Array> {
+    if (this.options.account === undefined) return this.options.secrets.decrypt(cipher);
+    return (await this.dataKey()).open(cipher, purposeOf(path));
+  }
+
+  /** The person's cache key: read once, or made (replacing one that is not theirs, whose files then read as absent). */
+  private dataKey(): Promise<DataKey> {
+    const account = this.options.account ?? '';
+    this.key ??= (async () => {
+      try {
+        return DataKey.unwrap(await readFile(this.files.key), this.options.secrets, account);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.options.log?.(`Replaced the entitlement cache key: ${(error as Error).message}`);
+        }
+      }
+      const key = DataKey.generate(account);
+      await writeIntoFolder(this.files.key, key.wrap(this.options.secrets));
+      return key;
+    })();
+    return this.key;
   }
 
   /** Runs writes one after another so an older state can never land after a newer one. */
@@ -118,6 +155,12 @@ export class EntitlementCache {
     this.writes = next;
     return next;
   }
+}
+
+const KEY_FILE = 'data-key.bin';
+
+function purposeOf(path: string): string {
+  return `clearance:entitlements:v1:${basename(path)}`;
 }
 
 /** Writes atomically (main/storage/atomicFile.ts), creating the private cache folder first. */

@@ -82,6 +82,10 @@ export interface EntitlementServiceOptions {
   readonly http: HttpClient;
   readonly secrets: SecretStore;
   readonly paths: AppPaths;
+  /** Where the cache lives: the person's profile (default `<userData>/entitlements`). */
+  readonly cacheDirectory?: string;
+  /** The person the cache belongs to, bound into its data key and files (main/entitlements/cache.ts). */
+  readonly cacheAccount?: string;
   readonly clock: Clock;
   /** The signed-in user's subject, or undefined when signed out. */
   readonly expectedSub: () => string | undefined;
@@ -173,7 +177,8 @@ export class EntitlementService implements EntitlementSource {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.cache = new EntitlementCache({
       secrets: options.secrets,
-      directory: join(options.paths.userData, 'entitlements'),
+      directory: options.cacheDirectory ?? join(options.paths.userData, 'entitlements'),
+      ...(options.cacheAccount !== undefined ? { account: options.cacheAccount } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
     this.keys = new EntitlementKeySet({

@@ -22,6 +22,7 @@ import {
   TOKEN_CACHE_FILE,
   type TokenPersistence,
 } from './token-cache';
+import { personIdOf } from '../profile/personId';
 
 /** The adapters the identity service needs. */
 export type IdentityAdapters = Pick<Adapters, 'secrets' | 'browser' | 'http' | 'paths' | 'clock'>;
@@ -121,6 +122,11 @@ export class IdentityService {
   /** Where sign-in stands, as the UI shows it (never a token). */
   get state(): SessionState {
     return this.current;
+  }
+
+  /** Who is signed in (main/profile/personId.ts), to choose their profile; undefined when nobody is. */
+  get personId(): string | undefined {
+    return this.account && this.current.status === 'signed-in' ? personIdOf(this.account) : undefined;
   }
 
   /**

@@ -124,6 +124,34 @@ describe('app store', () => {
     expect(fake.callsTo('stopChat')).toHaveLength(1);
   });
 
+  it('drops the previous person’s conversations in the same update that shows another person signed in', async () => {
+    const fake = new FakeClearance();
+    const { store } = await started(fake);
+    await store.getState().send('Avery’s private question');
+    await tick();
+    await tick();
+    expect(store.getState().conversations).toHaveLength(1);
+    expect(store.getState().activeConversationId).toBeDefined();
+    const seen: { readonly account?: string; readonly conversations: number; readonly active?: string }[] = [];
+    store.subscribe((state) =>
+      seen.push({
+        account: state.session?.account?.homeAccountId,
+        conversations: state.conversations.length,
+        active: state.activeConversationId,
+      }),
+    );
+    fake.handle('listConversations', () => ok([]));
+    fake.setSession({
+      status: 'signed-in',
+      tokenPersistence: 'encrypted',
+      account: { name: 'Bao', username: 'bao', homeAccountId: 'bao' },
+    });
+    await tick();
+    expect(seen[0]).toEqual({ account: 'bao', conversations: 0, active: undefined });
+    expect(seen.every((state) => state.account === 'bao' && state.conversations === 0)).toBe(true);
+    expect(fake.callsTo('takeNotices')).not.toHaveLength(0);
+  });
+
   it('stops listening when stopped', async () => {
     const { fake, stop } = await started();
     stop();

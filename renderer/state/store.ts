@@ -244,13 +244,31 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
         entitlementsError: entitlements.ok ? undefined : entitlements.error.message,
       });
       await refreshList();
+      const notices = await api.takeNotices({});
+      if (notices.ok) for (const notice of notices.value.notices) toast(notice);
     };
 
     const onSession = (session: SessionState): void => {
-      const before = get().session?.status;
-      set({ session });
-      if (session.status === 'signed-in' && before !== 'signed-in') void loadSignedIn();
-      if (session.status !== 'signed-in' && before === 'signed-in') set({ ...signedOutChat });
+      const previous = get().session;
+      const before = previous?.status;
+      const samePerson =
+        before === 'signed-in' &&
+        session.status === 'signed-in' &&
+        previous?.account?.homeAccountId === session.account?.homeAccountId;
+      if (session.status === 'signed-in' && samePerson) {
+        set({ session });
+        return;
+      }
+      // Whoever was signed in before, nothing of theirs stays on screen: one update, so no frame shows it.
+      if (before === 'signed-in' || session.status === 'signed-in') {
+        conversationLoad++;
+        listLoad++;
+        pendingDeltas.clear();
+        set({ session, ...signedOutChat, entitlements: undefined, toasts: [] });
+      } else {
+        set({ session });
+      }
+      if (session.status === 'signed-in') void loadSignedIn();
     };
 
     const onDone = (done: IpcEventPayload<'chatDone'>): void => {

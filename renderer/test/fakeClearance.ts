@@ -343,6 +343,7 @@ export class FakeClearance {
         return ok({ fileName, content, savedTo: s.exportSavesTo });
       },
       openExternal: ({ url }) => ok({ opened: !s.blockedLinks.has(url) }),
+      takeNotices: () => ok({ notices: [] }),
     };
   }
 }
