@@ -187,6 +187,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     getDeviceStatus: async () => access.deviceStatus,
     recheckDevice: withErrors(() => access.recheckDevice()),
     ...createChatHandlers({ person: () => person.current(), files: adapters.files }),
+    getSaveStatus: async () => (await person.current())?.store.saveStatus() ?? { writable: true },
     takeNotices: async () => ({ notices: access.personId === undefined ? [] : await profiles.takeNotices() }),
     openExternal: async ({ url }) => {
       if (!canOpenExternal(url)) {

@@ -16,6 +16,8 @@ export const IpcErrorCode = z.enum([
   'MODEL_DENIED',
   'GATEWAY_UNAVAILABLE',
   'NOT_FOUND',
+  /** The app could not save (a full disk, a folder it cannot write); what was shown is kept in memory. */
+  'SAVE_FAILED',
   'INTERNAL',
 ]);
 export type IpcErrorCode = z.infer<typeof IpcErrorCode>;
@@ -187,6 +189,11 @@ export const ipcCalls = {
   openExternal: {
     request: z.object({ url: z.string().max(2048) }).strict(),
     response: z.object({ opened: z.boolean() }),
+  },
+  /** Whether the signed-in person's conversations can be saved now, and if not why (shown as a banner). */
+  getSaveStatus: {
+    request: Empty,
+    response: z.object({ writable: z.boolean(), problem: z.string().optional() }),
   },
   /** Messages owed to the person signed in (e.g. that older data was set aside), each answered only once. */
   takeNotices: { request: Empty, response: z.object({ notices: z.array(z.string()) }) },

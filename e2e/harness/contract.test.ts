@@ -38,6 +38,7 @@ const requests = {
   exportConversation: { valid: { id: 'c-none', format: 'json' }, malformed: { id: 'c-none', format: 'pdf' } },
   openExternal: { valid: { url: 'https://evil.example/' }, malformed: { url: 42 } },
   takeNotices: { valid: {}, malformed: { all: true } },
+  getSaveStatus: { valid: {}, malformed: { now: 1 } },
 } satisfies Record<IpcChannel, { valid: unknown; malformed: unknown }>;
 
 let services: ClearanceServices;

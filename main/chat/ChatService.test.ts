@@ -3,6 +3,7 @@ import type { IpcEventPayload } from '../../shared/ipc';
 import { PROBLEM_CONTENT_TYPE, type ProblemDetails } from '../../shared/problem';
 import type { ConversationStore } from '../conversations/ConversationStore';
 import { StoreFixture } from '../conversations/testing/fixture';
+import { writeFileAtomic } from '../storage/atomicFile';
 import { ChatService, type ChatEventName, type ChatEventSink, type ModelCheck } from './ChatService';
 import { chunk, FakeGateway, pause, startStream, type ReceivedRequest } from './testing/fakeGateway';
 
@@ -196,6 +197,93 @@ describe('ChatService streaming', () => {
     await store.close();
     const saved = (await fixture.store().get(sent.conversationId)).messages[1];
     expect(saved).toMatchObject({ status: 'error', content: 'Half of an answer', error: done?.error });
+  });
+
+  it('ends a reply as failed, not complete, when the disk fills up mid-reply, keeping the text so far', async () => {
+    await chat.dispose();
+    let diskFull = false;
+    let writesWhileFull = 0;
+    let replyId = '';
+    const fullDisk = fixture.store({
+      flushIntervalMs: 5,
+      writeFile: (path, data) => {
+        if (diskFull) {
+          writesWhileFull++;
+          return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+        }
+        return writeFileAtomic(path, data);
+      },
+    });
+    chat = new ChatService({
+      store: fullDisk,
+      fetch: gateway.fetch,
+      checkModel: () => ({ allowed: true }),
+      onForbidden: () => {},
+      emit: (name, payload) => events.push({ name, payload } as Recorded),
+      clock: fixture.clock,
+      log: () => {},
+    });
+    gateway.scenario = async (res) => {
+      startStream(res);
+      res.write(chunk('Saved part. '));
+      // Once the first part has arrived and been written, the disk fills up.
+      await waitUntil(() => deltas(replyId).join('') === 'Saved part. ', 'the first part');
+      await fullDisk.flush();
+      diskFull = true;
+      res.write(chunk('Unsaved part.'));
+      await pause(30);
+      res.write(chunk('', 'stop'));
+      res.end('data: [DONE]\n\n');
+    };
+    const sent = await chat.send({ model: 'haiku-4', content: 'Explain' });
+    replyId = sent.messageId;
+    await chat.settled(sent.conversationId);
+
+    const done = doneEvents().at(-1);
+    expect(done?.status).toBe('error');
+    expect(done?.error?.code).toBe('SAVE_FAILED');
+    expect(done?.error?.message).toMatch(/cannot save.*the disk is full/);
+    expect(writesWhileFull).toBeGreaterThan(0);
+    // What was received is still shown, marked as failed.
+    const shown = (await fullDisk.get(sent.conversationId)).messages[1];
+    expect(shown).toMatchObject({ content: 'Saved part. Unsaved part.', status: 'error', error: done?.error });
+    // On disk: the part written before the disk filled, never marked complete.
+    const onDisk = (await fixture.store().get(sent.conversationId)).messages[1];
+    expect(onDisk?.content).toBe('Saved part. ');
+    expect(onDisk?.status).not.toBe('complete');
+  });
+
+  it('refuses to send, keeping nothing, when the question cannot be saved', async () => {
+    await chat.dispose();
+    let diskFull = false;
+    const fullDisk = fixture.store({
+      writeFile: (path, data) =>
+        diskFull
+          ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }))
+          : writeFileAtomic(path, data),
+    });
+    chat = new ChatService({
+      store: fullDisk,
+      fetch: gateway.fetch,
+      checkModel: () => ({ allowed: true }),
+      onForbidden: () => {},
+      emit: () => {},
+      clock: fixture.clock,
+      log: () => {},
+    });
+    echoScenario();
+    const first = await chat.send({ model: 'haiku-4', content: 'One' });
+    await chat.settled(first.conversationId);
+    diskFull = true;
+    await expect(
+      chat.send({ conversationId: first.conversationId, model: 'haiku-4', content: 'Two' }),
+    ).rejects.toMatchObject({ error: { code: 'SAVE_FAILED' } });
+    expect(gateway.requests).toHaveLength(1);
+    diskFull = false;
+    await fullDisk.rename(first.conversationId, 'Renamed once the disk has room');
+    await fullDisk.close();
+    const reopened = await fixture.store().get(first.conversationId);
+    expect(reopened.messages.map((m) => m.content)).toEqual(['One', 'Echo: One']);
   });
 
   it('reports a stream that ends without finishing as cut short, keeping the text', async () => {

@@ -1,7 +1,7 @@
 import type { ChatMessage, Conversation, IpcError, IpcEventPayload } from '../../shared/ipc';
 import { DECISION_ID_HEADER } from '../../shared/protocol';
 import type { DecisionReason } from '../../shared/reasons';
-import { DEFAULT_TITLE, type ConversationStore } from '../conversations/ConversationStore';
+import { DEFAULT_TITLE, describeWriteFailure, type ConversationStore } from '../conversations/ConversationStore';
 import type { Disposable } from '../events';
 import { IpcFailure } from '../ipc/dispatch';
 import type { Clock } from '../platform';
@@ -102,7 +102,11 @@ export class ChatService {
       if (request.replaceFromMessageId !== undefined) {
         throw new IpcFailure('BAD_REQUEST', 'A message can only be replaced within its conversation.');
       }
-      const conversation = await this.deps.store.create(request.model, titleFromMessage(request.content));
+      const conversation = await this.deps.store
+        .create(request.model, titleFromMessage(request.content))
+        .catch((error: unknown) => {
+          throw error instanceof IpcFailure ? error : new IpcFailure('SAVE_FAILED', describeWriteFailure(error));
+        });
       return this.start(conversation, request, conversation.messages);
     }
     const conversationId = request.conversationId;
@@ -188,20 +192,16 @@ export class ChatService {
       await store.rename(conversation.id, titleFromMessage(request.content));
     }
     if (conversation.model !== model) await store.setModel(conversation.id, model);
-    const user = await store.appendMessage(conversation.id, {
-      role: 'user',
-      content: request.content,
-      model,
-      status: 'complete',
-      createdAt: this.isoNow(),
-    });
-    const assistant = await store.appendMessage(conversation.id, {
-      role: 'assistant',
-      content: '',
-      model,
-      status: 'streaming',
-      createdAt: this.isoNow(),
-    });
+    // Both in one save: a question whose reply could not even be started is not kept as a ghost.
+    const [user, assistant] = await store
+      .appendMessages(conversation.id, [
+        { role: 'user', content: request.content, model, status: 'complete', createdAt: this.isoNow() },
+        { role: 'assistant', content: '', model, status: 'streaming', createdAt: this.isoNow() },
+      ])
+      .catch((error: unknown) => {
+        throw error instanceof IpcFailure ? error : new IpcFailure('SAVE_FAILED', describeWriteFailure(error));
+      });
+    if (!user || !assistant) throw new Error('The store answered without the messages it saved');
     const messages = [...history, user]
       .filter((message) => message.content.length > 0)
       .map((message) => ({ role: message.role, content: message.content }));
@@ -229,14 +229,25 @@ export class ChatService {
       else end = { status: 'error', error: connectionLostError(error) };
     }
     if (reply.stopRequested && end.status === 'error') end = { status: 'stopped' };
-    const error = end.status === 'error' ? end.error : undefined;
     try {
+      const error = end.status === 'error' ? end.error : undefined;
       await this.deps.store.updateMessage(reply.conversationId, reply.messageId, { status: end.status, error });
     } catch (saveError) {
       if (!(saveError instanceof IpcFailure && saveError.error.code === 'NOT_FOUND')) {
         this.log(`Could not save the reply in conversation ${reply.conversationId}`, saveError);
+        // A reply that is not on disk is not complete, whatever the gateway said: the text so far stays on screen.
+        end = { status: 'error', error: { code: 'SAVE_FAILED', message: describeWriteFailure(saveError) } };
+        await this.deps.store
+          .updateMessage(
+            reply.conversationId,
+            reply.messageId,
+            { status: 'error', error: end.error },
+            { durable: false },
+          )
+          .catch(() => {});
       }
     }
+    const error = end.status === 'error' ? end.error : undefined;
     if (this.active.get(reply.conversationId) === reply) this.active.delete(reply.conversationId);
     this.deps.emit('chatDone', {
       conversationId: reply.conversationId,

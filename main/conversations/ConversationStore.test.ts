@@ -182,6 +182,49 @@ describe('ConversationStore crash safety', () => {
 
     const reopened = await fixture.store().get(created.id);
     expect(reopened.messages.map((m) => m.content)).toEqual(['kept']);
+
+    // The message the caller was told was not saved does not come back with the next save.
+    expect((await store.get(created.id)).messages.map((m) => m.content)).toEqual(['kept']);
+    expect(store.saveStatus()).toEqual({ writable: false, problem: expect.stringMatching(/the disk is full/) });
+    failNext = false;
+    await store.appendMessage(created.id, { role: 'user', content: 'later' });
+    expect(store.saveStatus()).toEqual({ writable: true });
+    await store.close();
+    expect((await fixture.store().get(created.id)).messages.map((m) => m.content)).toEqual(['kept', 'later']);
+  });
+
+  it('saves two messages together or neither', async () => {
+    let fail = false;
+    const store = fixture.store({
+      writeFile: (path, data) => {
+        if (fail)
+          return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+        return writeFileAtomic(path, data);
+      },
+    });
+    const created = await store.create('haiku-4', 'Pair');
+    fail = true;
+    await expect(
+      store.appendMessages(created.id, [
+        { role: 'user', content: 'question' },
+        { role: 'assistant', content: '', status: 'streaming' },
+      ]),
+    ).rejects.toThrow(/ENOSPC/);
+    expect((await store.get(created.id)).messages).toEqual([]);
+  });
+
+  it('lists every readable conversation, read-only, when the index cannot be rewritten at start', async () => {
+    const store = fixture.store();
+    const first = await store.create('haiku-4', 'First of two');
+    const second = await store.create('haiku-4', 'Second of two');
+    await store.close();
+    await rm(join(fixture.dir, 'index.bin'));
+    const full = fixture.store({
+      writeFile: () => Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })),
+    });
+    expect((await full.list()).map((c) => c.id).sort()).toEqual([first.id, second.id].sort());
+    expect((await full.get(first.id)).title).toBe('First of two');
+    expect(full.saveStatus()).toEqual({ writable: false, problem: expect.stringMatching(/cannot save.*disk is full/) });
   });
 
   it('marks a reply left streaming by a previous run as cut off, keeping its text', async () => {

@@ -147,6 +147,18 @@ function isMissing(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === 'ENOENT';
 }
 
+/** Why a write failed, as a sentence for the person whose work is not being saved. */
+export function describeWriteFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'the disk is full'
+      : code === 'EROFS' || code === 'EACCES' || code === 'EPERM'
+        ? 'the folder Clearance saves to cannot be written'
+        : 'writing to the disk failed';
+  return `Clearance cannot save your conversations: ${why}. What you see stays open until you close Clearance; once there is room again (or IT has fixed the folder), saving resumes with your next change.`;
+}
+
 function conversationPurpose(id: string): string {
   return `clearance:conversation:v1:${id}`;
 }
@@ -195,6 +207,8 @@ export class ConversationStore {
   private indexQueue: Promise<void> = Promise.resolve();
   private useCounter = 0;
   private closed = false;
+  /** Why the last write failed, in plain words; cleared by the next write that succeeds. */
+  private saveProblem: string | undefined;
 
   constructor(private readonly options: ConversationStoreOptions) {
     this.dir = options.dir;
@@ -220,6 +234,14 @@ export class ConversationStore {
       throw error;
     });
     return this.opening;
+  }
+
+  /**
+   * Whether saving works: `problem` says, in plain words, why the last write failed (a full disk, a
+   * folder that cannot be written). Conversations stay readable meanwhile.
+   */
+  saveStatus(): { readonly writable: boolean; readonly problem?: string } {
+    return this.saveProblem === undefined ? { writable: true } : { writable: false, problem: this.saveProblem };
   }
 
   /** Files set aside as unreadable since the store was created, for diagnostics. */
@@ -282,22 +304,46 @@ export class ConversationStore {
     return this.insert(parsed.data);
   }
 
-  /** Adds a message at the end and saves. */
+  /** Adds a message at the end and saves; when the save fails, the message is not kept. */
   async appendMessage(conversationId: string, message: NewMessage): Promise<ChatMessage> {
-    const parsed = ChatMessage.safeParse({
-      ...message,
-      id: message.id ?? randomUUID(),
-      createdAt: message.createdAt ?? this.isoNow(),
-    });
-    if (!parsed.success) throw new IpcFailure('BAD_REQUEST', 'That message cannot be stored.');
-    const added = parsed.data;
-    return this.mutate(conversationId, true, (conversation) => {
-      if (conversation.messages.some((existing) => existing.id === added.id)) {
-        throw new IpcFailure('BAD_REQUEST', 'A message with that id is already in the conversation.');
-      }
-      conversation.messages.push(added);
-      return structuredClone(added);
-    });
+    const [added] = await this.appendMessages(conversationId, [message]);
+    if (!added) throw new Error('appendMessages answered no message');
+    return added;
+  }
+
+  /**
+   * Adds messages at the end in one save: all are kept, or (when the save fails) none is.
+   *
+   * A message the caller was told could not be saved must not come back later as a ghost, written
+   * with the next change once the disk has room again.
+   */
+  async appendMessages(conversationId: string, messages: readonly NewMessage[]): Promise<ChatMessage[]> {
+    const added: ChatMessage[] = [];
+    for (const message of messages) {
+      const parsed = ChatMessage.safeParse({
+        ...message,
+        id: message.id ?? randomUUID(),
+        createdAt: message.createdAt ?? this.isoNow(),
+      });
+      if (!parsed.success) throw new IpcFailure('BAD_REQUEST', 'That message cannot be stored.');
+      added.push(parsed.data);
+    }
+    const ids = new Set(added.map((message) => message.id));
+    if (ids.size !== added.length) throw new IpcFailure('BAD_REQUEST', 'Two messages have the same id.');
+    return this.mutate(
+      conversationId,
+      true,
+      (conversation) => {
+        if (conversation.messages.some((existing) => ids.has(existing.id))) {
+          throw new IpcFailure('BAD_REQUEST', 'A message with that id is already in the conversation.');
+        }
+        conversation.messages.push(...added);
+        return structuredClone(added);
+      },
+      (conversation) => {
+        conversation.messages = conversation.messages.filter((message) => !ids.has(message.id));
+      },
+    );
   }
 
   /**
@@ -354,11 +400,20 @@ export class ConversationStore {
 
   /** Removes `messageId` and every message after it (edit and resend, regenerate); answers how many went. */
   async truncateFrom(conversationId: string, messageId: string): Promise<number> {
-    return this.mutate(conversationId, true, (conversation) => {
-      const at = conversation.messages.findIndex((message) => message.id === messageId);
-      if (at === -1) throw new IpcFailure('NOT_FOUND', 'That message is no longer in the conversation.');
-      return conversation.messages.splice(at).length;
-    });
+    let removed: ChatMessage[] = [];
+    return this.mutate(
+      conversationId,
+      true,
+      (conversation) => {
+        const at = conversation.messages.findIndex((message) => message.id === messageId);
+        if (at === -1) throw new IpcFailure('NOT_FOUND', 'That message is no longer in the conversation.');
+        removed = conversation.messages.splice(at);
+        return removed.length;
+      },
+      (conversation) => {
+        conversation.messages.push(...removed);
+      },
+    );
   }
 
   /** Renames a conversation (it keeps its place in the list). */
@@ -514,9 +569,12 @@ export class ConversationStore {
     if (stored && [...stored.keys()].some((id) => !this.index.has(id))) changed = true;
     if (changed) {
       this.indexDirty = true;
-      await this.writeIndexNow();
+      // A full disk must not hide every conversation: they are listed from memory, and saving is retried later.
+      await this.writeIndexNow().catch((error: unknown) =>
+        this.log('The conversations index could not be rewritten; conversations are shown read-only', error),
+      );
     }
-    await this.purgeTrash();
+    await this.purgeTrash().catch((error: unknown) => this.log('Old deleted conversations could not be purged', error));
   }
 
   private async loadKey(): Promise<DataKey> {
@@ -740,12 +798,27 @@ export class ConversationStore {
     return structuredClone(conversation);
   }
 
-  private async mutate<T>(id: string, touch: boolean, change: (conversation: Conversation) => T): Promise<T> {
+  /** Applies a change and saves it; when the save fails, `undo` (if given) takes the change back in memory too. */
+  private async mutate<T>(
+    id: string,
+    touch: boolean,
+    change: (conversation: Conversation) => T,
+    undo?: (conversation: Conversation) => void,
+  ): Promise<T> {
     const loaded = await this.acquire(id);
+    const updatedAt = loaded.conversation.updatedAt;
     const result = change(loaded.conversation);
     if (touch) this.touch(loaded);
     loaded.dirty = true;
-    await this.persist(loaded);
+    try {
+      await this.persist(loaded);
+    } catch (error) {
+      if (undo) {
+        undo(loaded.conversation);
+        loaded.conversation.updatedAt = updatedAt;
+      }
+      throw error;
+    }
     this.changed.fire({ ids: [id] });
     return result;
   }
@@ -809,12 +882,22 @@ export class ConversationStore {
       stamp = await this.writeFile(this.pathOf(conversation.id), sealed);
     } catch (error) {
       loaded.dirty = true;
+      this.noteWrite(error);
       throw error;
     }
+    this.noteWrite(undefined);
     loaded.lastWriteMs = performance.now() - started;
     if (loaded.removed) return;
     this.index.set(conversation.id, { ...summary, size: stamp.size, mtimeMs: stamp.mtimeMs });
     this.scheduleIndexWrite();
+  }
+
+  /** Records the outcome of a write, and tells listeners when saving starts or stops working. */
+  private noteWrite(error: unknown): void {
+    const problem = error === undefined ? undefined : describeWriteFailure(error);
+    if (problem === this.saveProblem) return;
+    this.saveProblem = problem;
+    if (!this.closed) this.changed.fire({ ids: [] });
   }
 
   private scheduleIndexWrite(): void {
@@ -838,8 +921,10 @@ export class ConversationStore {
         await this.writeFile(join(this.dir, INDEX_FILE), this.requireKey().seal(plain, INDEX_PURPOSE));
       } catch (error) {
         this.indexDirty = true;
+        this.noteWrite(error);
         throw error;
       }
+      this.noteWrite(undefined);
     });
     this.indexQueue = write.catch(() => {});
     return write;

@@ -7,6 +7,7 @@ import { ChatView } from '../chat/ChatView';
 import { WhyPanelHost } from '../chat/WhyPanel';
 import { Sidebar } from '../sidebar/Sidebar';
 import { useActions, useAppState } from '../state/context';
+import { WarningIcon } from '../components/icons';
 import { Header } from './Header';
 import { ShortcutsDialog } from './ShortcutsDialog';
 
@@ -41,6 +42,20 @@ function useGlobalShortcuts(): void {
   }, [requestSearchFocus, newChat, setShortcutsOpen, stop]);
 }
 
+/** The banner shown while conversations cannot be saved (a full disk): they stay readable, changes may be lost. */
+function SaveBanner() {
+  const problem = useAppState((state) => state.saveProblem);
+  if (!problem) return null;
+  return (
+    <div className="banner banner-warning" role="status" data-testid="save-banner">
+      <WarningIcon />
+      <p>
+        <strong>Read-only</strong> — {problem}
+      </p>
+    </div>
+  );
+}
+
 /** The signed-in app: header, conversations, and the chat or My access. */
 export function MainLayout() {
   const view = useAppState((state) => state.view);
@@ -49,6 +64,7 @@ export function MainLayout() {
   return (
     <div className="app-shell">
       <Header />
+      <SaveBanner />
       {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
       <div className="app-body">
         <Sidebar />

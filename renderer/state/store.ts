@@ -75,6 +75,8 @@ export interface AppState {
   readonly activeConversationId?: string;
   readonly activeConversation?: Conversation;
   readonly conversationError?: string;
+  /** Why conversations cannot be saved now (main's words), shown as a read-only banner. */
+  readonly saveProblem?: string;
   /** The model chosen for a chat that has no conversation yet. */
   readonly draftModel?: string;
   /** The model chosen to continue an existing conversation with, by conversation id. */
@@ -141,6 +143,7 @@ const signedOutChat = {
   activeConversationId: undefined,
   activeConversation: undefined,
   conversationError: undefined,
+  saveProblem: undefined,
   draftModel: undefined,
   modelOverrides: {},
   streams: {},
@@ -208,8 +211,12 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
     const refreshList = async (): Promise<void> => {
       const ticket = ++listLoad;
       const query = get().searchQuery.trim();
-      const result = await api.listConversations(query ? { query } : {});
+      const [result, saving] = await Promise.all([
+        api.listConversations(query ? { query } : {}),
+        api.getSaveStatus({}),
+      ]);
       if (ticket !== listLoad) return;
+      if (saving.ok) set({ saveProblem: saving.value.problem });
       if (result.ok) {
         set({ conversations: result.value, conversationsLoaded: true });
       } else {

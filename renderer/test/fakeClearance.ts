@@ -53,6 +53,8 @@ export interface FakeDesktop {
   exportSavesTo?: string;
   /** Links `openExternal` refuses, as main's allow-list would. */
   blockedLinks: Set<string>;
+  /** Why saving fails now, for the read-only banner; undefined while saving works. */
+  saveProblem?: string;
 }
 
 /** Builds a successful IPC answer. */
@@ -344,6 +346,7 @@ export class FakeClearance {
       },
       openExternal: ({ url }) => ok({ opened: !s.blockedLinks.has(url) }),
       takeNotices: () => ok({ notices: [] }),
+      getSaveStatus: () => ok(s.saveProblem ? { writable: false, problem: s.saveProblem } : { writable: true }),
     };
   }
 }
