@@ -214,7 +214,7 @@ export class AccessService {
         title: 'Session revoked',
         status: 401,
         detail,
-        error: 'invalid_token',
+        error: { message: detail, type: 'authentication_error', code: 'invalid_token', param: null },
       });
     }
     for (const [id, session] of this.sessions) {

@@ -242,18 +242,54 @@ describe('admin explain', () => {
 
   it('refuses callers without the admin token', async () => {
     const response = await fetch(`${harness.gateway.url}/v1/admin/explain?user=contractor&model=mythos-5`, {
-      headers: { authorization: 'Bearer not-the-token' },
+      headers: { authorization: 'Bearer not-the-token', accept: PROBLEM_CONTENT_TYPE },
     });
     expect(response.status).toBe(401);
     expect(response.headers.get('content-type')).toContain(PROBLEM_CONTENT_TYPE);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    expect(ProblemDetails.parse(await response.json()).error).toMatchObject({
+      type: 'authentication_error',
+      code: 'invalid_token',
+      message: expect.stringContaining('admin token'),
+    });
   });
 });
 
 describe('errors', () => {
-  it('answers unknown paths with a problem document', async () => {
+  it('answers unknown paths with a problem document that is also an OpenAI error', async () => {
     const response = await fetch(`${harness.gateway.url}/v1/nope`);
     expect(response.status).toBe(404);
-    expect(ProblemDetails.parse(await response.json()).title).toBe('Not found');
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = ProblemDetails.parse(await response.json());
+    expect(body.title).toBe('Not found');
+    expect(body.type).toBe('urn:clearance:problem:not-found');
+    expect(body.error).toEqual({
+      message: 'No endpoint GET /v1/nope',
+      type: 'not_found_error',
+      code: 'not_found',
+      param: null,
+      status: 404,
+    });
+    expect(body.requestId).toBe(response.headers.get('x-request-id'));
+  });
+
+  it('serves application/problem+json to callers that ask for it', async () => {
+    const response = await fetch(`${harness.gateway.url}/v1/nope`, { headers: { accept: PROBLEM_CONTENT_TYPE } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toContain(PROBLEM_CONTENT_TYPE);
+  });
+
+  it('puts a request id on every response, keeping a well-formed one from the caller', async () => {
+    const fresh = await fetch(`${harness.gateway.url}/.well-known/clearance`);
+    expect(fresh.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/);
+    const kept = await fetch(`${harness.gateway.url}/.well-known/clearance`, {
+      headers: { 'x-request-id': 'trace-42.a:b' },
+    });
+    expect(kept.headers.get('x-request-id')).toBe('trace-42.a:b');
+    const replaced = await fetch(`${harness.gateway.url}/.well-known/clearance`, {
+      headers: { 'x-request-id': 'no spaces <or> brackets' },
+    });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{24}$/);
   });
 });
 

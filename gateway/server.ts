@@ -7,6 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
 import { DiscoveryDocument } from '../shared/discovery';
 import type { DeviceAssurance, PostureCheckId } from '../shared/device';
+import { REQUEST_ID_HEADER } from '../shared/protocol';
 import { AccessService, principalFromGroups } from './access';
 import { DpopVerifier, type DpopOptions, type DpopReplayCache } from './auth/dpop';
 import { EntitlementSigner } from './auth/entitlement-signer';
@@ -20,8 +21,9 @@ import {
 import { GatewayKeys } from './auth/keys';
 import { RequestAuthenticator } from './auth/request-auth';
 import { SESSION_TOKEN_LIFETIME_SECONDS, SessionTokens } from './auth/session-token';
-import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile } from './catalog';
+import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile, type CatalogModel } from './catalog';
 import { CatalogSource } from './catalog-source';
+import type { ModelOutcome } from './policy/describe';
 import { registerCompletionsRoute } from './chat/completions-route';
 import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
 import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
@@ -31,7 +33,7 @@ import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges
 import { DEFAULT_LIMITS, PrincipalRateLimits, QuotaExceeded, type LimitSettings } from './limits/quotas';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
 import { EventHub } from './events/hub';
-import { problem, ProblemError, sendProblem } from './http/problems';
+import { apiErrorType, problem, ProblemError, sendProblem } from './http/problems';
 import { formatSseComment, SSE_HEADERS } from './http/sse';
 import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult, type PolicyReloadOptions } from './policy/engine';
 import { watchSource } from './policy/watch';
@@ -250,10 +252,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const app = Fastify({
     logger: false,
     bodyLimit: limits.smallBodyBytes,
+    requestIdHeader: false,
+    genReqId: (request) => requestIdFor(request.headers[REQUEST_ID_HEADER]),
     serverFactory: (h) => {
       handler = h;
       return server as Server;
     },
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    // First, so every answer (a 429 too) carries it; on the raw response too, for hijacked streams.
+    reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+    reply.header(REQUEST_ID_HEADER, request.id);
   });
   await app.register(rateLimit, {
     global: true,
@@ -298,7 +307,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           : 'Unauthorized';
       return sendProblem(
         reply,
-        problem('unauthorized', error.status, title, error.detail, { error: error.error }),
+        problem('unauthorized', error.status, title, error.detail, {
+          error: { message: error.detail, type: apiErrorType(error.status), code: error.error, param: null },
+        }),
         headers,
       );
     }
@@ -538,20 +549,37 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return reply.header('cache-control', 'no-store').type('application/jwt').send(jws);
   });
 
+  const modelObject = (model: CatalogModel, outcome: ModelOutcome) => ({
+    id: model.id,
+    object: 'model',
+    created: 0,
+    owned_by: model.demo ? 'clearance-demo' : 'clearance',
+    name: model.name,
+    demo: model.demo,
+    ...outcome,
+  });
+
   app.get('/v1/models', async (request, reply) => {
     const { session } = await auth.sessionFromDpop(request);
     access.track(session);
     const data = catalog.models
-      .filter((model) => access.decide(session, model).decision.effect === 'allow')
-      .map((model) => ({
-        id: model.id,
-        object: 'model',
-        created: 0,
-        owned_by: model.demo ? 'clearance-demo' : 'clearance',
-        name: model.name,
-        demo: model.demo,
-      }));
+      .map((model) => access.decide(session, model))
+      .filter((decided) => decided.decision.effect === 'allow')
+      .map((decided) => modelObject(decided.model, decided.outcome));
     return reply.header('cache-control', 'no-store').send({ object: 'list', data });
+  });
+
+  app.get('/v1/models/:id', async (request, reply) => {
+    const { session } = await auth.sessionFromDpop(request);
+    access.track(session);
+    const { id } = request.params as { id: string };
+    const model = catalog.get(id);
+    const decided = model ? access.decide(session, model) : undefined;
+    // A hidden model answers exactly like one that does not exist, so the answer reveals nothing.
+    if (!decided || decided.outcome.status === 'hidden') {
+      throw new ProblemError(problem('model-not-found', 404, 'Model not found', `There is no model "${id}".`));
+    }
+    return reply.header('cache-control', 'no-store').send(modelObject(decided.model, decided.outcome));
   });
 
   app.get('/v1/events', async (request, reply) => {
@@ -750,6 +778,14 @@ const COMPLETIONS_PATH = '/v1/chat/completions';
 
 function refusalForHealth(refused: { readonly at: string; readonly reason: string } | undefined) {
   return refused ? { at: refused.at, reason: refused.reason } : null;
+}
+
+/** A request id as the caller sent it when well-formed (1–128 of `A-Za-z0-9._:-`), else a new one. */
+export function requestIdFor(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(value)
+    ? value
+    : `req_${randomBytes(12).toString('hex')}`;
 }
 
 function headerValue(request: FastifyRequest, name: string): string | undefined {

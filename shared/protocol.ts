@@ -38,6 +38,7 @@ export const PROBLEM_KINDS = [
   'access-denied',
   'unauthorized',
   'bad-request',
+  'unsupported-parameter',
   'not-found',
   'model-not-found',
   'unsupported-media-type',

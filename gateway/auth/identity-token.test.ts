@@ -33,7 +33,7 @@ async function challengeWith(
 async function expectRejected(token: string, detail: RegExp): Promise<void> {
   const { status, problem, challenge } = await challengeWith(token);
   expect(status).toBe(401);
-  expect(problem.error).toBe('invalid_token');
+  expect(problem.error?.code).toBe('invalid_token');
   expect(problem.detail).toMatch(detail);
   expect(challenge).toMatch(/^Bearer error="invalid_token"/);
 }
@@ -107,7 +107,7 @@ describe('identity-provider access tokens', () => {
   it('rejects a request without a token', async () => {
     const response = await fetch(`${harness.gateway.url}/v1/device/challenge`, { method: 'POST' });
     expect(response.status).toBe(401);
-    expect(ProblemDetails.parse(await response.json()).error).toBe('invalid_request');
+    expect(ProblemDetails.parse(await response.json()).error?.code).toBe('invalid_request');
   });
 });
 

@@ -21,7 +21,7 @@ afterAll(async () => {
 async function expectUnauthorized(response: Response, error: string, detail: RegExp): Promise<void> {
   expect(response.status).toBe(401);
   const problem = ProblemDetails.parse(await response.json());
-  expect(problem.error).toBe(error);
+  expect(problem.error?.code).toBe(error);
   expect(problem.detail).toMatch(detail);
   expect(response.headers.get('www-authenticate')).toMatch(new RegExp(`^DPoP error="${error}"`));
 }
@@ -216,7 +216,7 @@ describe('server nonces', () => {
         body,
       });
       expect(first.status).toBe(401);
-      expect(ProblemDetails.parse(await first.json()).error).toBe('use_dpop_nonce');
+      expect(ProblemDetails.parse(await first.json()).error?.code).toBe('use_dpop_nonce');
       const nonce = first.headers.get('dpop-nonce');
       expect(nonce).toBeTruthy();
       const second = await fetch(url, {

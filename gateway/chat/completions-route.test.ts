@@ -82,7 +82,10 @@ describe('chat completions against the demo model', () => {
     const client = await harness.signIn(testPersonas.fnResearcher);
     const document = EntitlementDocument.parse((await client.entitlements()).claims);
     const entry = document.models.find((m) => m.id === 'mythos-5');
-    const response = await client.request('POST', '/v1/chat/completions', { body: chatBody('mythos-5', true) });
+    const response = await client.request('POST', '/v1/chat/completions', {
+      body: chatBody('mythos-5', true),
+      headers: { accept: `text/event-stream, ${PROBLEM_CONTENT_TYPE}` },
+    });
     expect(response.status).toBe(403);
     expect(response.headers.get('content-type')).toContain(PROBLEM_CONTENT_TYPE);
     const problem = ProblemDetails.parse(await response.json());
@@ -192,8 +195,15 @@ forbid (principal, action == Clearance::Action::"invoke", resource == Clearance:
       reason: 'MODEL_SUSPENDED',
       policy: 'ec-2026-07-mythos-suspension',
       message: 'Mythos 5 is suspended for everyone under directive EC-2026-07.',
-      error: { type: 'access_denied', code: 'MODEL_SUSPENDED' },
+      error: {
+        type: 'permission_error',
+        code: 'MODEL_SUSPENDED',
+        status: 403,
+        policy: 'ec-2026-07-mythos-suspension',
+        decisionId: payload.decisionId,
+      },
     });
+    expect(payload.decisionId).not.toBe(response.headers.get('x-clearance-decision-id'));
     expect((await harness.gateway.audit.get(payload.decisionId!))?.data).toMatchObject({
       effect: 'deny',
       trigger: expect.stringContaining('policy revision'),

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { ProblemDetails } from '../../shared/problem';
+import type { ApiErrorObject, ProblemDetails } from '../../shared/problem';
 import { DECISION_ID_HEADER } from '../../shared/protocol';
 import type { AccessService, ActiveSession } from '../access';
 import type { RequestAuthenticator } from '../auth/request-auth';
 import type { Catalog } from '../catalog';
-import { problem, ProblemError } from '../http/problems';
+import { problem, ProblemError, withApiError } from '../http/problems';
 import { formatSseEvent, SSE_HEADERS } from '../http/sse';
 import { upstreamFor, type UpstreamSettings } from './upstreams';
 import { UpstreamError, type CompletionMessage, type FinishReason, type UpstreamEvent } from './upstream';
@@ -34,17 +34,12 @@ export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 /**
  * `event: error` payload of a streamed completion that ended early.
  *
- * The RFC 9457 problem's members at the top level (what Clearance clients read), plus an
- * OpenAI-style `error` object so OpenAI SDKs raise it as an API error. The problem's own
- * string `error` member is therefore never used in stream errors.
+ * The RFC 9457 problem's members at the top level (what Clearance clients read), and OpenAI's
+ * `error` object, which OpenAI SDKs raise as an `APIError` whose `error` is this object; it
+ * carries the status the failure would have had, the reason as `code`, the rule and the
+ * decision id (see `withApiError`).
  */
-export type StreamErrorPayload = Omit<ProblemDetails, 'error'> & {
-  readonly error: {
-    readonly message: string;
-    readonly type: 'access_denied' | 'session_revoked' | 'model_withdrawn' | 'upstream_error';
-    readonly code: string;
-  };
-};
+export type StreamErrorPayload = ProblemDetails & { readonly error: ApiErrorObject };
 
 /** What the route needs from the gateway. */
 export interface CompletionsRouteContext {
@@ -57,17 +52,7 @@ export interface CompletionsRouteContext {
 
 /** Builds the error event payload for a problem. */
 export function streamErrorPayload(body: ProblemDetails): StreamErrorPayload {
-  const type: StreamErrorPayload['error']['type'] =
-    body.status === 403
-      ? 'access_denied'
-      : body.status === 401
-        ? 'session_revoked'
-        : body.status === 404
-          ? 'model_withdrawn'
-          : 'upstream_error';
-  const code = body.reason ?? body.type.split(':').at(-1) ?? 'error';
-  const { error: _oauthError, ...problemFields } = body;
-  return { ...problemFields, error: { message: body.message ?? body.detail ?? body.title, type, code } };
+  return withApiError(body);
 }
 
 type Step = { kind: 'event'; result: IteratorResult<UpstreamEvent> } | { kind: 'cut'; problem: ProblemDetails };

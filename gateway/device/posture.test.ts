@@ -62,7 +62,7 @@ describe('device attestation', () => {
   it('refuses a session request without a DPoP proof', async () => {
     const { response } = await attempt({ noProof: true });
     expect(response.status).toBe(401);
-    expect(ProblemDetails.parse(await response.json()).error).toBe('invalid_dpop_proof');
+    expect(ProblemDetails.parse(await response.json()).error?.code).toBe('invalid_dpop_proof');
   });
 
   it('refuses an old report', async () => {

@@ -42,9 +42,11 @@ export async function readErrorBody(response: Response): Promise<ErrorBody> {
   }
   const text = (key: string) => (typeof body[key] === 'string' && body[key] !== '' ? (body[key] as string) : undefined);
   const reason = DecisionReason.safeParse(body.reason);
+  // The gateway's `error` is OpenAI's error object whose `code` is the OAuth error; older ones sent a string.
+  const nested = typeof body.error === 'object' && body.error !== null ? (body.error as { code?: unknown }) : {};
   return {
     said: text('message') ?? text('detail') ?? text('error_description') ?? text('title'),
-    error: text('error'),
+    error: text('error') ?? (typeof nested.code === 'string' && nested.code !== '' ? nested.code : undefined),
     reason: reason.success ? reason.data : undefined,
   };
 }

@@ -329,7 +329,10 @@ export class GatewaySession {
       .clone()
       .json()
       .catch(() => undefined);
-    return typeof body === 'object' && body !== null && (body as { error?: unknown }).error === 'use_dpop_nonce';
+    if (typeof body !== 'object' || body === null) return false;
+    const error = (body as { error?: unknown }).error;
+    const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : error;
+    return code === 'use_dpop_nonce';
   }
 
   private async acceptSession(response: Response, key: DeviceKey): Promise<ActiveSession> {
