@@ -31,6 +31,20 @@ export interface InFlightCompletion {
   cut(problem: ProblemDetails): void;
 }
 
+/** How an allowed completion ended, for its audit record. */
+export interface CompletionRecord {
+  readonly decisionId: string;
+  readonly requestId: string;
+  readonly model: string;
+  readonly outcome: 'complete' | 'cut' | 'upstream-error' | 'client-closed';
+  readonly finishReasons: readonly string[];
+  readonly usage?: {
+    readonly prompt_tokens: number;
+    readonly completion_tokens: number;
+    readonly total_tokens: number;
+  };
+}
+
 /** A decision with the text the user sees. */
 export interface ModelAccess {
   readonly model: CatalogModel;
@@ -110,6 +124,18 @@ export class AccessService {
         policyRevision: access.decision.policyRevision,
         catalogRevision: this.catalog().revision,
       },
+    });
+  }
+
+  /**
+   * Appends how an allowed completion ended, under the decision's id: its usage (token counts)
+   * and finish reasons. The chain is append-only, so this is a second record naming the decision.
+   */
+  async recordCompletion(session: ActiveSession, completion: CompletionRecord): Promise<AuditRecord> {
+    return this.audit.append({
+      kind: 'completion',
+      subject: session.userId,
+      data: { ...completion, sessionId: session.sessionId },
     });
   }
 

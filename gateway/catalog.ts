@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { OPENAI_CHAT_PARAMETERS, UPSTREAM_PARAMETERS } from './chat/parameters';
 
 /** Where the demo catalog lives when no catalog is given. */
 export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL('./catalog.json', import.meta.url));
@@ -52,7 +53,9 @@ export type ModelAttributes = z.infer<typeof ModelAttributes>;
  *
  * `since` is the date the model's restriction took effect, shown when the determining policy
  * carries no `@since` of its own. `hidden-when-denied` leaves the model out of pickers for
- * users who may not use it (status `hidden`, no reason text).
+ * users who may not use it (status `hidden`, no reason text). `parameters` lists the OpenAI
+ * request parameters the model honours (besides model, messages, stream); without it, all its
+ * upstream kind can honour. A request with any other parameter is refused with a 400 naming it.
  */
 export const CatalogModel = z
   .object({
@@ -63,6 +66,7 @@ export const CatalogModel = z
     since: z.iso.datetime().optional(),
     visibility: z.enum(['visible', 'hidden-when-denied']).default('visible'),
     upstream: UpstreamConfig,
+    parameters: z.array(z.enum(OPENAI_CHAT_PARAMETERS)).optional(),
     attributes: ModelAttributes,
   })
   .strict();
@@ -85,6 +89,15 @@ export const CatalogFile = z
         });
       }
       seen.add(model.id);
+      for (const [position, name] of (model.parameters ?? []).entries()) {
+        if (!UPSTREAM_PARAMETERS[model.upstream.kind].includes(name)) {
+          context.addIssue({
+            code: 'custom',
+            message: `a ${model.upstream.kind} upstream cannot honour "${name}"`,
+            path: ['models', index, 'parameters', position],
+          });
+        }
+      }
     }
   });
 export type CatalogFile = z.input<typeof CatalogFile>;

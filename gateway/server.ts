@@ -25,7 +25,14 @@ import { Catalog, DEFAULT_CATALOG_PATH, type CatalogFile, type CatalogModel } fr
 import { CatalogSource } from './catalog-source';
 import type { ModelOutcome } from './policy/describe';
 import { registerCompletionsRoute } from './chat/completions-route';
-import { DEFAULT_UPSTREAM_TIMEOUTS, UpstreamError, type UpstreamTimeouts } from './chat/upstream';
+import { modelParameters } from './chat/parameters';
+import {
+  createUpstreamDispatcher,
+  DEFAULT_MAX_UPSTREAM_EVENT_BYTES,
+  DEFAULT_UPSTREAM_TIMEOUTS,
+  UpstreamError,
+  type UpstreamTimeouts,
+} from './chat/upstream';
 import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
@@ -77,6 +84,8 @@ export interface GatewayOptions {
   /** Speed of the built-in demo model; default 40 tokens/s. */
   readonly demoTokensPerSecond?: number;
   readonly upstreamTimeouts?: Partial<UpstreamTimeouts>;
+  /** Largest upstream event and line, in bytes; a larger one fails the completion with 502. Default 1 MiB. */
+  readonly maxUpstreamEventBytes?: number;
   /** Where upstream API key variables are read; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Bearer token for `/v1/admin/*`; default: read from or created in `<stateDir>/admin-token`. */
@@ -181,6 +190,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   if (!options.publicUrl) origins.push(`http://localhost:${address.port}`);
 
   const events = new EventHub();
+  const upstreamDispatcher = createUpstreamDispatcher();
   const access = new AccessService(policy, () => catalog, audit, versions, events, log);
   const limits: LimitSettings = { ...DEFAULT_LIMITS, ...options.limits };
   const dpop = new DpopVerifier({
@@ -556,6 +566,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     owned_by: model.demo ? 'clearance-demo' : 'clearance',
     name: model.name,
     demo: model.demo,
+    /** The request parameters it honours besides model, messages and stream; any other is refused with a 400. */
+    parameters: modelParameters(model.upstream.kind, model.parameters),
     ...outcome,
   });
 
@@ -624,7 +636,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     catalog: () => catalog,
     upstreams: {
       demoTokensPerSecond: options.demoTokensPerSecond ?? 40,
-      timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...options.upstreamTimeouts },
+      transport: {
+        timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...options.upstreamTimeouts },
+        maxEventBytes: options.maxUpstreamEventBytes ?? DEFAULT_MAX_UPSTREAM_EVENT_BYTES,
+        dispatcher: upstreamDispatcher,
+      },
       env: options.env ?? process.env,
     },
     log,
@@ -765,6 +781,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await app.close();
+      await upstreamDispatcher.destroy();
       await pendingChange;
       trust.close();
       database?.close();

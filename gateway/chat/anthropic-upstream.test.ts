@@ -1,11 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Catalog, DEFAULT_CATALOG_PATH } from '../catalog';
 import { anthropicEvents, startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
 import { ANTHROPIC_VERSION, AnthropicUpstream, toAnthropicMessages } from './anthropic-upstream';
-import type { UpstreamEvent } from './upstream';
+import { createUpstreamDispatcher, type UpstreamEvent } from './upstream';
 
 const model = Catalog.fromFile(DEFAULT_CATALOG_PATH).get('haiku-4')!;
-const timeouts = { responseMs: 500, idleMs: 500 };
+const dispatcher = createUpstreamDispatcher();
+const timeouts = { timeouts: { responseMs: 500, idleMs: 500 }, maxEventBytes: 1024 * 1024, dispatcher };
+afterAll(async () => {
+  await dispatcher.destroy();
+});
 let upstream: FakeUpstream | undefined;
 afterEach(async () => {
   await upstream?.close();
@@ -34,15 +38,17 @@ describe('AnthropicUpstream', () => {
             { role: 'user', content: 'Say hello' },
             { role: 'user', content: 'in French' },
           ],
-          temperature: 1.5,
+          params: { temperature: 1.5, stop: 'END', user: 'u-1' },
         },
         new AbortController().signal,
       ),
     );
     expect(events).toEqual([
-      { type: 'delta', text: 'Bon' },
-      { type: 'delta', text: 'jour' },
-      { type: 'finish', reason: 'length' },
+      { type: 'choices', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+      { type: 'choices', choices: [{ index: 0, delta: { content: 'Bon' }, finish_reason: null }] },
+      { type: 'choices', choices: [{ index: 0, delta: { content: 'jour' }, finish_reason: null }] },
+      { type: 'choices', choices: [{ index: 0, delta: {}, finish_reason: 'length' }] },
+      { type: 'usage', usage: { prompt_tokens: 0, completion_tokens: 3, total_tokens: 3 } },
     ]);
     const received = upstream.received[0]!;
     expect(received.url).toBe('/v1/messages');
@@ -54,6 +60,8 @@ describe('AnthropicUpstream', () => {
       system: 'Be brief.',
       messages: [{ role: 'user', content: 'Say hello\n\nin French' }],
       temperature: 1,
+      stop_sequences: ['END'],
+      metadata: { user_id: 'u-1' },
       stream: true,
     });
   });
@@ -66,9 +74,9 @@ describe('AnthropicUpstream', () => {
     );
     const adapter = new AnthropicUpstream({ baseUrl: upstream.url, model: 'm', apiKey: 'k', maxTokens: 10 }, timeouts);
     const failure = await collect(
-      adapter.stream({ model, messages: [{ role: 'user', content: 'hi' }] }, new AbortController().signal),
+      adapter.stream({ model, messages: [{ role: 'user', content: 'hi' }], params: {} }, new AbortController().signal),
     ).catch((e: unknown) => e);
-    expect(failure).toMatchObject({ status: 502, detail: expect.stringContaining('overloaded: Overloaded') });
+    expect(failure).toMatchObject({ status: 502, logDetail: expect.stringContaining('overloaded: Overloaded') });
   });
 
   it('starts the conversation with a user turn as the API requires', () => {

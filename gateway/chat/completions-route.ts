@@ -1,35 +1,18 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import type { ApiErrorObject, ProblemDetails } from '../../shared/problem';
-import { DECISION_ID_HEADER } from '../../shared/protocol';
+import { DECISION_ID_HEADER, REQUEST_ID_HEADER } from '../../shared/protocol';
 import type { AccessService, ActiveSession } from '../access';
 import type { RequestAuthenticator } from '../auth/request-auth';
-import type { Catalog } from '../catalog';
+import type { Catalog, CatalogModel } from '../catalog';
 import { problem, ProblemError, withApiError } from '../http/problems';
 import { formatSseEvent, SSE_HEADERS } from '../http/sse';
+import { checkRequest, parseChatRequest, type CheckedRequest } from './request';
 import { upstreamFor, type UpstreamSettings } from './upstreams';
-import { UpstreamError, type CompletionMessage, type FinishReason, type UpstreamEvent } from './upstream';
+import { UpstreamError, type ChunkChoice, type UpstreamEvent, type Usage } from './upstream';
 
-const TextPart = z.object({ type: z.literal('text'), text: z.string() });
-
-/** The accepted subset of an OpenAI chat completions request; other fields are ignored. */
-export const ChatCompletionRequest = z.object({
-  model: z.string().min(1),
-  messages: z
-    .array(
-      z.object({
-        role: z.enum(['system', 'developer', 'user', 'assistant']),
-        content: z.union([z.string(), z.array(TextPart)]),
-      }),
-    )
-    .min(1),
-  stream: z.boolean().optional(),
-  max_tokens: z.number().int().positive().optional(),
-  max_completion_tokens: z.number().int().positive().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-});
-export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
+export { ChatCompletionRequest } from './request';
 
 /**
  * `event: error` payload of a streamed completion that ended early.
@@ -55,29 +38,44 @@ export function streamErrorPayload(body: ProblemDetails): StreamErrorPayload {
   return withApiError(body);
 }
 
+/** How a completion ended, as its audit record says. */
+type Outcome = 'complete' | 'cut' | 'upstream-error' | 'client-closed';
+
 type Step = { kind: 'event'; result: IteratorResult<UpstreamEvent> } | { kind: 'cut'; problem: ProblemDetails };
 
+/** One choice of a non-streamed completion, built from the deltas. */
+interface ChoiceAccumulator {
+  role: string;
+  content: string | null;
+  refusal: string | null;
+  toolCalls: { id?: string; type?: string; function: { name: string; arguments: string } }[];
+  logprobs: { content: unknown[] | null; refusal: unknown[] | null } | null;
+  finish: string | null;
+}
+
 /**
- * `POST /v1/chat/completions`: decides on live policy, audits, then streams (or returns) the
- * upstream's answer. A policy change that denies a running completion ends it at once.
+ * `POST /v1/chat/completions`: decides on live policy, checks the parameters against the
+ * model, audits, then streams (or returns) the upstream's answer. A policy change that
+ * denies a running completion ends it at once.
  */
 export function registerCompletionsRoute(app: FastifyInstance, context: CompletionsRouteContext): void {
   app.post('/v1/chat/completions', async (request, reply) => {
     const { session } = await context.auth.sessionFromDpop(request);
     context.access.track(session);
-    const parsed = ChatCompletionRequest.safeParse(request.body);
-    if (!parsed.success) {
-      const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
-      throw new ProblemError(problem('bad-request', 400, 'Invalid chat completion request', issues.join('; ')));
-    }
-    const body = parsed.data;
+    const body = parseChatRequest(request.body);
     const model = context.catalog().get(body.model);
     if (!model) {
       throw new ProblemError(problem('model-not-found', 404, 'Model not found', `There is no model "${body.model}".`));
     }
     const access = context.access.decide(session, model);
-    const record = await context.access.record(session, access, { endpoint: 'chat.completions' });
-    if (access.decision.effect === 'deny') {
+    // Parameters are checked only once access is allowed, so a refused caller learns nothing of the model.
+    const checked = access.decision.effect === 'allow' ? checkRequest(body, model) : undefined;
+    const record = await context.access.record(session, access, {
+      endpoint: 'chat.completions',
+      requestId: request.id,
+      ...(checked?.params.user !== undefined ? { endUser: checked.params.user } : {}),
+    });
+    if (!checked) {
       if (access.outcome.status === 'hidden') {
         throw new ProblemError(
           problem('model-not-found', 404, 'Model not found', `There is no model "${body.model}".`, {
@@ -87,7 +85,7 @@ export function registerCompletionsRoute(app: FastifyInstance, context: Completi
       }
       throw new ProblemError(context.access.deniedProblem(access, record.decisionId));
     }
-    await runCompletion(context, request, reply, session, body, record.decisionId);
+    await runCompletion(context, request, reply, session, model, checked, record.decisionId);
   });
 }
 
@@ -96,21 +94,24 @@ async function runCompletion(
   request: FastifyRequest,
   reply: FastifyReply,
   session: ActiveSession,
-  body: ChatCompletionRequest,
+  model: CatalogModel,
+  body: CheckedRequest,
   decisionId: string,
 ): Promise<void> {
-  const model = context.catalog().get(body.model)!;
-  const upstream = upstreamFor(model, context.upstreams);
   const controller = new AbortController();
   let onCut: (problem: ProblemDetails) => void = () => {};
+  let wasCut = false;
   const cut = new Promise<Step>((resolve) => {
-    onCut = (body) => resolve({ kind: 'cut', problem: body });
+    onCut = (problem) => {
+      wasCut = true;
+      resolve({ kind: 'cut', problem });
+    };
   });
   const registration = context.access.startCompletion({
     session,
     modelId: model.id,
-    cut: (body) => {
-      onCut(body);
+    cut: (problem) => {
+      onCut(problem);
       controller.abort(new Error('completion cut by policy'));
     },
   });
@@ -121,52 +122,69 @@ async function runCompletion(
       controller.abort(new Error('client closed the connection'));
     }
   });
-  const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-  const events = upstream.stream(
-    {
-      model,
-      messages: body.messages.map(toCompletionMessage),
-      ...(maxTokens !== undefined ? { maxTokens } : {}),
-      ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
-    },
-    controller.signal,
-  );
-  const iterator = events[Symbol.asyncIterator]();
-  const next = (): Promise<Step> => {
-    const pending = iterator.next().then((result): Step => ({ kind: 'event', result }));
-    pending.catch(() => {});
-    return Promise.race([pending, cut]);
-  };
   const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
   const created = Math.floor(Date.now() / 1000);
+  const meta = { id, created, model: model.id, decisionId, requestId: request.id };
+  let usage: Usage | undefined;
+  let outcome: Outcome = 'complete';
+  const finishes: string[] = [];
   try {
+    const upstream = upstreamFor(model, context.upstreams);
+    const events = upstream.stream({ model, messages: body.messages, params: body.params }, controller.signal);
+    const iterator = events[Symbol.asyncIterator]();
+    const next = async (): Promise<Step> => {
+      const pending = iterator.next().then((result): Step => ({ kind: 'event', result }));
+      pending.catch(() => {});
+      const step = await Promise.race([pending, cut]);
+      if (step.kind === 'event' && !step.result.done) {
+        const event = step.result.value;
+        if (event.type === 'usage') usage = event.usage;
+        else for (const choice of event.choices) if (choice.finish_reason) finishes.push(choice.finish_reason);
+      }
+      return step;
+    };
     let step: Step;
     try {
       step = await next();
     } catch (error) {
-      throw upstreamProblemError(error, clientGone);
+      throw upstreamProblemError(error, clientGone, context.log, meta.requestId);
     }
     if (step.kind === 'cut') throw new ProblemError(step.problem);
     if (body.stream) {
-      await streamResponse(
+      outcome = await streamResponse(
         reply,
         step,
         next,
-        { id, created, model: model.id, decisionId },
+        cut,
+        meta,
+        body.includeUsage,
+        () => usage,
         () => clientGone,
-        context.log,
+        context,
       );
     } else {
-      let text = '';
-      let finish: FinishReason = 'stop';
+      const choices = new Map<number, ChoiceAccumulator>();
+      let size = 0;
+      const limit = context.upstreams.transport.maxEventBytes * 32;
       while (step.kind === 'event' && !step.result.done) {
         const event = step.result.value;
-        if (event.type === 'delta') text += event.text;
-        else finish = event.reason;
+        if (event.type === 'choices') {
+          for (const choice of event.choices) size += accumulate(choices, choice);
+          if (size > limit) {
+            throw new ProblemError(
+              problem(
+                'upstream-error',
+                502,
+                'Model unavailable',
+                `The model's answer exceeded the gateway's limit of ${limit} bytes.`,
+              ),
+            );
+          }
+        }
         try {
           step = await next();
         } catch (error) {
-          throw upstreamProblemError(error, clientGone);
+          throw upstreamProblemError(error, clientGone, context.log, meta.requestId);
         }
       }
       if (step.kind === 'cut') throw new ProblemError(step.problem);
@@ -178,59 +196,212 @@ async function runCompletion(
           object: 'chat.completion',
           created,
           model: model.id,
-          choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+          choices: [...choices.entries()]
+            .sort(([a], [b]) => a - b)
+            .map(([index, choice]) => finalChoice(index, choice)),
+          ...(usage ? { usage } : {}),
         });
     }
+  } catch (error) {
+    outcome = wasCut ? 'cut' : clientGone ? 'client-closed' : 'upstream-error';
+    if (error instanceof UpstreamError) throw upstreamProblemError(error, clientGone, context.log, meta.requestId);
+    throw error;
   } finally {
     registration.dispose();
     if (!controller.signal.aborted) controller.abort(new Error('completion finished'));
+    context.access
+      .recordCompletion(session, {
+        decisionId,
+        requestId: meta.requestId,
+        model: model.id,
+        outcome,
+        finishReasons: finishes,
+        ...(usage ? { usage } : {}),
+      })
+      .catch((error: unknown) => context.log(`auditing completion ${id} failed: ${(error as Error).message}`));
   }
 }
 
+/** Adds one streamed choice to the accumulated completion; returns the bytes it added. */
+function accumulate(choices: Map<number, ChoiceAccumulator>, choice: ChunkChoice): number {
+  let entry = choices.get(choice.index);
+  if (!entry) {
+    entry = { role: 'assistant', content: null, refusal: null, toolCalls: [], logprobs: null, finish: null };
+    choices.set(choice.index, entry);
+  }
+  let size = 0;
+  const delta = choice.delta as {
+    role?: string;
+    content?: string | null;
+    refusal?: string | null;
+    tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[];
+  };
+  if (typeof delta.role === 'string') entry.role = delta.role;
+  if (typeof delta.content === 'string') {
+    entry.content = (entry.content ?? '') + delta.content;
+    size += delta.content.length;
+  }
+  if (typeof delta.refusal === 'string') {
+    entry.refusal = (entry.refusal ?? '') + delta.refusal;
+    size += delta.refusal.length;
+  }
+  for (const call of delta.tool_calls ?? []) {
+    const at = typeof call.index === 'number' ? call.index : entry.toolCalls.length;
+    const target = (entry.toolCalls[at] ??= { function: { name: '', arguments: '' } });
+    if (call.id) target.id = call.id;
+    if (call.type) target.type = call.type;
+    if (call.function?.name) target.function.name += call.function.name;
+    if (call.function?.arguments) {
+      target.function.arguments += call.function.arguments;
+      size += call.function.arguments.length;
+    }
+  }
+  const logprobs = choice.logprobs as { content?: unknown[] | null; refusal?: unknown[] | null } | null | undefined;
+  if (logprobs) {
+    entry.logprobs ??= { content: null, refusal: null };
+    if (Array.isArray(logprobs.content))
+      entry.logprobs.content = [...(entry.logprobs.content ?? []), ...logprobs.content];
+    if (Array.isArray(logprobs.refusal))
+      entry.logprobs.refusal = [...(entry.logprobs.refusal ?? []), ...logprobs.refusal];
+    size += JSON.stringify(logprobs).length;
+  }
+  if (choice.finish_reason) entry.finish = choice.finish_reason;
+  return size;
+}
+
+function finalChoice(index: number, choice: ChoiceAccumulator) {
+  return {
+    index,
+    message: {
+      role: choice.role,
+      content: choice.content ?? (choice.toolCalls.length > 0 ? null : ''),
+      refusal: choice.refusal,
+      ...(choice.toolCalls.length > 0
+        ? {
+            tool_calls: choice.toolCalls.map((call) => ({
+              id: call.id,
+              type: call.type ?? 'function',
+              function: call.function,
+            })),
+          }
+        : {}),
+    },
+    logprobs: choice.logprobs,
+    finish_reason: choice.finish ?? 'stop',
+  };
+}
+
+/**
+ * Writes the event stream, never more than one event ahead of the client: when the socket's
+ * buffer is full, the gateway waits for it to drain before it reads the upstream again, so a
+ * client that stops reading holds the upstream instead of the gateway's memory.
+ */
 async function streamResponse(
   reply: FastifyReply,
   first: Step,
   next: () => Promise<Step>,
-  meta: { id: string; created: number; model: string; decisionId: string },
+  cut: Promise<Step>,
+  meta: { id: string; created: number; model: string; decisionId: string; requestId: string },
+  includeUsage: boolean,
+  usage: () => Usage | undefined,
   clientGone: () => boolean,
-  log: (line: string) => void,
-): Promise<void> {
+  context: CompletionsRouteContext,
+): Promise<Outcome> {
   reply.hijack();
   const res = reply.raw;
-  res.on('error', (error) => log(`completion ${meta.id} stream failed: ${error.message}`));
-  res.writeHead(200, { ...SSE_HEADERS, [DECISION_ID_HEADER]: meta.decisionId });
-  const chunk = (delta: Record<string, string>, finishReason: FinishReason | null) =>
+  res.on('error', (error) => context.log(`completion ${meta.id} stream failed: ${error.message}`));
+  res.writeHead(200, {
+    ...SSE_HEADERS,
+    [DECISION_ID_HEADER]: meta.decisionId,
+    [REQUEST_ID_HEADER]: meta.requestId,
+  });
+  const chunk = (choices: readonly ChunkChoice[], extra: Record<string, unknown> = {}) =>
     `data: ${JSON.stringify({
       id: meta.id,
       object: 'chat.completion.chunk',
       created: meta.created,
       model: meta.model,
-      choices: [{ index: 0, delta, finish_reason: finishReason }],
+      choices,
+      ...(includeUsage ? { usage: null } : {}),
+      ...extra,
     })}\n\n`;
-  res.write(chunk({ role: 'assistant', content: '' }, null));
   let step = first;
   try {
     for (;;) {
       if (step.kind === 'cut') {
         res.end(formatSseEvent({ event: 'error', data: JSON.stringify(streamErrorPayload(step.problem)) }));
-        return;
+        return 'cut';
       }
       if (step.result.done) break;
       const event = step.result.value;
-      res.write(event.type === 'delta' ? chunk({ content: event.text }, null) : chunk({}, event.reason));
+      if (event.type === 'choices') {
+        const drained = await write(res, chunk(event.choices), cut);
+        if (drained === 'closed') return 'client-closed';
+        if (drained !== 'ok') {
+          res.end(formatSseEvent({ event: 'error', data: JSON.stringify(streamErrorPayload(drained.problem)) }));
+          return 'cut';
+        }
+      }
       step = await next();
     }
+    const final = usage();
+    if (includeUsage && final) res.write(chunk([], { usage: final }));
     res.end('data: [DONE]\n\n');
+    return 'complete';
   } catch (error) {
-    if (clientGone() || res.destroyed) return;
-    const failure = upstreamProblemError(error, false);
-    log(`completion ${meta.id} failed mid-stream: ${failure.problem.detail ?? failure.problem.title}`);
+    if (clientGone() || res.destroyed) return 'client-closed';
+    const failure = upstreamProblemError(error, false, context.log, meta.requestId);
     res.end(formatSseEvent({ event: 'error', data: JSON.stringify(streamErrorPayload(failure.problem)) }));
+    return 'upstream-error';
   }
 }
 
-function upstreamProblemError(error: unknown, clientGone: boolean): ProblemError {
+/** Bytes a client may have waiting in the gateway before it stops reading the upstream for it. */
+const CLIENT_BUFFER_BYTES = 256 * 1024;
+
+/**
+ * Writes `text`; when more than `CLIENT_BUFFER_BYTES` wait for the client, waits for them to
+ * drain, the client to go, or a cut.
+ */
+async function write(
+  res: ServerResponse,
+  text: string,
+  cut: Promise<Step>,
+): Promise<'ok' | 'closed' | { problem: ProblemDetails }> {
+  if (res.destroyed) return 'closed';
+  if (res.write(text) || res.writableLength < CLIENT_BUFFER_BYTES) return 'ok';
+  let cleanup = () => {};
+  const drained = new Promise<'ok' | 'closed'>((resolve) => {
+    const onDrain = () => resolve('ok');
+    const onClose = () => resolve('closed');
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+    cleanup = () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+    };
+  });
+  try {
+    const result = await Promise.race([drained, cut]);
+    return typeof result === 'string' ? result : result.kind === 'cut' ? { problem: result.problem } : 'ok';
+  } finally {
+    cleanup();
+  }
+}
+
+/**
+ * The problem for an upstream failure. The upstream's own words go to the log with the
+ * request id, never to the caller.
+ */
+function upstreamProblemError(
+  error: unknown,
+  clientGone: boolean,
+  log: (line: string) => void,
+  requestId: string,
+): ProblemError {
+  if (error instanceof ProblemError) return error;
   if (error instanceof UpstreamError) {
+    log(`request ${requestId}: ${error.logDetail}`);
     return new ProblemError(
       problem(
         error.status === 504 ? 'upstream-timeout' : 'upstream-error',
@@ -241,17 +412,13 @@ function upstreamProblemError(error: unknown, clientGone: boolean): ProblemError
     );
   }
   if (clientGone) return new ProblemError(problem('bad-request', 499, 'Client closed the request'));
+  log(`request ${requestId}: the model failed: ${(error as Error)?.stack ?? String(error)}`);
   return new ProblemError(
     problem(
       'upstream-error',
       502,
       'Model unavailable',
-      `The model failed: ${(error as Error)?.message ?? String(error)}`,
+      `The model failed; the gateway's log has the details (request ${requestId}).`,
     ),
   );
-}
-
-function toCompletionMessage(message: ChatCompletionRequest['messages'][number]): CompletionMessage {
-  const content = typeof message.content === 'string' ? message.content : message.content.map((p) => p.text).join('');
-  return { role: message.role === 'developer' ? 'system' : message.role, content };
 }

@@ -1,12 +1,13 @@
 import { readServerSentEvents } from './sse-reader';
 import {
-  postJson,
+  postForEventStream,
   UpstreamError,
-  type FinishReason,
+  type ChunkChoice,
   type Upstream,
   type UpstreamEvent,
   type UpstreamRequest,
-  type UpstreamTimeouts,
+  type UpstreamTransport,
+  type Usage,
 } from './upstream';
 
 /** Where an OpenAI-compatible endpoint is and how to authenticate to it. */
@@ -16,40 +17,46 @@ export interface OpenAiUpstreamConfig {
   readonly model: string;
   /** Sent as `Authorization: Bearer`; omitted when undefined (local servers). */
   readonly apiKey?: string;
+  /** Ask for the usage chunk (`stream_options.include_usage`); off when the model does not take it. */
+  readonly requestUsage?: boolean;
 }
 
 interface OpenAiChunk {
   error?: { message?: string } | string;
-  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+  choices?: ChunkChoice[];
+  usage?: Usage | null;
 }
 
 /**
  * Any OpenAI-compatible chat completions endpoint, always called with `stream: true`.
+ *
+ * The client's messages and parameters are passed on as they are (the model is the catalog's),
+ * and each chunk's choices (content, tool calls, refusals, log probabilities) come back as they are.
  */
 export class OpenAiUpstream implements Upstream {
   constructor(
     private readonly config: OpenAiUpstreamConfig,
-    private readonly timeouts: UpstreamTimeouts,
+    private readonly transport: UpstreamTransport,
   ) {}
 
   async *stream(request: UpstreamRequest, signal: AbortSignal): AsyncIterable<UpstreamEvent> {
     const what = `Upstream ${new URL(this.config.baseUrl).host}`;
-    const response = await postJson(
+    const response = await postForEventStream(
       what,
       `${this.config.baseUrl.replace(/\/+$/, '')}/chat/completions`,
       this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {},
       {
+        ...request.params,
         model: this.config.model,
         messages: request.messages,
         stream: true,
-        ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
-        ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+        ...(this.config.requestUsage !== false ? { stream_options: { include_usage: true } } : {}),
       },
-      this.timeouts,
+      this.transport,
       signal,
     );
-    let finished = false;
-    for await (const message of readServerSentEvents(what, response.body!, this.timeouts.idleMs, signal)) {
+    const limits = { idleMs: this.transport.timeouts.idleMs, maxEventBytes: this.transport.maxEventBytes };
+    for await (const message of readServerSentEvents(what, response.body, limits, signal)) {
       if (message.data.trim() === '[DONE]') break;
       let chunk: OpenAiChunk;
       try {
@@ -59,22 +66,25 @@ export class OpenAiUpstream implements Upstream {
       }
       if (chunk.error) {
         const detail = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
-        throw new UpstreamError(502, `${what} reported an error: ${detail}`);
+        throw new UpstreamError(
+          502,
+          `${what} reported an error; its message is in the gateway's log`,
+          `${what} reported an error: ${detail}`,
+        );
       }
-      const choice = chunk.choices?.[0];
-      const text = choice?.delta?.content;
-      if (typeof text === 'string' && text.length > 0) yield { type: 'delta', text };
-      if (choice?.finish_reason && !finished) {
-        finished = true;
-        yield { type: 'finish', reason: mapFinishReason(choice.finish_reason) };
+      if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
+        yield { type: 'choices', choices: chunk.choices.map(normalChoice) };
       }
+      if (chunk.usage && typeof chunk.usage.prompt_tokens === 'number') yield { type: 'usage', usage: chunk.usage };
     }
-    if (!finished) yield { type: 'finish', reason: 'stop' };
   }
 }
 
-function mapFinishReason(reason: string): FinishReason {
-  if (reason === 'length') return 'length';
-  if (reason === 'content_filter') return 'content_filter';
-  return 'stop';
+function normalChoice(choice: ChunkChoice): ChunkChoice {
+  return {
+    index: typeof choice.index === 'number' ? choice.index : 0,
+    delta: typeof choice.delta === 'object' && choice.delta !== null ? choice.delta : {},
+    finish_reason: choice.finish_reason ?? null,
+    ...(choice.logprobs !== undefined ? { logprobs: choice.logprobs } : {}),
+  };
 }

@@ -1,47 +1,109 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { UpstreamError } from './upstream';
 
+/** One Server-Sent Event as an upstream sent it. */
+export interface UpstreamSseEvent {
+  readonly event: string | undefined;
+  readonly data: string;
+}
+
+/** Limits of one upstream event stream. */
+export interface SseReaderLimits {
+  /** Longest quiet time while the gateway waits for the next piece. */
+  readonly idleMs: number;
+  /** Largest line and largest event (its data), in bytes (UTF-16 units, an upper bound for ASCII JSON). */
+  readonly maxEventBytes: number;
+}
+
 /**
- * Reads Server-Sent Events from a response body, failing with 504 when the body goes
- * quiet for longer than `idleMs`.
+ * Reads Server-Sent Events from an upstream body, pulling the next piece only when the
+ * previous events have been consumed, so a slow client slows the upstream instead of
+ * filling the gateway's memory.
+ *
+ * One idle timer per stream, refreshed on every piece and ignored while the consumer holds an
+ * event: a quiet upstream fails with 504. A line or an event larger than `maxEventBytes` fails
+ * with 502 before more of it is buffered.
  */
 export async function* readServerSentEvents(
   what: string,
-  body: ReadableStream<Uint8Array>,
-  idleMs: number,
+  body: Readable,
+  limits: SseReaderLimits,
   signal: AbortSignal,
-): AsyncGenerator<EventSourceMessage> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  const pending: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (event) => pending.push(event) });
-  const onAbort = () => void reader.cancel().catch(() => {});
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      let timer: NodeJS.Timeout | undefined;
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new UpstreamError(504, `${what} stopped sending for ${idleMs} ms`)), idleMs);
-      });
-      let chunk: ReadableStreamReadResult<Uint8Array>;
-      try {
-        chunk = await Promise.race([reader.read(), idle]);
-      } catch (error) {
-        if (signal.aborted || error instanceof UpstreamError) throw error;
-        throw new UpstreamError(502, `${what} broke off the response (${(error as Error).message})`);
-      } finally {
-        clearTimeout(timer);
-      }
-      if (chunk.done) {
-        parser.feed(decoder.decode());
-        yield* pending.splice(0);
-        return;
-      }
-      parser.feed(decoder.decode(chunk.value, { stream: true }));
-      yield* pending.splice(0);
+): AsyncGenerator<UpstreamSseEvent> {
+  let waiting = true;
+  const timer = setTimeout(function onIdle() {
+    if (!waiting) {
+      timer.refresh();
+      return;
     }
+    body.destroy(new UpstreamError(504, `${what} stopped sending for ${limits.idleMs} ms`));
+  }, limits.idleMs);
+  const onAbort = () => body.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  let data: string[] = [];
+  let dataSize = 0;
+  let event: string | undefined;
+  const tooLarge = (what2: string) =>
+    new UpstreamError(
+      502,
+      `${what} sent ${what2} larger than the gateway's limit of ${limits.maxEventBytes} bytes`,
+      `${what} sent ${what2} larger than ${limits.maxEventBytes} bytes`,
+    );
+  function* lines(text: string): Generator<UpstreamSseEvent> {
+    partial += text;
+    if (partial.includes('\r')) {
+      // CR LF and lone CR end lines too; a CR at the very end may be the first half of CR LF.
+      const held = partial.endsWith('\r');
+      partial = `${(held ? partial.slice(0, -1) : partial).replace(/\r\n?/g, '\n')}${held ? '\r' : ''}`;
+    }
+    let start = 0;
+    for (;;) {
+      const end = partial.indexOf('\n', start);
+      if (end === -1) break;
+      const line = partial.slice(start, end);
+      start = end + 1;
+      if (line === '') {
+        if (data.length > 0) yield { event, data: data.join('\n') };
+        data = [];
+        dataSize = 0;
+        event = undefined;
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let value = colon === -1 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') {
+        dataSize += value.length + 1;
+        if (dataSize > limits.maxEventBytes) throw tooLarge('an event');
+        data.push(value);
+      } else if (field === 'event') {
+        event = value;
+      }
+    }
+    partial = partial.slice(start);
+    if (partial.length > limits.maxEventBytes) throw tooLarge('a line');
+  }
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      waiting = false;
+      for (const parsed of lines(decoder.write(chunk))) yield parsed;
+      waiting = true;
+      timer.refresh();
+    }
+    waiting = false;
+    // An event not closed by a blank line when the body ends is incomplete: it is dropped.
+    yield* lines(decoder.end());
+  } catch (error) {
+    if (signal.aborted || error instanceof UpstreamError) throw error;
+    throw new UpstreamError(502, `${what} broke off the response`, `${what} broke off the response: ${String(error)}`);
   } finally {
+    clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
-    void reader.cancel().catch(() => {});
+    body.destroy();
   }
 }

@@ -2,12 +2,13 @@ import type { CatalogModel } from '../catalog';
 import { AnthropicUpstream } from './anthropic-upstream';
 import { DemoUpstream } from './demo-upstream';
 import { OpenAiUpstream } from './openai-upstream';
-import { UpstreamError, type Upstream, type UpstreamTimeouts } from './upstream';
+import { modelParameters } from './parameters';
+import { UpstreamError, type Upstream, type UpstreamTransport } from './upstream';
 
 /** What upstream construction needs from the gateway's configuration. */
 export interface UpstreamSettings {
   readonly demoTokensPerSecond: number;
-  readonly timeouts: UpstreamTimeouts;
+  readonly transport: UpstreamTransport;
   /** Where `apiKeyEnv` names are looked up (normally `process.env`). */
   readonly env: Readonly<Record<string, string | undefined>>;
 }
@@ -27,8 +28,13 @@ export function upstreamFor(model: CatalogModel, settings: UpstreamSettings): Up
       const apiKey = config.apiKeyEnv ? settings.env[config.apiKeyEnv] : undefined;
       if (config.apiKeyEnv && !apiKey) throw missingKey(model, config.apiKeyEnv);
       return new OpenAiUpstream(
-        { baseUrl: config.baseUrl, model: config.model, ...(apiKey ? { apiKey } : {}) },
-        settings.timeouts,
+        {
+          baseUrl: config.baseUrl,
+          model: config.model,
+          ...(apiKey ? { apiKey } : {}),
+          requestUsage: modelParameters('openai', model.parameters).includes('stream_options'),
+        },
+        settings.transport,
       );
     }
     case 'anthropic': {
@@ -36,7 +42,7 @@ export function upstreamFor(model: CatalogModel, settings: UpstreamSettings): Up
       if (!apiKey) throw missingKey(model, config.apiKeyEnv);
       return new AnthropicUpstream(
         { baseUrl: config.baseUrl, model: config.model, apiKey, maxTokens: config.maxTokens },
-        settings.timeouts,
+        settings.transport,
       );
     }
   }

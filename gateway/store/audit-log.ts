@@ -3,7 +3,7 @@ import type { GatewayDatabase } from './database';
 
 /** What a record is about. */
 export type AuditKind =
-  'access' | 'session' | 'entitlements' | 'revocation' | 'policy' | 'catalog' | 'admin' | 'enrolment';
+  'access' | 'session' | 'entitlements' | 'revocation' | 'policy' | 'catalog' | 'admin' | 'enrolment' | 'completion';
 
 /** What a caller appends; the log adds sequence, time and hashes. */
 export interface AuditEntry {
