@@ -1,5 +1,5 @@
 import { _electron, test as base, expect, type BrowserContext, type Page } from '@playwright/test';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type RunningStack } from '../gateway/stack';
@@ -55,6 +55,12 @@ interface WorkerFixtures {
 
 interface TestFixtures {
   readonly device: HarnessDevice;
+  /**
+   * Managed settings for this test, written to a folder laid out like `/etc/clearance/policy.json`
+   * and read by the real Linux reader (an object as JSON, a string as is); `GATEWAY_URL` in it becomes
+   * the worker's gateway. None by default.
+   */
+  readonly managedPolicy: Readonly<Record<string, unknown>> | string | undefined;
   readonly harness: Harness;
   readonly app: Page;
 }
@@ -79,8 +85,18 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     { scope: 'worker' },
   ],
   device: ['compliant', { option: true }],
-  harness: async ({ stack, device }, use) => {
-    const harness = await startHarness({ stack, device });
+  managedPolicy: [undefined, { option: true }],
+  harness: async ({ stack, device, managedPolicy }, use) => {
+    let managedPolicyDir: string | undefined;
+    if (managedPolicy) {
+      managedPolicyDir = await mkdtemp(join(tmpdir(), 'clearance-e2e-etc-'));
+      await chmod(managedPolicyDir, 0o755);
+      const text = typeof managedPolicy === 'string' ? managedPolicy : JSON.stringify(managedPolicy, null, 2);
+      await writeFile(join(managedPolicyDir, 'policy.json'), text.replaceAll('GATEWAY_URL', stack.gatewayUrl), {
+        mode: 0o644,
+      });
+    }
+    const harness = await startHarness({ stack, device, managedPolicyDir });
     await use(harness);
     await harness.close();
   },

@@ -33,6 +33,8 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '5173' },
       profile: { type: 'string', default: join('.state', 'harness-profile') },
       'no-open': { type: 'boolean', default: false },
+      /** A folder laid out like /etc/clearance (owned by you, not root) to try managed settings. */
+      'managed-policy': { type: 'string' },
     },
   });
   const device = values.device as HarnessDevice;
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
     secrets: new MemorySecretStore(await profileSecretKey(values.profile)),
     stackDir: join('.state', 'stack'),
     device,
+    managedPolicyDir: values['managed-policy'],
     port: Number(values.port),
     log: (message, error) => console.log(error ? `${message}: ${String(error)}` : message),
     onOpenExternal: (url) => {

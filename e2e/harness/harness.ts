@@ -9,6 +9,7 @@ import {
 } from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
 import type { Clock, ExternalBrowser, SecretStore } from '../../main/platform';
+import { readManagedPolicy } from '../../main/config/managed';
 import { UNMANAGED, type ManagedPolicy } from '../../main/config/policy';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
@@ -33,8 +34,13 @@ export interface HarnessOptions {
   /** The app's clock (a spec moves it forward to reach a document's expiry). */
   readonly clock?: Clock;
   readonly log?: (message: string, error?: unknown) => void;
-  /** IT's managed configuration, read by the real readers (a Linux policy folder in e2e). */
+  /** IT's managed configuration, already read. */
   readonly managed?: ManagedPolicy;
+  /**
+   * A folder laid out like `/etc/clearance` (policy.json, policy.d/), read by the real Linux reader;
+   * its files must be owned by the user running the harness instead of root.
+   */
+  readonly managedPolicyDir?: string;
 }
 
 /** A running harness: the app's services behind a loopback page, plus the demo stack. */
@@ -90,15 +96,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     }),
     ...(options.clock ? { clock: options.clock } : {}),
   };
+  const managed =
+    options.managed ??
+    (options.managedPolicyDir
+      ? await readManagedPolicy({
+          platform: 'linux',
+          commands: adapters.commands,
+          linuxDir: options.managedPolicyDir,
+          ownership: { trustedUid: process.getuid?.() ?? 0 },
+        })
+      : UNMANAGED);
   const services = createServices(adapters, {
-    gatewayUrl: stack.gatewayUrl,
+    gatewayUrl: (managed.view.state === 'invalid' ? undefined : managed.config.gatewayUrl) ?? stack.gatewayUrl,
     appVersion: '0.1.0',
     shell: 'harness',
     platform: process.platform,
     packaged: false,
     argv: [],
     env: {},
-    managed: options.managed ?? UNMANAGED,
+    managed,
     idpCaCertPem: stack.caCertPem,
     posture: postureFor(options.device ?? 'compliant'),
     log,
