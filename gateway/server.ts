@@ -36,6 +36,7 @@ import {
 import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
+import { registerAttestationRoute, verifySessionAttestation } from './device/attestation/session-evidence';
 import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges';
 import { DEFAULT_LIMITS, PrincipalRateLimits, QuotaExceeded, type LimitSettings } from './limits/quotas';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
@@ -370,6 +371,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     endpoints: {
       device_challenge: `${url}/v1/device/challenge`,
+      ...(trust.tpm ? { device_attestation: `${url}/v1/device/attestation` } : {}),
       session: `${url}/v1/session`,
       entitlements: `${url}/v1/entitlements`,
       events: `${url}/v1/events`,
@@ -378,6 +380,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     device_policy: {
       required_checks: requiredChecks,
+      enrolment: trust.policy.name,
       ...(options.discovery.minOsVersions ? { min_os_versions: { ...options.discovery.minOsVersions } } : {}),
     },
     ...(options.discovery.supportContact ? { support_contact: options.discovery.supportContact } : {}),
@@ -415,6 +418,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     reply.header('cache-control', 'max-age=300').send(keys.jwks()),
   );
 
+  registerAttestationRoute(app, {
+    identify: async (request) => ({ userId: (await auth.identityFromBearer(request)).identity.userId }),
+    trust,
+    audit,
+  });
+
   app.post('/v1/device/challenge', async (request, reply) => {
     const { identity: who } = await auth.identityFromBearer(request);
     const challenge = await challenges.issue(who.userId);
@@ -433,8 +442,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       );
     }
     const proof = await dpop.verify(request.headers.dpop, { method: 'POST', urls: auth.targetUrls(request) });
-    const body = z.object({ posture: z.string().min(1) }).safeParse(request.body);
-    if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>"}');
+    const body = z.object({ posture: z.string().min(1), attestation: z.unknown().optional() }).safeParse(request.body);
+    if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>", "attestation"?: {…}}');
     const report = await verifyPostureReport(body.data.posture, proof.jwk, proof.jkt);
     if (!(await challenges.consume(report.nonce, who.userId))) {
       throw new PostureError('posture report nonce is unknown, already used, expired, or was issued to someone else');
@@ -451,25 +460,35 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       );
     }
     // Only a key the gateway itself verified counts as hardware; the report's claim alone is refused.
-    const assurance: DeviceAssurance = 'software';
+    const tpm = await verifySessionAttestation(
+      trust,
+      audit,
+      who.userId,
+      report.nonce,
+      body.data.attestation,
+      proof.jwk,
+    );
+    const assurance: DeviceAssurance = tpm ? 'hardware' : 'software';
+    const deviceId = tpm ? `tpm-ek:${tpm.ekFingerprint}` : report.deviceId;
     await admitDevice(trust.policy, trust.enrolments, audit, {
       facts: {
         userId: who.userId,
         jkt: proof.jkt,
-        deviceId: report.deviceId,
+        deviceId,
         ...(who.username ? { username: who.username } : {}),
         platform: report.platform,
         assurance,
+        ...(tpm ? { ekFingerprint: tpm.ekFingerprint } : {}),
       },
       claimedAssurance: report.assurance,
-      tpmVerified: false,
+      tpmVerified: tpm !== undefined,
       certificateVerified: false,
     });
-    const verdict = deviceVerdict(report, requiredChecks, assurance);
+    const verdict = deviceVerdict({ ...report, deviceId }, requiredChecks, assurance);
     await devices.enrol({
       userId: who.userId,
       jkt: proof.jkt,
-      deviceId: report.deviceId,
+      deviceId,
       publicJwk: proof.jwk,
       assurance: verdict.assurance,
       platform: report.platform,

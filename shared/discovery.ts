@@ -22,10 +22,14 @@ export const DiscoveryDocument = z.object({
     events: z.string(),
     models: z.string(),
     chat_completions: z.string(),
+    /** TPM key attestation: EK certificate and AK in, credential to activate out (docs/protocol.md). */
+    device_attestation: z.string().optional(),
   }),
   device_policy: z.object({
     required_checks: z.array(PostureCheckId),
     min_os_versions: z.record(z.string(), z.string()).optional(),
+    /** The gateway's enrolment policy: `open`, or `certificate`, `tpm`, `approval` joined by `+`. */
+    enrolment: z.string().optional(),
   }),
   support_contact: z.string().optional(),
 });

@@ -24,12 +24,31 @@ export interface ProofOptions {
  */
 export class TestDevice {
   private constructor(
-    readonly privateKey: CryptoKey,
+    readonly privateKey: CryptoKey | undefined,
     readonly publicJwk: JWK,
     readonly jkt: string,
     readonly deviceId: string,
     readonly assurance: 'software' | 'hardware',
+    private readonly signer?: (input: Uint8Array) => Promise<Uint8Array>,
   ) {}
+
+  /** A device whose key signs elsewhere (a TPM): `sign` returns the ES256 signature r‖s. */
+  static async withSigner(
+    publicJwk: JWK,
+    sign: (input: Uint8Array) => Promise<Uint8Array>,
+    assurance: 'software' | 'hardware' = 'hardware',
+  ): Promise<TestDevice> {
+    const jkt = await calculateJwkThumbprint(publicJwk, 'sha256');
+    return new TestDevice(undefined, publicJwk, jkt, `device-${randomUUID()}`, assurance, sign);
+  }
+
+  private async jws(header: Record<string, unknown>, claims: Record<string, unknown>, key?: CryptoKey) {
+    if (key || !this.signer)
+      return new SignJWT(claims).setProtectedHeader(header as never).sign(key ?? this.privateKey!);
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    const signature = await this.signer(new TextEncoder().encode(input));
+    return `${input}.${Buffer.from(signature).toString('base64url')}`;
+  }
 
   /** Makes a fresh device key. */
   static async create(options: { assurance?: 'software' | 'hardware'; deviceId?: string } = {}): Promise<TestDevice> {
@@ -57,9 +76,11 @@ export class TestDevice {
       ...(options.nonce ? { nonce: options.nonce } : {}),
       ...options.claims,
     };
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: this.publicJwk, ...options.header })
-      .sign(options.signingKey ?? this.privateKey);
+    return this.jws(
+      { alg: 'ES256', typ: 'dpop+jwt', jwk: this.publicJwk, ...options.header },
+      claims,
+      options.signingKey,
+    );
   }
 
   /** A posture report (`typ: posture+jwt`) carrying `nonce`. */
@@ -74,9 +95,7 @@ export class TestDevice {
       checks: [...PASSING_CHECKS],
       ...overrides,
     };
-    return new SignJWT({ ...claims })
-      .setProtectedHeader({ alg: 'ES256', typ: 'posture+jwt' })
-      .sign(signingKey ?? this.privateKey);
+    return this.jws({ alg: 'ES256', typ: 'posture+jwt' }, { ...claims }, signingKey);
   }
 }
 

@@ -31,6 +31,31 @@ export interface DeviceKey {
   readonly createdAt: string;
   /** Signs `signingInput` with ES256 and returns the JOSE signature (r‖s, 64 bytes). */
   sign(signingInput: Uint8Array): Promise<Uint8Array>;
+  /** How the gateway can verify that hardware holds the key; absent for software keys. */
+  readonly attestor?: KeyAttestor;
+}
+
+/**
+ * TPM 2.0 key attestation of a hardware device key (docs/protocol.md, "TPM key attestation").
+ *
+ * All values are the TPM's own binary structures, passed through to the gateway unread.
+ */
+export interface KeyAttestor {
+  /** The endorsement key certificate (DER) and the attestation key's TPM2B_PUBLIC. */
+  endorsement(): Promise<{ readonly ekCertificate: Uint8Array; readonly attestationKeyPublic: Uint8Array }>;
+  /**
+   * Activates the gateway's credential (TPM2_ActivateCredential) and certifies the device key with the
+   * attestation key over `qualifyingData` (TPM2_Certify).
+   */
+  activateAndCertify(
+    credential: { readonly credentialBlob: Uint8Array; readonly encryptedSecret: Uint8Array },
+    qualifyingData: Uint8Array,
+  ): Promise<{
+    readonly secret: Uint8Array;
+    readonly devicePublic: Uint8Array;
+    readonly certifyInfo: Uint8Array;
+    readonly certifySignature: Uint8Array;
+  }>;
 }
 
 /** A key held by an OS-backed store: only its public half and a way to sign ever reach Clearance. */
@@ -38,6 +63,8 @@ export interface HardwareKeyHandle {
   readonly publicJwk: DevicePublicJwk;
   readonly createdAt: string;
   sign(signingInput: Uint8Array): Promise<Uint8Array>;
+  /** Present when the store can prove to the gateway that it holds the key (a TPM). */
+  readonly attestor?: KeyAttestor;
 }
 
 /**
@@ -176,8 +203,12 @@ export class DeviceKeyStore {
     try {
       const handle = await provider.openOrCreate(KEY_LABEL);
       if (!handle) return undefined;
-      return await deviceKeyFrom(publicJwkOf(handle.publicJwk), 'hardware', handle.createdAt, (input) =>
-        handle.sign(input),
+      return await deviceKeyFrom(
+        publicJwkOf(handle.publicJwk),
+        'hardware',
+        handle.createdAt,
+        (input) => handle.sign(input),
+        handle.attestor,
       );
     } catch (error) {
       this.log(`The hardware key store (${provider.name}) could not be used; falling back to a software key`, error);
@@ -281,12 +312,14 @@ async function deviceKeyFrom(
   assurance: DeviceAssurance,
   createdAt: string,
   signer: (input: Uint8Array) => Promise<Uint8Array>,
+  attestor?: KeyAttestor,
 ): Promise<DeviceKey> {
   const thumbprint = await calculateJwkThumbprint(publicJwk, 'sha256');
   const facts = { deviceId: thumbprint, thumbprint, publicJwk, assurance, createdAt };
   return Object.freeze({
     ...facts,
     sign: signer,
+    ...(attestor ? { attestor } : {}),
     toJSON: () => facts,
   });
 }

@@ -114,17 +114,21 @@ describe('enrolment policy approval', () => {
 describe('enrolment policy requirements', () => {
   let harness: GatewayHarness;
   beforeAll(async () => {
-    harness = await startGatewayHarness({ deviceTrust: { enrolmentPolicy: 'certificate+tpm' } });
+    harness = await startGatewayHarness({ deviceTrust: { enrolmentPolicy: 'certificate' } });
   });
   afterAll(async () => {
     await harness?.close();
   });
 
-  it('refuses a software key when the policy requires TPM attestation', async () => {
+  it('refuses a device without a managed-device certificate when the policy requires one', async () => {
     const client = new GatewayTestClient(harness.gateway.url, await TestDevice.create());
     const token = await harness.idp.mint(testPersonas.usResearcher);
     const body = await refusal(await client.requestSession(token, await client.challenge(token)));
-    expect(body).toMatchObject({ reason: 'DEVICE_ATTESTATION_FAILED', step: 'missing' });
+    expect(body).toMatchObject({
+      type: 'urn:clearance:problem:device-certificate-required',
+      reason: 'DEVICE_CERTIFICATE_REQUIRED',
+      message: enrolmentMessages.DEVICE_CERTIFICATE_REQUIRED,
+    });
     expect(await harness.gateway.devices.find(testPersonas.usResearcher.id, client.device.jkt)).toBeUndefined();
   });
 

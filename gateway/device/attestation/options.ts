@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { openGatewayDatabase, type GatewayDatabase } from '../../store/database';
 import { OPEN_ENROLMENT, parseEnrolmentPolicy, type EnrolmentPolicy } from './enrolment-policy';
+import { TrustBundle } from './certificate-chain';
 import { SqliteEnrolmentStore, type EnrolmentStore } from './enrolments';
+import { TpmAttestationVerifier } from './tpm-attestation';
 
 /** How the gateway decides which devices it trusts (GatewayOptions.deviceTrust). */
 export interface DeviceTrustOptions {
@@ -9,12 +11,19 @@ export interface DeviceTrustOptions {
   readonly enrolmentPolicy?: string | readonly string[];
   /** Where enrolment requests and approvals are kept; default SQLite in the gateway's database. */
   readonly enrolments?: EnrolmentStore;
+  /**
+   * PEM bundle(s) of TPM manufacturer CA certificates that endorsement key certificates must chain to.
+   * Without it no device can attest as `hardware`.
+   */
+  readonly tpmManufacturerRoots?: string | readonly string[];
 }
 
 /** Device trust as the running gateway uses it. */
 export interface DeviceTrust {
   readonly policy: EnrolmentPolicy;
   readonly enrolments: EnrolmentStore;
+  /** Absent when no manufacturer roots are configured. */
+  readonly tpm?: TpmAttestationVerifier;
   close(): void;
 }
 
@@ -31,7 +40,15 @@ export function openDeviceTrust(
 ): DeviceTrust {
   const policy =
     options?.enrolmentPolicy === undefined ? OPEN_ENROLMENT : parseEnrolmentPolicy(options.enrolmentPolicy);
-  if (options?.enrolments) return { policy, enrolments: options.enrolments, close: () => {} };
+  const tpm =
+    options?.tpmManufacturerRoots === undefined
+      ? undefined
+      : new TpmAttestationVerifier(TrustBundle.fromPem(options.tpmManufacturerRoots, 'The TPM manufacturer roots'));
+  if (policy.requirements.has('tpm') && !tpm) {
+    throw new Error('The enrolment policy requires TPM attestation but no TPM manufacturer roots are configured.');
+  }
+  const trust = { policy, ...(tpm ? { tpm } : {}) };
+  if (options?.enrolments) return { ...trust, enrolments: options.enrolments, close: () => {} };
   const own = database ? undefined : openGatewayDatabase(join(stateDir, 'enrolments.db'));
-  return { policy, enrolments: new SqliteEnrolmentStore(database ?? own!), close: () => own?.close() };
+  return { ...trust, enrolments: new SqliteEnrolmentStore(database ?? own!), close: () => own?.close() };
 }

@@ -1,0 +1,67 @@
+import 'reflect-metadata';
+import { createHash, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+/** `@peculiar/x509`, loaded after the Reflect polyfill it needs. */
+export { x509 };
+
+/** A bundle of trusted CA certificates (roots and, optionally, intermediates) read from PEM. */
+export class TrustBundle {
+  private constructor(readonly certificates: readonly x509.X509Certificate[]) {}
+
+  /**
+   * Reads every certificate in `pem` (one or more PEM texts, concatenated).
+   *
+   * @throws when the text holds no certificate or one that cannot be read.
+   */
+  static fromPem(pem: string | readonly string[], what: string): TrustBundle {
+    const text = typeof pem === 'string' ? pem : pem.join('\n');
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) throw new Error(`${what} holds no PEM certificate`);
+    try {
+      return new TrustBundle(blocks.map((block) => new x509.X509Certificate(block)));
+    } catch (error) {
+      throw new Error(`${what} holds a certificate that cannot be read: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Verifies that `leaf` chains, signature by signature and within every validity period, to a
+   * self-signed certificate of this bundle; returns the chain from the leaf to the root.
+   *
+   * `intermediates` (sent by the client) may fill gaps but are never trusted on their own.
+   * Throws an error naming what failed.
+   */
+  async verify(
+    leaf: x509.X509Certificate,
+    intermediates: readonly x509.X509Certificate[] = [],
+    at: Date = new Date(),
+  ): Promise<readonly x509.X509Certificate[]> {
+    const builder = new x509.X509ChainBuilder({ certificates: [...this.certificates, ...intermediates] });
+    const chain = [...(await builder.build(leaf))];
+    const root = chain.at(-1)!;
+    if (chain.length < 2 || !(await root.isSelfSigned())) {
+      throw new Error(`the certificate (issuer "${leaf.issuer}") does not chain to a trusted root`);
+    }
+    const anchored = this.certificates.some((trusted) => trusted.equal(root));
+    if (!anchored) throw new Error(`the chain ends at "${root.subject}", which is not a trusted root`);
+    for (let i = 0; i < chain.length; i++) {
+      const certificate = chain[i]!;
+      const issuer = chain[Math.min(i + 1, chain.length - 1)]!;
+      if (at < certificate.notBefore || at > certificate.notAfter) {
+        throw new Error(`"${certificate.subject}" is not valid at ${at.toISOString()}`);
+      }
+      if (!(await certificate.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) {
+        throw new Error(`the signature on "${certificate.subject}" does not verify with "${issuer.subject}"`);
+      }
+    }
+    return chain;
+  }
+}
+
+/** SHA-256 fingerprint of a certificate's DER, lower-case hex. */
+export function certificateFingerprint(certificate: x509.X509Certificate): string {
+  return createHash('sha256').update(Buffer.from(certificate.rawData)).digest('hex');
+}
