@@ -228,6 +228,21 @@ export class AccessService {
     return { cut, notified: notified.size };
   }
 
+  /** Ends every stream and completion of a user on all devices (an account suspension). */
+  endUser(userId: string, cutWith: ProblemDetails, eventReason: string): number {
+    let cut = 0;
+    for (const completion of [...this.inFlight]) {
+      if (completion.session.userId !== userId) continue;
+      this.inFlight.delete(completion);
+      cut++;
+      completion.cut(cutWith);
+    }
+    for (const [id, session] of this.sessions) if (session.userId === userId) this.sessions.delete(id);
+    const detail = cutWith.detail ?? cutWith.title;
+    this.events.publish(userId, { type: 'session.revoked', data: { reason: eventReason, detail } });
+    return cut;
+  }
+
   /** Ends every stream and completion of one device key of a user. */
   revokeDevice(userId: string, jkt: string, detail: string): number {
     let cut = 0;

@@ -6,6 +6,7 @@ import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
 import { DiscoveryDocument } from '../shared/discovery';
+import type { ProblemDetails } from '../shared/problem';
 import type { DeviceAssurance, PostureCheckId } from '../shared/device';
 import { REQUEST_ID_HEADER } from '../shared/protocol';
 import { AccessService, principalFromGroups } from './access';
@@ -49,6 +50,13 @@ import { SqliteAuditLog, type AuditLog } from './store/audit-log';
 import { openGatewayDatabase } from './store/database';
 import { SqliteDeviceRegistry, type DeviceRegistry } from './store/device-registry';
 import { SqliteEntitlementVersions, type EntitlementVersions } from './store/entitlement-versions';
+import {
+  InMemoryUserSuspensions,
+  SqliteUserSuspensions,
+  type UserSuspension,
+  type UserSuspensions,
+} from './store/user-suspensions';
+import { SESSION_REVOKED_REASON } from '../shared/protocol';
 import type { Subscription } from './signal';
 
 /** What `/.well-known/clearance` tells clients about signing in. */
@@ -112,6 +120,8 @@ export interface GatewayOptions {
     readonly devices: DeviceRegistry;
     readonly audit: AuditLog;
     readonly versions: EntitlementVersions;
+    /** Suspended accounts; without one, suspensions live in this instance's memory only. */
+    readonly suspensions?: UserSuspensions;
   };
   /** Enrolment policy and its store (docs/it-deployment.md, "Enrolment policy"). */
   readonly deviceTrust?: DeviceTrustOptions;
@@ -167,6 +177,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const devices = options.stores?.devices ?? new SqliteDeviceRegistry(database!);
   const audit = options.stores?.audit ?? new SqliteAuditLog(database!);
   const versions = options.stores?.versions ?? new SqliteEntitlementVersions(database!);
+  const suspensions: UserSuspensions =
+    options.stores?.suspensions ?? (database ? new SqliteUserSuspensions(database) : new InMemoryUserSuspensions());
+  if (options.stores && !options.stores.suspensions)
+    log('suspensions are kept in memory: pass stores.suspensions to share them');
   let trust: ReturnType<typeof openDeviceTrust>;
   try {
     trust = openDeviceTrust(options.deviceTrust, database, options.stateDir);
@@ -212,6 +226,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     claimMapping,
     () => origins,
     async (request, principal) => {
+      const suspension = await suspensions.find(principal.userId);
+      if (suspension) {
+        const record = await audit.append({
+          kind: 'access',
+          subject: principal.userId,
+          data: {
+            effect: 'deny',
+            reason: 'ACCOUNT_SUSPENDED',
+            endpoint: `${request.method} ${request.url.split('?')[0]}`,
+            ...(principal.jkt ? { jkt: principal.jkt } : {}),
+          },
+        });
+        throw new ProblemError(suspendedProblem(suspension, record.decisionId));
+      }
       await principalLimits.current?.check(request as FastifyRequest, principal);
     },
   );
@@ -765,6 +793,55 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return reply.header('cache-control', 'no-store').send({ revision: result.revision, policies: result.count });
   });
 
+  const UserPath = z.object({ id: z.string().min(1).max(256) });
+  app.post('/v1/admin/users/:id/suspend', async (request, reply) => {
+    requireAdmin(request);
+    const { id } = UserPath.parse(request.params);
+    const body = z
+      .object({ reason: z.string().max(500).optional() })
+      .strict()
+      .safeParse(request.body ?? {});
+    if (!body.success)
+      throw new ProblemError(
+        problem('bad-request', 400, 'Invalid request', 'Body: {"reason"?: "<why, for the audit>"}'),
+      );
+    const changed = await suspensions.suspend(id, ADMIN_ACTOR, body.data.reason);
+    const record = await audit.append({
+      kind: 'admin',
+      subject: id,
+      data: {
+        action: 'users.suspend',
+        actor: ADMIN_ACTOR,
+        changed,
+        ...(body.data.reason ? { reason: body.data.reason } : {}),
+      },
+    });
+    const suspension = (await suspensions.find(id))!;
+    const cut = access.endUser(
+      id,
+      suspendedProblem(suspension, record.decisionId),
+      SESSION_REVOKED_REASON.accountSuspended,
+    );
+    log(`user ${id} suspended by ${ADMIN_ACTOR}; ${cut} completion(s) cut`);
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ user: id, suspended: true, changed, decisionId: record.decisionId });
+  });
+  app.post('/v1/admin/users/:id/resume', async (request, reply) => {
+    requireAdmin(request);
+    const { id } = UserPath.parse(request.params);
+    const changed = await suspensions.resume(id);
+    const record = await audit.append({
+      kind: 'admin',
+      subject: id,
+      data: { action: 'users.resume', actor: ADMIN_ACTOR, changed },
+    });
+    log(`user ${id} resumed by ${ADMIN_ACTOR}`);
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ user: id, suspended: false, changed, decisionId: record.decisionId });
+  });
+
   const revokeDevice = async (userId: string, jkt: string): Promise<boolean> => {
     const changed = await devices.revoke(userId, jkt);
     if (!changed) return false;
@@ -806,6 +883,25 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       database?.close();
     },
   };
+}
+
+/** Who an act done with the admin token is attributed to in the audit log. */
+const ADMIN_ACTOR = 'admin-token';
+
+/** The 403 every call of a suspended account gets. */
+function suspendedProblem(suspension: UserSuspension, decisionId: string): ProblemDetails {
+  const since = suspension.suspendedAt.slice(0, 10);
+  return problem(
+    'account-suspended',
+    403,
+    'Account suspended',
+    `IT suspended this account on ${since}; every model, session and new device is refused until IT resumes it.`,
+    {
+      reason: 'ACCOUNT_SUSPENDED',
+      decisionId,
+      message: 'Your account is suspended. Contact IT to have it resumed.',
+    },
+  );
 }
 
 /** Paths load balancers and clients poll; never counted against an address. */

@@ -38,6 +38,12 @@ const MIGRATIONS: readonly string[] = [
      ver INTEGER NOT NULL,
      fingerprint TEXT NOT NULL
    );`,
+  `CREATE TABLE user_suspensions (
+     user_id TEXT PRIMARY KEY,
+     suspended_at TEXT NOT NULL,
+     suspended_by TEXT NOT NULL,
+     reason TEXT
+   );`,
 ];
 
 /**
