@@ -73,7 +73,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       platform: config.platform,
       commands: adapters.commands,
       launch: { packaged: config.packaged, argv: config.argv, env: config.env, fuses: config.fuses },
-      managedConfigPresent: config.managed.trustedFilePresent,
+      trustedPolicyFilePresent: config.managed.trustedFilePresent,
       // Read when the checks run, after discovery: `access` is built just below.
       minOsVersions: (): Readonly<Record<string, string>> | undefined => access.minOsVersions,
     });

@@ -58,27 +58,23 @@ describe('disk-encryption on macOS (fdesetup status)', () => {
 
 describe('managed on macOS (profiles status -type enrollment)', () => {
   it('passes an MDM-enrolled Mac and names the server', () => {
-    const check = wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-enrolled.txt'), false));
+    const check = wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-enrolled.txt')));
     expect(check.status).toBe('pass');
     expect(check.detail).toContain('mdm.lab.example.org');
   });
 
   it('fails a Mac that is not enrolled', () => {
-    expect(wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-not-enrolled.txt'), false)).status).toBe(
-      'fail',
-    );
+    expect(wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-not-enrolled.txt'))).status).toBe('fail');
   });
 
-  it('passes an unenrolled Mac when IT managed settings are installed', () => {
-    expect(parseProfilesEnrollment(recorded('darwin/profiles-not-enrolled.txt'), true).status).toBe('pass');
+  it('fails an unenrolled Mac whatever files are installed: only the MDM enrolment counts', () => {
+    expect(parseProfilesEnrollment(recorded('darwin/profiles-not-enrolled.txt')).status).toBe('fail');
   });
 
   it('answers unknown for an error, empty output and a missing tool', () => {
-    expect(wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-garbled.txt', 1), false)).status).toBe(
-      'unknown',
-    );
-    expect(parseProfilesEnrollment(silent, false).status).toBe('unknown');
-    expect(parseProfilesEnrollment(notInstalled, false).status).toBe('unknown');
+    expect(wellFormed(parseProfilesEnrollment(recorded('darwin/profiles-garbled.txt', 1))).status).toBe('unknown');
+    expect(parseProfilesEnrollment(silent).status).toBe('unknown');
+    expect(parseProfilesEnrollment(notInstalled).status).toBe('unknown');
   });
 });
 

@@ -83,10 +83,9 @@ export function parseFdesetupStatus(result: CommandResult): PostureCheck {
 }
 
 /**
- * Managed Mac from `profiles status -type enrollment`, or IT's managed settings for Clearance.
+ * Managed Mac from `profiles status -type enrollment` (MDM enrolment): never from the presence of a file.
  */
-export function parseProfilesEnrollment(result: CommandResult, managedConfigPresent: boolean): PostureCheck {
-  if (managedConfigPresent) return pass('managed', 'IT’s managed settings for Clearance are installed.');
+export function parseProfilesEnrollment(result: CommandResult): PostureCheck {
   const mdm = /^MDM enrollment:\s*(Yes|No)\b(.*)$/m.exec(result.stdout);
   if (notRunnable(result) || result.exitCode !== 0 || !mdm) {
     return unknown(
@@ -168,7 +167,8 @@ export function parseSysadminctlScreenLock(result: CommandResult): PostureCheck 
 export interface DarwinCheckInput {
   readonly commands: CommandRunner;
   readonly minOsVersions?: Readonly<Record<string, string>>;
-  readonly managedConfigPresent: boolean;
+  /** Not a signal on macOS (the MDM enrolment is); accepted so every platform takes the same input. */
+  readonly trustedPolicyFilePresent?: boolean;
   readonly timeoutMs?: number;
 }
 
@@ -183,6 +183,6 @@ export async function runDarwinChecks(input: DarwinCheckInput): Promise<PostureC
     run('fdesetup').then(parseFdesetupStatus),
     run('screenLock').then(parseSysadminctlScreenLock),
     run('firewall').then(parseSocketFilterFirewall),
-    run('enrollment').then((r) => parseProfilesEnrollment(r, input.managedConfigPresent)),
+    run('enrollment').then((r) => parseProfilesEnrollment(r)),
   ]);
 }

@@ -200,8 +200,18 @@ describe('firewall on Linux', () => {
 });
 
 describe('managed on Linux', () => {
-  it('passes with IT managed settings present', () => {
-    expect(wellFormed(parseLinuxManaged(notInstalled, true)).status).toBe('pass');
+  it('passes with IT’s root-owned policy file (the reader refuses any other)', () => {
+    const check = wellFormed(parseLinuxManaged(notInstalled, true));
+    expect(check.status).toBe('pass');
+    expect(check.detail).toContain('owned by root');
+  });
+
+  it('passes a machine whose SSSD serves a domain, and not when SSSD is not running', () => {
+    const check = wellFormed(parseLinuxManaged(notInstalled, false, recorded('linux/sssctl-domain-list.txt')));
+    expect(check.status).toBe('pass');
+    expect(check.detail).toBe('The device is joined to ad.lab.example (SSSD).');
+    const down = recordedStderr('linux/sssctl-not-running.stderr.txt', 1);
+    expect(parseLinuxManaged(notInstalled, false, down).status).toBe('fail');
   });
 
   it('passes a domain-joined machine', () => {

@@ -44,6 +44,7 @@ export const linuxCommands = {
   ufwConf: ['cat', ['/etc/ufw/ufw.conf']],
   nft: ['nft', ['list', 'ruleset']],
   realm: ['realm', ['list']],
+  sssd: ['sssctl', ['domain-list']],
 } as const satisfies Record<string, readonly [string, readonly string[]]>;
 
 /** Parses `/etc/os-release` (`KEY=value` or `KEY="value"` lines). */
@@ -384,10 +385,24 @@ function capitalize(text: string): string {
 const MANAGED_FIX = 'This device is not managed by IT. Ask IT to enrol it, or use a managed device.';
 
 /**
- * Managed device on Linux: IT's managed settings file, or a directory domain join (`realm list`).
+ * Managed device on Linux: IT's policy file for Clearance, owned by root and writable by no one else
+ * (a user cannot create it), or a directory domain join (`realm list`, or SSSD's `sssctl domain-list`).
  */
-export function parseLinuxManaged(realm: CommandResult, managedConfigPresent: boolean): PostureCheck {
-  if (managedConfigPresent) return pass('managed', 'IT’s managed settings for Clearance are installed.');
+export function parseLinuxManaged(
+  realm: CommandResult,
+  trustedPolicyFilePresent: boolean,
+  sssd?: CommandResult,
+): PostureCheck {
+  if (trustedPolicyFilePresent) {
+    return pass('managed', 'IT’s policy file for Clearance is installed, owned by root.');
+  }
+  if (sssd && !notRunnable(sssd) && sssd.exitCode === 0) {
+    const domains = sssd.stdout
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => /^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(line));
+    if (domains.length > 0) return pass('managed', `The device is joined to ${domains.join(', ')} (SSSD).`);
+  }
   if (!notRunnable(realm) && realm.exitCode === 0) {
     const domain = /^\s*domain-name:\s*(\S+)/m.exec(realm.stdout)?.[1];
     const configured = /^\s*configured:\s*(\S+)/m.exec(realm.stdout)?.[1];
@@ -403,7 +418,7 @@ export interface LinuxCheckInput {
   readonly commands: CommandRunner;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly minOsVersions?: Readonly<Record<string, string>>;
-  readonly managedConfigPresent: boolean;
+  readonly trustedPolicyFilePresent: boolean;
   readonly timeoutMs?: number;
 }
 
@@ -452,6 +467,6 @@ export async function runLinuxChecks(input: LinuxCheckInput): Promise<PostureChe
     if (ufwNeedsRoot) evidence.push(parseUfwConf(await run('ufwConf')));
     return combineFirewallEvidence(evidence);
   };
-  const managed = async () => parseLinuxManaged(await run('realm'), input.managedConfigPresent);
+  const managed = async () => parseLinuxManaged(await run('realm'), input.trustedPolicyFilePresent, await run('sssd'));
   return Promise.all([osVersion(), disk(), screenLock(), firewall(), managed()]);
 }

@@ -19,7 +19,7 @@ describe('PostureService', () => {
         platform,
         commands: new RecordedCommandRunner({}),
         launch,
-        managedConfigPresent: false,
+        trustedPolicyFilePresent: false,
       });
       const checks = await service.check();
       expect(checks.map((c) => c.id)).toEqual(PostureCheckId.options);
@@ -32,7 +32,7 @@ describe('PostureService', () => {
         platform,
         commands: new RecordedCommandRunner({}),
         launch,
-        managedConfigPresent: false,
+        trustedPolicyFilePresent: false,
       });
       const checks = await service.check();
       const platformChecks = checks.filter((c) => c.id !== 'app-integrity' && c.id !== 'managed');
@@ -50,7 +50,7 @@ describe('PostureService', () => {
       platform: 'darwin',
       commands: throwing,
       launch,
-      managedConfigPresent: false,
+      trustedPolicyFilePresent: false,
     }).check();
     expect(checks.filter((c) => c.id !== 'app-integrity').every((c) => c.status === 'unknown')).toBe(true);
     expect(byId(checks)['disk-encryption']?.detail).toContain('spawn EPERM');
@@ -64,7 +64,7 @@ describe('PostureService', () => {
         [commandKey(...darwinCommands.swVers)]: recorded('darwin/sw_vers-12.7.txt'),
       }),
       launch,
-      managedConfigPresent: false,
+      trustedPolicyFilePresent: false,
       minOsVersions: () => minimums,
     });
     expect(byId(await service.check())['os-version']?.status).toBe('pass');
@@ -93,7 +93,7 @@ describe('PostureService', () => {
       platform: 'win32',
       commands: runner,
       launch: { ...launch, env: { SystemDrive: 'C:' } },
-      managedConfigPresent: false,
+      trustedPolicyFilePresent: false,
       minOsVersions: () => ({ win32: '10.0.19045' }),
     }).check();
     expect(checks.map((c) => [c.id, c.status])).toEqual(PostureCheckId.options.map((id) => [id, 'pass']));
@@ -122,7 +122,7 @@ describe('PostureService', () => {
       platform: 'linux',
       commands: new NodeCommandRunner(),
       launch: { packaged: false, argv: process.argv, env: process.env },
-      managedConfigPresent: false,
+      trustedPolicyFilePresent: false,
       minOsVersions: () => ({ linux: '4.0' }),
     }).check();
     const elapsed = performance.now() - started;

@@ -14,7 +14,7 @@ export interface PostureServiceOptions {
   /** How the app was started (app-integrity); `launch.env` also tells the Linux desktop. */
   readonly launch: AppLaunch;
   /** IT's managed settings file was found (counts as a managed device). */
-  readonly managedConfigPresent: boolean;
+  readonly trustedPolicyFilePresent: boolean;
   /**
    * Minimum OS versions (managed config merged with discovery's `min_os_versions`), read on each run:
    * `darwin`, `win32`, `linux` (kernel), or a Linux distribution's os-release `ID`.
@@ -56,9 +56,9 @@ export class PostureService {
 
   /** Runs every check now. */
   async check(): Promise<PostureCheck[]> {
-    const { platform, launch, managedConfigPresent, timeoutMs } = this.options;
+    const { platform, launch, trustedPolicyFilePresent, timeoutMs } = this.options;
     const minOsVersions = this.options.minOsVersions?.() ?? {};
-    const input = { commands: this.commands, env: launch.env, minOsVersions, managedConfigPresent, timeoutMs };
+    const input = { commands: this.commands, env: launch.env, minOsVersions, trustedPolicyFilePresent, timeoutMs };
     let platformChecks: PostureCheck[] = [];
     try {
       if (platform === 'linux') platformChecks = await runLinuxChecks(input);

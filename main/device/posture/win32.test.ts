@@ -78,26 +78,39 @@ describe('disk-encryption on Windows (manage-bde -status C:)', () => {
 
 describe('managed on Windows (dsregcmd /status)', () => {
   it('passes an Entra-joined computer and mentions the tenant and MDM', () => {
-    const check = wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-entra-joined.txt'), false));
+    const check = wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-entra-joined.txt')));
     expect(check.status).toBe('pass');
     expect(check.detail).toContain('Example Research Lab');
     expect(check.detail).toContain('MDM');
   });
 
   it('fails a computer that is only workplace-registered', () => {
-    const check = wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-workplace-only.txt'), false));
+    const check = wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-workplace-only.txt')));
     expect(check.status).toBe('fail');
     expect(check.detail).toContain('registered');
   });
 
   it('answers unknown for an error, empty output and a missing tool', () => {
-    expect(wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-garbled.txt', 1), false)).status).toBe('unknown');
-    expect(parseDsregcmdStatus(silent, false).status).toBe('unknown');
-    expect(parseDsregcmdStatus(notInstalled, false).status).toBe('unknown');
+    expect(wellFormed(parseDsregcmdStatus(recorded('win32/dsregcmd-garbled.txt', 1))).status).toBe('unknown');
+    expect(parseDsregcmdStatus(silent).status).toBe('unknown');
+    expect(parseDsregcmdStatus(notInstalled).status).toBe('unknown');
   });
 
-  it('passes when IT managed settings are installed', () => {
-    expect(parseDsregcmdStatus(notInstalled, true).status).toBe('pass');
+  it('passes a computer enrolled in MDM (the enrolment registry) even when it is not joined', () => {
+    const check = wellFormed(
+      parseDsregcmdStatus(recorded('win32/dsregcmd-workplace-only.txt'), recorded('win32/reg-enrollments-intune.txt')),
+    );
+    expect(check.status).toBe('pass');
+    expect(check.detail).toBe('The computer is enrolled in MDM (avery.stone@lab.example).');
+    expect(parseDsregcmdStatus(notInstalled, recorded('win32/reg-enrollments-intune.txt')).status).toBe('pass');
+  });
+
+  it('does not count a removed enrolment or a missing enrolment key', () => {
+    const none = recorded('win32/reg-enrollments-none.txt');
+    expect(parseDsregcmdStatus(recorded('win32/dsregcmd-workplace-only.txt'), none).status).toBe('fail');
+    const missing = recordedStderr('win32/reg-not-found.stderr.txt', 1);
+    expect(parseDsregcmdStatus(recorded('win32/dsregcmd-workplace-only.txt'), missing).status).toBe('fail');
+    expect(parseDsregcmdStatus(notInstalled, none).status).toBe('unknown');
   });
 });
 

@@ -1,6 +1,7 @@
 import type { PostureCheck } from '../../../shared/device';
 import type { CommandResult, CommandRunner } from '../../platform';
 import { describeFailure, fail, notRunnable, pass, unknown, versionMeetsMinimum } from './check';
+import { parseRegQuery as parseRegistryKeys, REG_EXE } from '../../config/windows';
 
 const POLICY_SYSTEM_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\System';
 const DESKTOP_KEY = 'HKCU\\Control Panel\\Desktop';
@@ -20,6 +21,7 @@ export function win32Commands(drive: string) {
       ['-NoProfile', '-NonInteractive', '-Command', BITLOCKER_PROPERTY_SCRIPT(drive)],
     ],
     dsregcmd: ['dsregcmd.exe', ['/status']],
+    enrollments: [REG_EXE, ['query', 'HKLM\\SOFTWARE\\Microsoft\\Enrollments', '/s']],
     firewall: ['netsh.exe', ['advfirewall', 'show', 'allprofiles', 'state']],
     inactivityPolicy: ['reg.exe', ['query', POLICY_SYSTEM_KEY, '/v', 'InactivityTimeoutSecs']],
     desktop: ['reg.exe', ['query', DESKTOP_KEY]],
@@ -139,16 +141,38 @@ export function parseBitLockerProtectionProperty(result: CommandResult): Posture
 }
 
 /**
- * Managed device from `dsregcmd /status`: joined to Entra ID, an Active Directory domain, or an
- * enterprise; or IT's managed settings for Clearance are installed.
+ * The MDM enrolment in `reg query HKLM\SOFTWARE\Microsoft\Enrollments /s`: an enrolment whose
+ * `ProviderID` is `MS DM Server` (Intune and other MDMs) in `EnrollmentState` 1 (enrolled); its UPN.
  */
-export function parseDsregcmdStatus(result: CommandResult, managedConfigPresent: boolean): PostureCheck {
-  if (managedConfigPresent) return pass('managed', 'IT’s managed settings for Clearance are installed.');
+export function parseMdmEnrollments(result: CommandResult | undefined): {
+  readonly enrolled: boolean;
+  readonly upn?: string;
+} {
+  if (!result || notRunnable(result) || result.exitCode !== 0) return { enrolled: false };
+  for (const key of parseRegistryKeys(result.stdout)) {
+    const value = (name: string) => key.values.find((v) => v.name.toLowerCase() === name.toLowerCase())?.data;
+    if (value('ProviderID') === 'MS DM Server' && /^0x0*1$/i.test(value('EnrollmentState') ?? '')) {
+      const upn = value('UPN');
+      return upn ? { enrolled: true, upn } : { enrolled: true };
+    }
+  }
+  return { enrolled: false };
+}
+
+/**
+ * Managed device from real signals: `dsregcmd /status` (joined to Entra ID, an Active Directory domain
+ * or an enterprise) or an MDM enrolment in the registry; never from the presence of a file.
+ */
+export function parseDsregcmdStatus(result: CommandResult, enrollments?: CommandResult): PostureCheck {
+  const mdmEnrolment = parseMdmEnrollments(enrollments);
   const report = fields(result.stdout, /^\s*([A-Za-z]+)\s:\s?(.*)$/);
   const azure = report.get('AzureAdJoined');
   const domain = report.get('DomainJoined');
   const enterprise = report.get('EnterpriseJoined');
   if (notRunnable(result) || result.exitCode !== 0 || !azure || !domain) {
+    if (mdmEnrolment.enrolled) {
+      return pass('managed', `The computer is enrolled in MDM${mdmEnrolment.upn ? ` (${mdmEnrolment.upn})` : ''}.`);
+    }
     return unknown(
       'managed',
       `The device join state could not be read: ${describeFailure('dsregcmd /status', result)}.`,
@@ -162,7 +186,14 @@ export function parseDsregcmdStatus(result: CommandResult, managedConfigPresent:
   ].filter((j): j is string => Boolean(j));
   const mdm = report.get('MdmUrl');
   if (joins.length > 0) {
-    return pass('managed', `The computer is joined to ${joins.join(' and ')}${mdm ? ', with MDM enrollment' : ''}.`);
+    const enrolled = mdm || mdmEnrolment.enrolled;
+    return pass(
+      'managed',
+      `The computer is joined to ${joins.join(' and ')}${enrolled ? ', with MDM enrollment' : ''}.`,
+    );
+  }
+  if (mdmEnrolment.enrolled) {
+    return pass('managed', `The computer is enrolled in MDM${mdmEnrolment.upn ? ` (${mdmEnrolment.upn})` : ''}.`);
   }
   const registered = report.get('WorkplaceJoined') === 'YES';
   return fail(
@@ -286,7 +317,8 @@ export interface Win32CheckInput {
   readonly commands: CommandRunner;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly minOsVersions?: Readonly<Record<string, string>>;
-  readonly managedConfigPresent: boolean;
+  /** Not a signal on Windows (join and MDM enrolment are); accepted so every platform takes the same input. */
+  readonly trustedPolicyFilePresent?: boolean;
   readonly timeoutMs?: number;
 }
 
@@ -311,6 +343,6 @@ export async function runWin32Checks(input: Win32CheckInput): Promise<PostureChe
       parseWindowsScreenLock(a, b, c),
     ),
     run('firewall').then(parseNetshFirewall),
-    run('dsregcmd').then((r) => parseDsregcmdStatus(r, input.managedConfigPresent)),
+    Promise.all([run('dsregcmd'), run('enrollments')]).then(([join, mdm]) => parseDsregcmdStatus(join, mdm)),
   ]);
 }
