@@ -51,6 +51,37 @@ test('the foreign-national researcher sees the export-controlled model greyed, a
   await saveScreenshot(app, 'my-access');
 });
 
+test('the contractor’s Why? lists every rule that blocks a model, each with its own remediation and date', async ({
+  app,
+  harness,
+}) => {
+  await signIn(app, harness, 'Dana Kim');
+  await app.getByRole('button', { name: 'My access', exact: true }).click();
+  await app.getByRole('button', { name: 'Why is Mythos 5 unavailable?' }).click();
+  const panel = app.getByRole('dialog', { name: 'Why is Mythos 5 unavailable?' });
+  const rules = panel.getByTestId('why-rule');
+  await expect(rules).toHaveCount(2);
+  // Most actionable first: group membership, then the directive.
+  await expect(rules.nth(0).getByRole('heading')).toHaveText('Group membership required');
+  await expect(rules.nth(0)).toContainText('model-required-groups');
+  await expect(rules.nth(0).getByRole('button', { name: 'Request group membership' })).toBeVisible();
+  // The group rule states no date, so none is shown (never the catalog's, never "Not stated").
+  await expect(rules.nth(0)).not.toContainText('In effect since');
+  await expect(panel).not.toContainText('Not stated');
+  await expect(rules.nth(1).getByRole('heading')).toHaveText('Restricted by export-control directive');
+  await expect(rules.nth(1).locator('time')).toHaveAttribute('datetime', '2026-06-18T00:00:00Z');
+  // Each remediation says whom it is for: US-person verification alone is not offered as the answer.
+  await expect(rules.nth(1)).toContainText('If you are not a US person');
+  await expect(
+    rules.nth(1).getByRole('button', { name: 'Ask export control about a licence or exception' }),
+  ).toBeVisible();
+  await expect(rules.nth(1).getByRole('button', { name: 'Request US-person verification' })).toBeVisible();
+  await expect(panel).not.toContainText('Avery');
+  await saveScreenshot(app, 'why-panel-two-rules');
+  await app.keyboard.press('Escape');
+  await expect(panel).toBeHidden();
+});
+
 test('the US-person researcher can use the export-controlled model', async ({ app, harness }) => {
   await signIn(app, harness, 'Avery Stone');
   const list = await openPicker(app);

@@ -4,6 +4,7 @@ import type { ProblemDetails } from '../shared/problem';
 import type { Catalog, CatalogModel } from './catalog';
 import type { ClaimMapping } from './auth/identity-token';
 import type { EventHub } from './events/hub';
+import { blockingRules } from './blocking-rules';
 import { accessDeniedProblem } from './http/problems';
 import { describeDecision, type ModelOutcome } from './policy/describe';
 import type { DevicePolicyState, PolicyDecision, PolicyEngine, PrincipalAttributes } from './policy/engine';
@@ -146,15 +147,22 @@ export class AccessService {
 
   /** Builds the user's entitlement content and its `ver` (raised if the content changed). */
   async entitlements(session: ActiveSession): Promise<EntitlementContent> {
+    const policies = new Map(this.engine.policies.map((policy) => [policy.id, policy]));
     const models: ModelEntitlement[] = this.catalog().models.map((model) => {
-      const { outcome } = this.decide(session, model);
+      const { outcome, decision } = this.decide(session, model);
       if (outcome.status === 'hidden') return { id: model.id, name: model.name, status: 'hidden' };
+      const rules = blockingRules(decision, policies, model, session.device);
+      // "In effect since" is the rule's own date, never the catalog's; absent when the rule states none.
+      const { since: _described, ...rest } = outcome;
+      const since = rules.find((rule) => rule.policy === decision.policy)?.since;
       return {
         id: model.id,
         name: model.name,
         ...(model.description ? { description: model.description } : {}),
         ...(model.demo ? { demo: true } : {}),
-        ...outcome,
+        ...rest,
+        ...(since ? { since } : {}),
+        ...(rules.length > 0 ? { rules } : {}),
       };
     });
     const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };

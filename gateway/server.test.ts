@@ -137,11 +137,50 @@ describe('entitlement documents', () => {
         url: 'https://access.clearance.example/requests/us-person-verification',
       },
       contact: 'export-control@clearance.example',
+      rules: [
+        {
+          policy: 'ec-2026-06-us-persons',
+          reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+          title: 'Restricted by export-control directive',
+          message: 'Mythos 5 may only be used by verified US persons under directive EC-2026-06.',
+          since: '2026-06-18T00:00:00Z',
+          remediations: [
+            {
+              label: 'Request US-person verification',
+              url: 'https://access.clearance.example/requests/us-person-verification',
+              appliesTo: 'If you are a US person whose status is not on record yet',
+            },
+            {
+              label: 'Ask export control about a licence or exception',
+              url: 'https://access.clearance.example/requests/export-licence',
+              appliesTo: 'If you are not a US person',
+            },
+          ],
+          contact: 'export-control@clearance.example',
+        },
+      ],
     });
     const hidden = document.models.find((m) => m.id === 'sentinel-red-team');
     expect(hidden).toEqual({ id: 'sentinel-red-team', name: 'Sentinel Red Team', status: 'hidden' });
   });
 
+  it('lists every rule that blocks a model, most actionable first, each with its own date and remediations', async () => {
+    const { document } = await verifiedDocument(testPersonas.contractor);
+    const mythos = document.models.find((m) => m.id === 'mythos-5');
+    // The picker and the 403 still name the directive; the Why panel lists both rules.
+    expect(mythos?.policy).toBe('ec-2026-06-us-persons');
+    expect(mythos?.rules?.map((rule) => [rule.policy, rule.reason, rule.since])).toEqual([
+      ['model-required-groups', 'GROUP_MEMBERSHIP_REQUIRED', undefined],
+      ['ec-2026-06-us-persons', 'EXPORT_CONTROL_US_PERSON_REQUIRED', '2026-06-18T00:00:00Z'],
+    ]);
+    expect(mythos?.rules?.[0]?.message).toBe('Mythos 5 is limited to members of: research.');
+    expect(mythos?.rules?.[0]?.remediations?.map((r) => r.label)).toEqual(['Request group membership']);
+    // A rule that states no date has none: never the catalog's.
+    const tempest = document.models.find((m) => m.id === 'tempest-1');
+    expect(tempest?.status).toBe('denied');
+    expect(tempest?.since).toBeUndefined();
+    expect(tempest?.rules?.map((rule) => rule.since)).toEqual([undefined]);
+  });
   it('names the failing checks when the device is not compliant', async () => {
     const client = await harness.signIn(testPersonas.usResearcher, undefined, {
       checks: [

@@ -9,6 +9,22 @@ export const ENTITLEMENTS_TYP = 'entitlements+jwt';
 export const ENTITLEMENTS_AUDIENCE = 'clearance-desktop';
 
 /**
+ * One rule that blocks a model for this user, in its author's words (from the policy's annotations).
+ *
+ * `since` is the rule's own effective date and is absent when the rule states none.
+ */
+export const BlockingRule = z.object({
+  policy: z.string().min(1),
+  reason: DecisionReason,
+  title: z.string(),
+  message: z.string(),
+  since: z.string().optional(),
+  remediations: z.array(Remediation).max(4).optional(),
+  contact: z.string().optional(),
+});
+export type BlockingRule = z.infer<typeof BlockingRule>;
+
+/**
  * One model as the entitlement document describes it to one user.
  *
  * Denied entries carry the rule that denied them (from the policy's annotations);
@@ -27,6 +43,8 @@ export const ModelEntitlement = z.object({
   since: z.string().optional(),
   remediation: Remediation.optional(),
   contact: z.string().optional(),
+  /** Every rule that blocks the model, most actionable first (the fields above name the determining one). */
+  rules: z.array(BlockingRule).max(16).optional(),
 });
 export type ModelEntitlement = z.infer<typeof ModelEntitlement>;
 

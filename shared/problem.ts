@@ -7,6 +7,8 @@ import { AttestationStep, DecisionReason } from './reasons';
 export const Remediation = z.object({
   label: z.string().min(1),
   url: z.url({ protocol: /^https?$/ }),
+  /** Who this step is for, in the policy author's words (e.g. "If you are not a US person"). */
+  appliesTo: z.string().max(200).optional(),
 });
 export type Remediation = z.infer<typeof Remediation>;
 

@@ -37,6 +37,61 @@ describe('Why is this unavailable?', () => {
     expect(text).toContain('export-compliance@lab.example');
   });
 
+  it('lists each blocking rule with its own remediations, and leaves out a date the rule does not state', async () => {
+    const fake = new FakeClearance();
+    const mythos = entitlementsFixture.models.find((m) => m.id === 'mythos-5');
+    if (!mythos) throw new Error('fixture lacks mythos-5');
+    fake.state.entitlements = {
+      ...entitlementsFixture,
+      models: entitlementsFixture.models.map((m) =>
+        m.id === 'mythos-5'
+          ? {
+              ...m,
+              rules: [
+                {
+                  policy: 'model-required-groups',
+                  reason: 'GROUP_MEMBERSHIP_REQUIRED',
+                  title: 'Group membership required',
+                  message: 'Mythos 5 is limited to members of: research.',
+                  remediations: [{ label: 'Request group membership', url: 'https://access.lab.example/groups' }],
+                },
+                {
+                  policy: 'ec-2026-06-us-persons',
+                  reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+                  title: 'Restricted by export-control directive',
+                  message: 'Mythos 5 may only be used by verified US persons under directive EC-2026-06.',
+                  since: '2026-06-18T00:00:00Z',
+                  remediations: [
+                    {
+                      label: 'Ask export control about a licence',
+                      url: 'https://x.lab.example/l',
+                      appliesTo: 'If you are not a US person',
+                    },
+                  ],
+                },
+              ],
+            }
+          : m,
+      ),
+    };
+    view = await renderApp(fake);
+    await click(byRole(document.body, 'button', 'My access'));
+    await click(byRole(document.body, 'button', 'Why is Mythos 5 unavailable?'));
+    const dialog = byRole(document.body, 'dialog', 'Why is Mythos 5 unavailable?');
+    const sections = [...dialog.querySelectorAll('[data-testid="why-rule"]')];
+    expect(sections.map((section) => section.querySelector('h3')?.textContent?.trim())).toEqual([
+      'Group membership required',
+      'Restricted by export-control directive',
+    ]);
+    expect(sections[0]?.textContent).not.toContain('In effect since');
+    expect(dialog.textContent).not.toContain('Not stated');
+    expect(sections[1]?.querySelector('time')?.getAttribute('dateTime')).toBe('2026-06-18T00:00:00Z');
+    expect(sections[1]?.textContent).toContain('If you are not a US person');
+    await click(byRole(sections[1] as HTMLElement, 'button', 'Ask export control about a licence'));
+    await flush();
+    expect(fake.callsTo('openExternal')).toEqual([{ url: 'https://x.lab.example/l' }]);
+  });
+
   it('opens the remediation URL from the document through openExternal', async () => {
     const { dialog, fake } = await openWhyForMythos();
     await click(byRole(dialog, 'button', 'Request US-person verification'));
