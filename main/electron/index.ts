@@ -1,10 +1,11 @@
-import { app, BrowserWindow, dialog, ipcMain } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, session } from 'electron';
 import log from 'electron-log/node';
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { IPC_PREFIX } from '../../shared/ipc';
 import { readManagedPolicy, resolveStartupSettings } from '../config/managed';
+import { spellCheckerSettings } from '../config/spellcheck';
 import { fuseBinaryPath, readFuseWire } from '../device/posture/fuses';
 import { registerIpcHandlers } from '../ipc/register';
 import { createServices } from '../services';
@@ -52,6 +53,9 @@ async function main(): Promise<void> {
     log.error(`Managed configuration: ${problem.key ?? problem.location}: ${problem.message}`);
   }
   // A packaged app takes nothing from the environment; development builds may name the gateway and its CA.
+  const spelling = spellCheckerSettings(managed);
+  session.defaultSession.setSpellCheckerEnabled(spelling.enabled);
+  if (spelling.dictionaryUrl) session.defaultSession.setSpellCheckerDictionaryDownloadURL(spelling.dictionaryUrl);
   const startup = resolveStartupSettings(managed, app.isPackaged, process.env);
   // Invalid managed configuration still opens the window: it shows which key is wrong and whom to contact.
   if (!startup.gatewayUrl && managed.view.state !== 'invalid') {
