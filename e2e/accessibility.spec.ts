@@ -105,6 +105,7 @@ for (const scheme of ['light', 'dark'] as const) {
       await checkScreen(app, scheme, 'my-access');
 
       await app.getByRole('button', { name: 'Help and keyboard shortcuts' }).click();
+      await app.getByRole('menuitem', { name: 'Keyboard shortcuts' }).click();
       const shortcuts = app.getByRole('dialog', { name: 'Keyboard shortcuts' });
       await expect(shortcuts.getByRole('row')).not.toHaveCount(0);
       await checkScreen(app, scheme, 'shortcuts');

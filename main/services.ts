@@ -1,3 +1,4 @@
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { IpcEventName, IpcEventPayload } from '../shared/ipc';
 import { AccessFlow, toIpcFailure, type PostureSource } from './access/AccessFlow';
@@ -5,6 +6,8 @@ import { ChatService } from './chat/ChatService';
 import { createChatHandlers, type PersonalChat } from './chat/handlers';
 import type { ManagedPolicy } from './config/managed';
 import { ConversationStore } from './conversations/ConversationStore';
+import { buildDiagnostics } from './diagnostics/bundle';
+import { LogRing } from './diagnostics/log-ring';
 import type { FuseReading } from './device/posture/fuses';
 import { PostureService } from './device/posture/service';
 import { Emitter, type Disposable } from './events';
@@ -35,6 +38,8 @@ export interface ClearanceConfig {
    */
   readonly posture?: PostureSource;
   readonly log: (message: string, error?: unknown) => void;
+  /** The updater's state for the diagnostics bundle (Electron only). */
+  readonly updateStatus?: () => unknown;
 }
 
 /** An event for the page, as the shell forwards it. */
@@ -64,6 +69,16 @@ export interface ClearanceServices {
  * The composition root: builds every service with `new`, from the shell's adapters.
  */
 export function createServices(adapters: Adapters, config: ClearanceConfig): ClearanceServices {
+  // Every line the services log is also kept for the diagnostics bundle.
+  const logRing = new LogRing();
+  const shellLog = config.log;
+  config = {
+    ...config,
+    log: (message, error) => {
+      logRing.add(error === undefined ? 'info' : 'error', message, error);
+      shellLog(message, error);
+    },
+  };
   const events = new Emitter<{ name: IpcEventName; payload: unknown }>();
   const emit = <E extends IpcEventName>(name: E, payload: IpcEventPayload<E>) => events.fire({ name, payload });
 
@@ -197,6 +212,39 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       await adapters.browser.open(url);
       return { opened: true };
     },
+    reportRendererError: async ({ message, stack, source }) => {
+      config.log(`The page reported an error (${source}): ${message}`, stack ? `\n${stack}` : undefined);
+      return { logged: true };
+    },
+    exportDiagnostics: withErrors(async () => {
+      const managedGateway = config.managed.view.entries.find((e) => e.key === 'gatewayUrl' && e.status === 'applied');
+      const bundle = buildDiagnostics({
+        app: { version: config.appVersion, shell: config.shell, packaged: config.packaged },
+        platform: { os: config.platform, arch: process.arch, release: release() },
+        gatewayUrl: {
+          value: config.gatewayUrl,
+          source: managedGateway
+            ? `managed setting gatewayUrl (${managedGateway.source}, ${managedGateway.location})`
+            : config.shell === 'harness'
+              ? 'the browser harness'
+              : 'CLEARANCE_GATEWAY_URL (development build)',
+        },
+        managed: config.managed.view,
+        discovery: access.discoveryDocument,
+        device: access.deviceStatus,
+        entitlements: access.entitlements.view,
+        session: access.sessionState,
+        update: config.updateStatus?.() ?? {
+          policy: config.managed.config.updatePolicy ?? 'off',
+          state: 'not checked',
+        },
+        log: logRing.recent(),
+        now: new Date(adapters.clock.now()),
+      });
+      const { savedTo } = await adapters.files.save(bundle.fileName, bundle.content);
+      config.log(`Diagnostics exported${savedTo ? ` to ${savedTo}` : ''}`);
+      return savedTo === undefined ? bundle : { ...bundle, savedTo };
+    }),
   };
 
   return {

@@ -26,6 +26,19 @@ function start(rootElement: HTMLElement): void {
     root.render(<StartupFailedScreen message={message} />);
     return;
   }
+  // The page's own errors reach main's log through the contract's validated call (no other channel).
+  const report = (source: 'error' | 'unhandledrejection', reason: unknown) => {
+    const error = reason instanceof Error ? reason : undefined;
+    void api
+      .reportRendererError({
+        source,
+        message: (error?.message ?? String(reason)).slice(0, 2000),
+        ...(error?.stack ? { stack: error.stack.slice(0, 8000) } : {}),
+      })
+      .catch(() => {});
+  };
+  window.addEventListener('error', (event) => report('error', event.error ?? event.message));
+  window.addEventListener('unhandledrejection', (event) => report('unhandledrejection', event.reason));
   const store = createAppStore({
     api,
     preferences: storagePreferences(window.localStorage),

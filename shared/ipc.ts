@@ -197,6 +197,22 @@ export const ipcCalls = {
   },
   /** Messages owed to the person signed in (e.g. that older data was set aside), each answered only once. */
   takeNotices: { request: Empty, response: z.object({ notices: z.array(z.string()) }) },
+  /** A page error for the main process log (bounded; the page's own errors, never message text). */
+  reportRendererError: {
+    request: z
+      .object({
+        message: z.string().max(2000),
+        stack: z.string().max(8000).optional(),
+        source: z.enum(['error', 'unhandledrejection', 'render']),
+      })
+      .strict(),
+    response: z.object({ logged: z.boolean() }),
+  },
+  /** Writes the diagnostics bundle IT asks for: one JSON file, no tokens, keys, cookies or message text. */
+  exportDiagnostics: {
+    request: Empty,
+    response: z.object({ fileName: z.string(), content: z.string(), savedTo: z.string().optional() }),
+  },
 } as const;
 
 /** Names of the IPC calls. */

@@ -39,6 +39,8 @@ const requests = {
   openExternal: { valid: { url: 'https://evil.example/' }, malformed: { url: 42 } },
   takeNotices: { valid: {}, malformed: { all: true } },
   getSaveStatus: { valid: {}, malformed: { now: 1 } },
+  reportRendererError: { valid: { message: 'x', source: 'error' }, malformed: { message: 'x', source: 'console' } },
+  exportDiagnostics: { valid: {}, malformed: { all: true } },
 } satisfies Record<IpcChannel, { valid: unknown; malformed: unknown }>;
 
 let services: ClearanceServices;
@@ -143,7 +145,15 @@ describe('the IPC contract through both transports', () => {
 
 /** Timestamps differ between two calls made a moment apart; everything else must match. */
 function normalise(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value), (key, v: unknown) =>
-    typeof v === 'string' && /At$|^checkedAt$/.test(key) ? '<time>' : v,
-  );
+  return JSON.parse(JSON.stringify(value), (key, v: unknown) => {
+    if (typeof v !== 'string') return v;
+    if (/At$|^checkedAt$/.test(key)) return '<time>';
+    // A diagnostics bundle: its time stamp and log lines differ between two exports, the rest may not.
+    if (key === 'fileName' && v.startsWith('clearance-diagnostics-')) return '<diagnostics file>';
+    if (key === 'content' && v.includes('"kind": "clearance-diagnostics"')) {
+      const { createdAt: _createdAt, recentLog: _recentLog, ...rest } = JSON.parse(v) as Record<string, unknown>;
+      return normalise(rest);
+    }
+    return v;
+  });
 }

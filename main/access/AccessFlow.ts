@@ -96,6 +96,11 @@ export class AccessFlow {
     };
   }
 
+  /** The gateway's discovery document in use (public: no secrets), for diagnostics. */
+  get discoveryDocument(): DiscoveryDocument | undefined {
+    return this.discovery;
+  }
+
   get entitlements(): EntitlementSource {
     return this.entitlementSource;
   }

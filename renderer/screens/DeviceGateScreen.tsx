@@ -30,7 +30,7 @@ export function DeviceGateScreen() {
   const device = useAppState((state) => state.device);
   const checking = useAppState((state) => state.deviceChecking);
   const error = useAppState((state) => state.deviceError);
-  const { recheckDevice, signOut, copy } = useActions();
+  const { recheckDevice, signOut, copy, exportDiagnostics } = useActions();
   const required = new Set(device?.requiredChecks ?? []);
   const checks = [...(device?.checks ?? [])].sort((a, b) => order[a.status] - order[b.status]);
   const enrolment = device?.enrolment;
@@ -92,6 +92,9 @@ export function DeviceGateScreen() {
           </button>
           <button type="button" className="button" onClick={() => void signOut()}>
             <SignOutIcon /> Sign out
+          </button>
+          <button type="button" className="button" onClick={() => void exportDiagnostics()}>
+            Export diagnostics
           </button>
         </div>
 

@@ -84,7 +84,7 @@ function AccountMenu() {
 export function Header() {
   const view = useAppState((state) => state.view);
   const theme = useAppState((state) => state.theme);
-  const { showView, cycleTheme, setShortcutsOpen } = useActions();
+  const { showView, cycleTheme, setShortcutsOpen, exportDiagnostics } = useActions();
   const themeLocked = useAppState((state) => isLocked(state.policy, 'theme'));
   const next = themeOrder[(themeOrder.indexOf(theme) + 1) % themeOrder.length] ?? 'system';
   const ThemeIcon = theme === 'light' ? SunIcon : theme === 'dark' ? MoonIcon : SystemIcon;
@@ -135,15 +135,17 @@ export function Header() {
         >
           <ThemeIcon />
         </button>
-        <button
-          type="button"
-          className="icon-button"
-          aria-label="Help and keyboard shortcuts"
-          title="Help and keyboard shortcuts (?)"
-          onClick={() => setShortcutsOpen(true)}
-        >
-          <KeyboardIcon />
-        </button>
+        <MenuButton
+          testId="help-menu"
+          buttonClassName="icon-button"
+          ariaLabel="Help and keyboard shortcuts"
+          menuLabel="Help"
+          label={<KeyboardIcon />}
+          actions={[
+            { key: 'shortcuts', label: 'Keyboard shortcuts', onSelect: () => setShortcutsOpen(true) },
+            { key: 'diagnostics', label: 'Export diagnostics', onSelect: () => void exportDiagnostics() },
+          ]}
+        />
         <AccountMenu />
       </div>
     </header>

@@ -124,6 +124,8 @@ export interface AppActions {
   editAndResend(messageId: string, content: string): Promise<boolean>;
   stop(): Promise<void>;
   exportConversation(format: 'markdown' | 'json'): Promise<void>;
+  /** Writes the diagnostics bundle for IT (saved by main, or downloaded in the browser harness). */
+  exportDiagnostics(): Promise<void>;
   openExternal(url: string): Promise<void>;
   copy(text: string, what: string): Promise<void>;
   openWhy(modelId: string): void;
@@ -629,6 +631,21 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
           mimeType: format === 'json' ? 'application/json' : 'text/markdown',
         });
         announce(`Downloaded ${fileName}.`);
+      },
+
+      async exportDiagnostics() {
+        const result = await api.exportDiagnostics({});
+        if (!result.ok) {
+          toast(`Could not export diagnostics: ${result.error.message}`, 'error');
+          return;
+        }
+        const { fileName, content, savedTo } = result.value;
+        if (savedTo) {
+          toast(`Diagnostics saved to ${savedTo}. Send this file to IT.`);
+          return;
+        }
+        deps.download({ fileName, content, mimeType: 'application/json' });
+        announce(`Downloaded ${fileName}. Send this file to IT.`);
       },
 
       async openExternal(url) {

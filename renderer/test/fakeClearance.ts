@@ -55,6 +55,8 @@ export interface FakeDesktop {
   blockedLinks: Set<string>;
   /** Why saving fails now, for the read-only banner; undefined while saving works. */
   saveProblem?: string;
+  /** What the page sent through `reportRendererError`. */
+  rendererErrors: string[];
 }
 
 /** Builds a successful IPC answer. */
@@ -110,6 +112,7 @@ export class FakeClearance {
       conversations: new Map(),
       deleted: new Map(),
       blockedLinks: new Set(),
+      rendererErrors: [],
       ...state,
     };
     this.handlers = this.defaultHandlers();
@@ -347,6 +350,16 @@ export class FakeClearance {
       openExternal: ({ url }) => ok({ opened: !s.blockedLinks.has(url) }),
       takeNotices: () => ok({ notices: [] }),
       getSaveStatus: () => ok(s.saveProblem ? { writable: false, problem: s.saveProblem } : { writable: true }),
+      reportRendererError: ({ message }) => {
+        s.rendererErrors.push(message);
+        return ok({ logged: true });
+      },
+      exportDiagnostics: () =>
+        ok({
+          fileName: 'clearance-diagnostics.json',
+          content: JSON.stringify({ kind: 'clearance-diagnostics', app: { version: s.appInfo.version } }),
+          savedTo: s.exportSavesTo,
+        }),
     };
   }
 }
