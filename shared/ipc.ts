@@ -104,6 +104,14 @@ export const DeviceStatus = z.object({
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 
+/** Token counts of one reply as the gateway reported them (OpenAI's `usage`). */
+export const TokenUsage = z.object({
+  promptTokens: z.number().int().nonnegative(),
+  completionTokens: z.number().int().nonnegative(),
+  totalTokens: z.number().int().nonnegative(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
 /** One message of a conversation. */
 export const ChatMessage = z.object({
   id: Id,
@@ -115,6 +123,8 @@ export const ChatMessage = z.object({
   decisionId: z.string().optional(),
   status: z.enum(['complete', 'streaming', 'stopped', 'error']).optional(),
   error: IpcError.optional(),
+  /** Tokens the reply took, shown quietly next to its time. */
+  usage: TokenUsage.optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 

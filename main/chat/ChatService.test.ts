@@ -89,6 +89,12 @@ function echoScenario(decisionId = 'dec-1') {
       await pause(2);
     }
     res.write(chunk('', 'stop'));
+    const { stream_options: options } = request.body as { stream_options?: { include_usage?: boolean } };
+    if (options?.include_usage) {
+      res.write(
+        `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`,
+      );
+    }
     res.end('data: [DONE]\n\n');
   };
 }
@@ -109,6 +115,7 @@ describe('ChatService streaming', () => {
       model: 'haiku-4',
       messages: [{ role: 'user', content: 'How do attention sinks form?\nMore detail.' }],
       stream: true,
+      stream_options: { include_usage: true },
     });
 
     await store.close();
@@ -123,6 +130,7 @@ describe('ChatService streaming', () => {
         decisionId: 'dec-42',
         status: 'complete',
         content: 'Echo: How do attention sinks form?\nMore detail.',
+        usage: { promptTokens: 9, completionTokens: 3, totalTokens: 12 },
       },
     ]);
     expect(events.some((e) => e.name === 'conversationsChanged' && e.payload.ids.includes(sent.conversationId))).toBe(

@@ -1,4 +1,4 @@
-import type { ChatMessage, Conversation, IpcError, IpcEventPayload } from '../../shared/ipc';
+import type { ChatMessage, Conversation, IpcError, IpcEventPayload, TokenUsage } from '../../shared/ipc';
 import { DECISION_ID_HEADER } from '../../shared/protocol';
 import type { DecisionReason } from '../../shared/reasons';
 import { DEFAULT_TITLE, describeWriteFailure, type ConversationStore } from '../conversations/ConversationStore';
@@ -63,7 +63,10 @@ interface ActiveReply {
   done: Promise<void>;
 }
 
-type ReplyEnd = { readonly status: 'complete' | 'stopped' } | { readonly status: 'error'; readonly error: IpcError };
+type ReplyEnd =
+  | { readonly status: 'complete'; readonly usage?: TokenUsage }
+  | { readonly status: 'stopped' }
+  | { readonly status: 'error'; readonly error: IpcError };
 
 /**
  * Chat with the gateway: saves the user's message, streams the reply into the conversation and to the renderer.
@@ -214,7 +217,10 @@ export class ChatService {
       done: Promise.resolve(),
     };
     this.active.set(conversation.id, reply);
-    reply.done = this.stream(reply, JSON.stringify({ model, messages, stream: true }));
+    reply.done = this.stream(
+      reply,
+      JSON.stringify({ model, messages, stream: true, stream_options: { include_usage: true } }),
+    );
     return { conversationId: conversation.id, messageId: assistant.id };
   }
 
@@ -231,7 +237,12 @@ export class ChatService {
     if (reply.stopRequested && end.status === 'error') end = { status: 'stopped' };
     try {
       const error = end.status === 'error' ? end.error : undefined;
-      await this.deps.store.updateMessage(reply.conversationId, reply.messageId, { status: end.status, error });
+      const usage = end.status === 'complete' ? end.usage : undefined;
+      await this.deps.store.updateMessage(reply.conversationId, reply.messageId, {
+        status: end.status,
+        error,
+        ...(usage ? { usage } : {}),
+      });
     } catch (saveError) {
       if (!(saveError instanceof IpcFailure && saveError.error.code === 'NOT_FOUND')) {
         this.log(`Could not save the reply in conversation ${reply.conversationId}`, saveError);

@@ -60,3 +60,30 @@ describe('readCompletionStream', () => {
     expect(end).toEqual({ status: 'error', error: { code: 'GATEWAY_UNAVAILABLE', message: 'upstream overloaded' } });
   });
 });
+
+describe('readCompletionStream usage', () => {
+  const finish = `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage: null })}\n\n`;
+  const usage = (value: unknown) => `data: ${JSON.stringify({ choices: [], usage: value })}\n\n`;
+
+  it('reports the usage chunk that follows the finish reason', async () => {
+    const end = await readCompletionStream(
+      streamOf(
+        `${chunk('hi')}${finish}${usage({ prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 })}data: [DONE]\n\n`,
+        5,
+      ),
+      () => {},
+    );
+    expect(end).toEqual({ status: 'complete', usage: { promptTokens: 7, completionTokens: 2, totalTokens: 9 } });
+  });
+
+  it('ignores a usage object that is not three whole counts', async () => {
+    const end = await readCompletionStream(
+      streamOf(
+        `${chunk('hi')}${finish}${usage({ prompt_tokens: 7, completion_tokens: -2, total_tokens: 5 })}data: [DONE]\n\n`,
+        64,
+      ),
+      () => {},
+    );
+    expect(end).toEqual({ status: 'complete' });
+  });
+});

@@ -1,9 +1,23 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { IpcError } from '../../shared/ipc';
+import type { IpcError, TokenUsage } from '../../shared/ipc';
 import { errorFromProblem, type GatewayError } from './gatewayErrors';
 
 /** How a completion stream ended when the connection itself did not fail. */
-export type CompletionEnd = { readonly status: 'complete' } | ({ readonly status: 'error' } & GatewayError);
+export type CompletionEnd =
+  { readonly status: 'complete'; readonly usage?: TokenUsage } | ({ readonly status: 'error' } & GatewayError);
+
+/** OpenAI's `usage` object as a `TokenUsage`, or undefined when it is not one. */
+export function usageFrom(value: unknown): TokenUsage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: total,
+  } = value as Record<string, unknown>;
+  const count = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+  if (!count(prompt) || !count(completion) || !count(total)) return undefined;
+  return { promptTokens: prompt as number, completionTokens: completion as number, totalTokens: total as number };
+}
 
 const ENDED_EARLY: IpcError = {
   code: 'GATEWAY_UNAVAILABLE',
@@ -27,11 +41,13 @@ export async function readCompletionStream(
   body: ReadableStream<Uint8Array>,
   onDelta: (text: string) => void,
 ): Promise<CompletionEnd> {
-  const state: { done: boolean; finished: boolean; failure: GatewayError | undefined } = {
-    done: false,
-    finished: false,
-    failure: undefined,
-  };
+  const state: { done: boolean; finished: boolean; failure: GatewayError | undefined; usage: TokenUsage | undefined } =
+    {
+      done: false,
+      finished: false,
+      failure: undefined,
+      usage: undefined,
+    };
   const onEvent = (event: EventSourceMessage) => {
     if (state.done) return;
     if (event.event === 'error') {
@@ -44,13 +60,15 @@ export async function readCompletionStream(
       state.done = true;
       return;
     }
-    const chunk = parseJson(event.data) as { error?: unknown; choices?: readonly ChunkChoice[] } | undefined;
+    const chunk = parseJson(event.data) as
+      { error?: unknown; choices?: readonly ChunkChoice[]; usage?: unknown } | undefined;
     if (!chunk || typeof chunk !== 'object') return;
     if (chunk.error !== undefined && chunk.error !== null) {
       state.failure = errorFromProblem(typeof chunk.error === 'object' ? chunk.error : { message: chunk.error });
       state.done = true;
       return;
     }
+    state.usage = usageFrom(chunk.usage) ?? state.usage;
     const choice = chunk.choices?.[0];
     const content = choice?.delta?.content;
     if (typeof content === 'string' && content.length > 0) onDelta(content);
@@ -74,7 +92,7 @@ export async function readCompletionStream(
     reader.releaseLock();
   }
   if (state.failure) return { status: 'error', ...state.failure };
-  if (state.finished) return { status: 'complete' };
+  if (state.finished) return state.usage ? { status: 'complete', usage: state.usage } : { status: 'complete' };
   return { status: 'error', error: ENDED_EARLY };
 }
 

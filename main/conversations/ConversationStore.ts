@@ -72,10 +72,12 @@ export interface SetAsideFile {
 export type NewMessage = Omit<ChatMessage, 'id' | 'createdAt'> & { readonly id?: string; readonly createdAt?: string };
 
 /** The parts of a message that change after it is added (streaming, stop, error, audit id). */
-export type MessagePatch = Partial<Pick<ChatMessage, 'content' | 'status' | 'error' | 'decisionId' | 'model'>>;
+export type MessagePatch = Partial<
+  Pick<ChatMessage, 'content' | 'status' | 'error' | 'decisionId' | 'model' | 'usage'>
+>;
 
 /** Message fields a patch may set or, with `undefined`, clear. */
-const OPTIONAL_MESSAGE_FIELDS = ['status', 'error', 'decisionId', 'model'] as const;
+const OPTIONAL_MESSAGE_FIELDS = ['status', 'error', 'decisionId', 'model', 'usage'] as const;
 
 const StoredConversation = z.object({ v: z.literal(1), conversation: Conversation });
 

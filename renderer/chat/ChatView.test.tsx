@@ -202,6 +202,26 @@ describe('chat', () => {
     expect(app.clipboard).toEqual(['What is a tokenizer?']);
   });
 
+  it('shows a reply’s token usage quietly next to its time, and none on the user’s message', async () => {
+    undoLayout = fakeLayout();
+    const fake = new FakeClearance();
+    const base = conversationFixture();
+    fake.addConversation({
+      ...base,
+      messages: base.messages.map((message) =>
+        message.role === 'assistant'
+          ? { ...message, usage: { promptTokens: 1200, completionTokens: 34, totalTokens: 1234 } }
+          : message,
+      ),
+    });
+    view = await renderApp(fake);
+    await openConversation(fake, 'Tokenizer question');
+    const usage = [...document.querySelectorAll('.message-usage')];
+    expect(usage.map((element) => element.textContent)).toEqual([`${(1234).toLocaleString()} tokens`]);
+    expect(usage[0]?.closest('.message')?.classList.contains('message-assistant')).toBe(true);
+    expect(usage[0]?.getAttribute('title')).toBe(`${(1200).toLocaleString()} tokens in the prompt, 34 in the reply`);
+  });
+
   it('mounts only the visible rows of a 10,000-message conversation', async () => {
     undoLayout = fakeLayout(600, 100);
     const fake = new FakeClearance();

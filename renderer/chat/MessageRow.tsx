@@ -121,6 +121,14 @@ export const MessageRow = memo(function MessageRow({
             {formatDateTime(message.createdAt, '')}
           </time>
         ) : null}
+        {!mine && message.usage ? (
+          <span
+            className="message-usage"
+            title={`${message.usage.promptTokens.toLocaleString()} tokens in the prompt, ${message.usage.completionTokens.toLocaleString()} in the reply`}
+          >
+            {message.usage.totalTokens.toLocaleString()} tokens
+          </span>
+        ) : null}
       </div>
       {editing ? (
         <EditBox
