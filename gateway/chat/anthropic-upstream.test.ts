@@ -1,7 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Catalog, DEFAULT_CATALOG_PATH } from '../catalog';
 import { anthropicEvents, startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
-import { ANTHROPIC_VERSION, AnthropicUpstream, toAnthropicMessages } from './anthropic-upstream';
+import { ANTHROPIC_VERSION, AnthropicUpstream, anthropicParameters, toAnthropicMessages } from './anthropic-upstream';
 import { createUpstreamDispatcher, type UpstreamEvent } from './upstream';
 
 const model = Catalog.fromFile(DEFAULT_CATALOG_PATH).get('haiku-4')!;
@@ -89,6 +89,50 @@ describe('AnthropicUpstream', () => {
       { role: 'user', content: '(conversation continues)' },
       { role: 'assistant', content: 'Hi' },
       { role: 'user', content: 'Yo' },
+    ]);
+  });
+});
+
+describe('OpenAI tools on the Messages API', () => {
+  it('maps tools, tool_choice, parallel_tool_calls, stop and user to their equivalents', () => {
+    expect(
+      anthropicParameters(
+        {
+          max_completion_tokens: 64,
+          stop: ['END'],
+          user: 'u-7',
+          tools: [
+            { type: 'function', function: { name: 'lookup', description: 'Find', parameters: { type: 'object' } } },
+          ],
+          tool_choice: 'required',
+          parallel_tool_calls: false,
+        },
+        1024,
+      ),
+    ).toEqual({
+      max_tokens: 64,
+      stop_sequences: ['END'],
+      metadata: { user_id: 'u-7' },
+      tools: [{ name: 'lookup', description: 'Find', input_schema: { type: 'object' } }],
+      tool_choice: { type: 'any', disable_parallel_tool_use: true },
+    });
+  });
+
+  it('turns tool calls and tool results into tool_use and tool_result blocks', () => {
+    expect(
+      toAnthropicMessages([
+        { role: 'user', content: 'Weather in Oslo?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"city":"Oslo"}' } }],
+        },
+        { role: 'tool', tool_call_id: 'call_1', content: 'cold' },
+      ]).messages,
+    ).toEqual([
+      { role: 'user', content: 'Weather in Oslo?' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'lookup', input: { city: 'Oslo' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'cold' }] },
     ]);
   });
 });
