@@ -77,7 +77,12 @@ export class TpmKeyProvider implements HardwareKeyProvider {
     return result.stdout;
   }
 
+  /**
+   * Flushes transient objects and sessions. The kernel resource manager does this itself when a
+   * command's connection closes; a bare TPM socket (swtpm, mssim) keeps them until told.
+   */
   private async flush(): Promise<void> {
+    if (!/^(swtpm|mssim)\b/.test(this.tcti)) return;
     await this.tool('tpm2_flushcontext', ['-t']);
     await this.tool('tpm2_flushcontext', ['-s']);
   }
