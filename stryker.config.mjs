@@ -34,7 +34,8 @@ export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.stryker.config.ts', related: true, pool: 'threads' },
   checkers: ['typescript'],
-  tsconfigFile: 'tsconfig.node.json',
+  // The node-side program without e2e, scripts and benchmarks: the checker only needs what tests and scope import.
+  tsconfigFile: 'tsconfig.stryker.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   coverageAnalysis: 'perTest',
   // The machines have 2 cores shared with everything else: one test process, one checker.

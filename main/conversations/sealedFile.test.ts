@@ -28,4 +28,63 @@ describe('DataKey', () => {
     expect(unwrapped.open(key.seal(Buffer.from('x'), 'p'), 'p').toString()).toBe('x');
     expect(() => DataKey.unwrap(key.wrap(secrets), new MemorySecretStore())).toThrow(/could not decrypt/);
   });
+
+  it('writes CLC1, a fresh 96-bit IV and a 128-bit tag before the ciphertext', () => {
+    const key = DataKey.generate();
+    const first = key.seal(Buffer.from('abc'), 'p');
+    const second = key.seal(Buffer.from('abc'), 'p');
+    expect(first.subarray(0, 4).toString('ascii')).toBe('CLC1');
+    expect(first).toHaveLength(4 + 12 + 16 + 3);
+    expect(first.subarray(4, 16).equals(second.subarray(4, 16))).toBe(false);
+  });
+
+  it('opens an empty plaintext and a sealed blob that is a view into a larger buffer', () => {
+    const key = DataKey.generate();
+    expect(key.open(key.seal(new Uint8Array(0), 'p'), 'p')).toHaveLength(0);
+    const sealed = key.seal(Buffer.from('inside'), 'p');
+    const larger = Buffer.concat([Buffer.from('prefix--'), sealed, Buffer.from('--suffix')]);
+    const view = new Uint8Array(larger.buffer, larger.byteOffset + 8, sealed.length);
+    expect(key.open(view, 'p').toString()).toBe('inside');
+  });
+
+  it('refuses a blob one byte shorter than the header, or with another magic, as not ours', () => {
+    const key = DataKey.generate();
+    const sealed = key.seal(new Uint8Array(0), 'p');
+    const message = 'it is not in a format Clearance writes (truncated or overwritten)';
+    expect(() => key.open(sealed.subarray(0, 31), 'p')).toThrow(new UnreadableDataError(message));
+    const otherMagic = Buffer.from(sealed);
+    otherMagic[3] = 0x32;
+    expect(() => key.open(otherMagic, 'p')).toThrow(new UnreadableDataError(message));
+  });
+
+  it('refuses a changed IV or tag with the integrity message', () => {
+    const key = DataKey.generate();
+    const sealed = key.seal(Buffer.from('plain words'), 'p');
+    const message =
+      'it failed its integrity check (the file is damaged, or was encrypted with another key or for another conversation)';
+    for (const index of [4, 15, 16, 31]) {
+      const changed = Buffer.from(sealed);
+      changed[index] = changed[index]! ^ 1;
+      expect(() => key.open(changed, 'p')).toThrow(new UnreadableDataError(message));
+    }
+  });
+
+  it('refuses a wrapped key that unwraps to the wrong length', () => {
+    const secrets = new MemorySecretStore();
+    const short = secrets.encrypt(new Uint8Array(16));
+    expect(() => DataKey.unwrap(short, secrets)).toThrow(
+      new UnreadableDataError('the conversations key has the wrong length'),
+    );
+    const refusing = new MemorySecretStore();
+    refusing.decrypt = () => {
+      throw new Error('keychain locked');
+    };
+    expect(() => DataKey.unwrap(new Uint8Array(40), refusing)).toThrow(
+      new UnreadableDataError('the OS secret store could not decrypt the conversations key (keychain locked)'),
+    );
+  });
+
+  it('names its error class so logs can tell it apart', () => {
+    expect(new UnreadableDataError('x').name).toBe('UnreadableDataError');
+  });
 });

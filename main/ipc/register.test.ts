@@ -119,3 +119,129 @@ describe('isTrustedSender', () => {
     expect(isTrustedSender(undefined)).toBe(false);
   });
 });
+
+describe('IPC refusals name what they refused and do not reach the service', () => {
+  it('refuses an untrusted frame with the exact code and message, logs the frame, and calls nothing', async () => {
+    const ipcMain = new TestIpcMain();
+    const stopChat = vi.fn();
+    const log = vi.fn();
+    registerIpcHandlers(ipcMain, handlersWith({ stopChat }), { log });
+    expect(await ipcMain.invoke('stopChat', { conversationId: 'c1' }, 'https://evil.example/x')).toEqual({
+      ok: false,
+      error: { code: 'FORBIDDEN_SENDER', message: 'This call is only answered for the Clearance window.' },
+    });
+    expect(await ipcMain.invoke('stopChat', { conversationId: 'c1' }, null)).toMatchObject({
+      error: { code: 'FORBIDDEN_SENDER' },
+    });
+    expect(log.mock.calls).toEqual([
+      ['Refused IPC stopChat from untrusted frame https://evil.example/x'],
+      ['Refused IPC stopChat from untrusted frame (none)'],
+    ]);
+    expect(stopChat).not.toHaveBeenCalled();
+  });
+
+  it('answers the trusted frame through the contract', async () => {
+    const ipcMain = new TestIpcMain();
+    const stopChat = vi.fn(async () => ({ stopped: true }));
+    registerIpcHandlers(ipcMain, handlersWith({ stopChat }));
+    expect(await ipcMain.invoke('stopChat', { conversationId: 'c1' })).toEqual({ ok: true, value: { stopped: true } });
+    expect(stopChat).toHaveBeenCalledOnce();
+  });
+
+  it('trusts only the origin it is given when one is given', async () => {
+    const ipcMain = new TestIpcMain();
+    const stopChat = vi.fn(async () => ({ stopped: true }));
+    registerIpcHandlers(ipcMain, handlersWith({ stopChat }), { trustedOrigin: 'http://127.0.0.1:5173' });
+    expect(await ipcMain.invoke('stopChat', { conversationId: 'c1' })).toMatchObject({
+      error: { code: 'FORBIDDEN_SENDER' },
+    });
+    expect(await ipcMain.invoke('stopChat', { conversationId: 'c1' }, 'http://127.0.0.1:5173/index.html')).toEqual({
+      ok: true,
+      value: { stopped: true },
+    });
+  });
+
+  it('names an unknown channel in its refusal', async () => {
+    expect(await dispatchIpc(handlersWith({}), 'nope', {})).toEqual({
+      ok: false,
+      error: { code: 'UNKNOWN_CHANNEL', message: 'There is no call named "nope".' },
+    });
+  });
+
+  it('lists each bad field, and the request itself when it is not an object', async () => {
+    const getConversation = vi.fn();
+    const handlers = handlersWith({ getConversation });
+    const bad = await dispatchIpc(handlers, 'getConversation', { id: 42 });
+    expect(bad).toEqual({
+      ok: false,
+      error: {
+        code: 'BAD_REQUEST',
+        message: 'The request to getConversation was not valid.',
+        issues: [expect.stringMatching(/^id: /)],
+      },
+    });
+    const notObject = await dispatchIpc(handlers, 'getConversation', 'c1');
+    expect(notObject).toMatchObject({
+      error: { code: 'BAD_REQUEST', issues: [expect.stringMatching(/^\(request\): /)] },
+    });
+    expect(getConversation).not.toHaveBeenCalled();
+  });
+
+  it('treats a missing payload as an empty request', async () => {
+    const getAppInfo = vi.fn(async () => {
+      throw new IpcFailure('INTERNAL', 'reached');
+    });
+    expect(await dispatchIpc(handlersWith({ getAppInfo }), 'getAppInfo', undefined)).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'reached' },
+    });
+    expect(getAppInfo).toHaveBeenCalledWith({});
+  });
+
+  it('logs an answer outside the contract and tells the user plainly', async () => {
+    const log = vi.fn();
+    const getAppInfo = vi.fn(async () => ({ name: 'Clearance' }) as never);
+    expect(await dispatchIpc(handlersWith({ getAppInfo }), 'getAppInfo', {}, log)).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'Clearance produced an answer it could not check. Try again.' },
+    });
+    expect(log).toHaveBeenCalledOnce();
+    expect(log.mock.calls[0]![0]).toMatch(/^IPC getAppInfo answered outside the contract: /);
+  });
+
+  it('logs an unexpected failure with its error and passes on only its message', async () => {
+    const log = vi.fn();
+    const failure = new Error('disk full');
+    const signOut = vi.fn(async () => {
+      throw failure;
+    });
+    const stopChat = vi.fn(async () => {
+      throw 'plain string';
+    });
+    const handlers = handlersWith({ signOut, stopChat });
+    expect(await dispatchIpc(handlers, 'signOut', {}, log)).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'Something went wrong: disk full' },
+    });
+    expect(log).toHaveBeenCalledWith('IPC signOut failed', failure);
+    expect(await dispatchIpc(handlers, 'stopChat', { conversationId: 'c1' }, log)).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'Something went wrong: plain string' },
+    });
+  });
+
+  it('keeps the extra fields of an IpcFailure', () => {
+    const failure = new IpcFailure('SIGN_IN_FAILED', 'Refused.', { issues: ['x'] });
+    expect(failure.error).toEqual({ code: 'SIGN_IN_FAILED', message: 'Refused.', issues: ['x'] });
+    expect(failure.name).toBe('IpcFailure');
+    expect(failure.message).toBe('Refused.');
+  });
+
+  it('compares the whole origin: scheme, host and port', () => {
+    expect(isTrustedSender('app://clearance')).toBe(true);
+    expect(isTrustedSender('app://clearance:8080/index.html')).toBe(false);
+    expect(isTrustedSender('https://clearance/index.html')).toBe(false);
+    expect(isTrustedSender('')).toBe(false);
+    expect(isTrustedSender('http://127.0.0.1:5173/', 'http://127.0.0.1:5173')).toBe(true);
+  });
+});
