@@ -55,7 +55,10 @@ describe('identity-provider access tokens', () => {
   it('rejects alg none', async () => {
     const good = await mint();
     const payload = good.split('.')[1];
-    await expectRejected(`${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`, /Unsupported "alg"|alg|algorithm/i);
+    await expectRejected(
+      `${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`,
+      /^Identity token rejected: algorithm not allowed \("alg" \(Algorithm\) Header Parameter value not allowed\)$/,
+    );
   });
 
   it('rejects HS256 signed with the provider public key as the secret', async () => {
@@ -101,7 +104,7 @@ describe('identity-provider access tokens', () => {
 
   it('rejects a token signed by a key outside the provider JWKS', async () => {
     const { privateKey } = await generateKeyPair('ES256');
-    await expectRejected(await mint({ key: privateKey }), /signature does not verify|no key/);
+    await expectRejected(await mint({ key: privateKey }), /^Identity token rejected: signature does not verify$/);
   });
 
   it('rejects a request without a token', async () => {
