@@ -21,8 +21,24 @@ const scope = [
 
 const notProduct = ['!**/*.test.ts', '!**/testing/**', '!**/testing.ts', '!main/entitlements/test-gateway.ts'];
 
-/** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope (CI runs all of it). */
-const only = process.env.STRYKER_MUTATE?.split(',').filter(Boolean);
+/**
+ * The files whose results `stryker-incremental.json` holds: what CI reruns incrementally
+ * (`STRYKER_SCOPE=baseline`). The rest of `scope` has not had a full run on record yet (see
+ * docs/security.md); move a file here once a run of it is committed.
+ */
+const baseline = [
+  'main/external/allowList.ts',
+  'main/ipc/dispatch.ts',
+  'main/ipc/register.ts',
+  'main/conversations/sealedFile.ts',
+  'main/electron/rendererRequest.ts',
+  'main/electron/secretBackend.ts',
+  'gateway/device/challenges.ts',
+];
+
+/** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */
+const only =
+  process.env.STRYKER_SCOPE === 'baseline' ? baseline : process.env.STRYKER_MUTATE?.split(',').filter(Boolean);
 const mutate = only?.length
   ? [...only.map((p) => (p.endsWith('.ts') ? p : `${p.replace(/\/$/, '')}/**/*.ts`)), ...notProduct]
   : [...scope, ...notProduct];
