@@ -4,7 +4,6 @@ import { ProblemDetails } from '../../shared/problem';
 import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
 import { testPersonas } from '../testing/identity-provider';
 import { SseReader } from '../testing/device-client';
-import type { StreamErrorPayload } from './completions-route';
 
 const chatBody = (model: string) => ({
   model,
@@ -22,7 +21,7 @@ describe('device revocation during a completion', () => {
     await harness?.close();
   });
 
-  it('cuts the running stream with session_revoked, sends no [DONE], and refuses the next request', async () => {
+  it('cuts the running stream with the session-revoked problem, sends no [DONE], and refuses the next request', async () => {
     const victim = await harness.signIn(testPersonas.usResearcher);
     const bystander = await harness.signIn(testPersonas.usResearcher);
     const userId = decodeJwt(victim.accessToken!).sub!;
@@ -42,14 +41,13 @@ describe('device revocation during a completion', () => {
       if (!event) throw new Error('the stream ended without an error event: the revocation did not cut it');
       expect(event.data).not.toBe('[DONE]');
       if (event.event === 'error') {
-        cut = JSON.parse(event.data) as StreamErrorPayload;
+        cut = JSON.parse(event.data) as ProblemDetails;
         break;
       }
     }
     expect(cut).toMatchObject({
       type: 'urn:clearance:problem:session-revoked',
       status: 401,
-      error: { type: 'session_revoked' },
     });
     // Nothing more after the cut: no content, no [DONE].
     expect(await stream.next(5000)).toBeUndefined();
@@ -67,6 +65,7 @@ describe('device revocation during a completion', () => {
     // The revoked key cannot start another completion.
     const after = await victim.request('POST', '/v1/chat/completions', { body: chatBody('haiku-4') });
     expect(after.status).toBe(401);
-    expect(ProblemDetails.parse(await after.json()).error).toBe('invalid_token');
+    expect(after.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+    expect(JSON.stringify(await after.json())).toContain('The device key of this token has been revoked');
   });
 });
