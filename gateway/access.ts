@@ -140,6 +140,28 @@ export class AccessService {
     });
   }
 
+  /** Appends the audit record of a request for a model the catalog does not have. */
+  async recordUnknownModel(
+    session: ActiveSession,
+    modelId: string,
+    context: Record<string, unknown>,
+  ): Promise<AuditRecord> {
+    return this.audit.append({
+      kind: 'access',
+      subject: session.userId,
+      data: {
+        ...context,
+        user: session.userId,
+        sessionId: session.sessionId,
+        jkt: session.jkt,
+        model: modelId,
+        effect: 'deny',
+        policy: 'model-not-found',
+        catalogRevision: this.catalog().revision,
+      },
+    });
+  }
+
   /** The problem a denied decision is reported with. */
   deniedProblem(access: ModelAccess, decisionId: string): ProblemDetails {
     return accessDeniedProblem(access.model, access.outcome, decisionId);

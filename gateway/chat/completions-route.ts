@@ -6,7 +6,7 @@ import { DECISION_ID_HEADER, REQUEST_ID_HEADER } from '../../shared/protocol';
 import type { AccessService, ActiveSession } from '../access';
 import type { RequestAuthenticator } from '../auth/request-auth';
 import type { Catalog, CatalogModel } from '../catalog';
-import { problem, ProblemError, withApiError } from '../http/problems';
+import { modelNotFoundProblem, problem, ProblemError, withApiError } from '../http/problems';
 import { formatSseEvent, SSE_HEADERS } from '../http/sse';
 import { checkRequest, parseChatRequest, type CheckedRequest } from './request';
 import { upstreamFor, type UpstreamSettings } from './upstreams';
@@ -65,7 +65,11 @@ export function registerCompletionsRoute(app: FastifyInstance, context: Completi
     const body = parseChatRequest(request.body);
     const model = context.catalog().get(body.model);
     if (!model) {
-      throw new ProblemError(problem('model-not-found', 404, 'Model not found', `There is no model "${body.model}".`));
+      const unknown = await context.access.recordUnknownModel(session, body.model, {
+        endpoint: 'chat.completions',
+        requestId: request.id,
+      });
+      throw new ProblemError(modelNotFoundProblem(body.model, unknown.decisionId));
     }
     const access = context.access.decide(session, model);
     // Parameters are checked only once access is allowed, so a refused caller learns nothing of the model.
@@ -77,11 +81,7 @@ export function registerCompletionsRoute(app: FastifyInstance, context: Completi
     });
     if (!checked) {
       if (access.outcome.status === 'hidden') {
-        throw new ProblemError(
-          problem('model-not-found', 404, 'Model not found', `There is no model "${body.model}".`, {
-            decisionId: record.decisionId,
-          }),
-        );
+        throw new ProblemError(modelNotFoundProblem(body.model, record.decisionId));
       }
       throw new ProblemError(context.access.deniedProblem(access, record.decisionId));
     }

@@ -101,3 +101,35 @@ describe('deviceVerdict', () => {
     expect(deviceVerdict(claimed, ['os-version'], 'software').assurance).toBe('software');
   });
 });
+
+describe('strict posture input', () => {
+  const signInWith = (checks: unknown[]) =>
+    harness.signIn(testPersonas.usResearcher, undefined, { checks: checks as never });
+
+  it('answers a report with the same check as fail and then pass with 400, and enrols nothing', async () => {
+    const device = await TestDevice.create();
+    const attempt = harness.signIn(testPersonas.usResearcher, device, {
+      checks: [
+        ...PASSING_CHECKS.filter((c) => c.id !== 'disk-encryption'),
+        { id: 'disk-encryption', status: 'fail', detail: 'off', remediation: 'encrypt' },
+        { id: 'disk-encryption', status: 'pass', detail: 'on', remediation: '' },
+      ],
+    });
+    await expect(attempt).rejects.toThrow(
+      /session failed: 400 .*posture report is contradictory: check \\"disk-encryption\\" is reported both fail and pass/,
+    );
+    expect(await harness.gateway.devices.find(testPersonas.usResearcher.id, device.jkt)).toBeUndefined();
+  });
+
+  it('refuses a check reported twice even when both agree', async () => {
+    await expect(signInWith([...PASSING_CHECKS, PASSING_CHECKS[0]])).rejects.toThrow(
+      /session failed: 400 .*reported twice/,
+    );
+  });
+
+  it('refuses an unknown check id', async () => {
+    await expect(
+      signInWith([...PASSING_CHECKS, { id: 'vibes', status: 'pass', detail: '', remediation: '' }]),
+    ).rejects.toThrow(/session failed: 400 .*unknown check \\"vibes\\"/);
+  });
+});

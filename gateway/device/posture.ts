@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
-import { DeviceVerdict, PostureReportClaims, type DeviceAssurance, type PostureCheckId } from '../../shared/device';
+import { DeviceVerdict, PostureCheckId, PostureReportClaims, type DeviceAssurance } from '../../shared/device';
 import { DEVICE_KEY_ALGORITHMS } from '../auth/dpop';
 import { describeJoseError } from '../auth/identity-token';
 
@@ -48,6 +48,7 @@ export async function verifyPostureReport(
   } catch (error) {
     throw new PostureError(`posture report rejected (it must be signed by the DPoP key): ${describeJoseError(error)}`);
   }
+  checkEachCheckOnce(payload);
   const claims = PostureReportClaims.safeParse(payload);
   if (!claims.success) {
     const issues = claims.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
@@ -79,4 +80,32 @@ export function deviceVerdict(
     failedChecks,
     checks: claims.checks,
   });
+}
+
+/**
+ * Refuses a report that names a check the gateway does not know, or one check more than once.
+ *
+ * A check reported `fail` and then `pass` must not count as passing; rather than pick one, the
+ * whole report is refused as contradictory (400), and the client is told which check.
+ */
+function checkEachCheckOnce(payload: unknown): void {
+  const checks = (payload as { checks?: unknown } | null)?.checks;
+  if (!Array.isArray(checks)) return;
+  const known = new Set<string>(PostureCheckId.options);
+  const seen = new Map<string, unknown>();
+  for (const check of checks as readonly { id?: unknown; status?: unknown }[]) {
+    const id = check?.id;
+    if (typeof id !== 'string') continue;
+    if (!known.has(id)) {
+      throw new PostureError(`posture report names an unknown check "${id}"; known checks: ${[...known].join(', ')}`);
+    }
+    if (seen.has(id)) {
+      throw new PostureError(
+        seen.get(id) === check.status
+          ? `posture check "${id}" is reported twice; each check may appear once`
+          : `posture report is contradictory: check "${id}" is reported both ${String(seen.get(id))} and ${String(check.status)}`,
+      );
+    }
+    seen.set(id, check.status);
+  }
 }

@@ -112,3 +112,13 @@ export function sendProblem(
     .type(accept.includes(PROBLEM_CONTENT_TYPE) ? PROBLEM_CONTENT_TYPE : 'application/json; charset=utf-8')
     .send(JSON.stringify(document));
 }
+
+/**
+ * The 404 for a model the caller may not know about.
+ *
+ * A hidden model and one that does not exist get this same answer (status, fields, wording),
+ * each with the id of its own audit record, so the answer cannot confirm a hidden model exists.
+ */
+export function modelNotFoundProblem(modelId: string, decisionId: string): ProblemDetails {
+  return problem('model-not-found', 404, 'Model not found', `There is no model "${modelId}".`, { decisionId });
+}
