@@ -289,7 +289,15 @@ test('a gateway that dies mid-reply leaves the partial reply with a readable err
 
     await stack.gateway.close();
     await expect(reply).toContainText('The reply was interrupted');
-    await expect(reply).toContainText(/connection to the gateway was lost/i);
+    await expect(reply).toContainText('Clearance lost its connection to the gateway. Try again once it is back.');
+    // Plain words only: no address, port or error code in what the person reads…
+    const shown = (await reply.getByText('The reply was interrupted').locator('..').textContent()) ?? '';
+    expect(shown).not.toMatch(/https?:\/\/|127\.0\.0\.1|localhost|:\d{2,5}\b|\bE[A-Z]{3,}\b|other side closed|socket/i);
+    // …and the technical detail behind "Details".
+    const details = reply.getByText('Details', { exact: true });
+    await expect(details).toBeVisible();
+    await details.click();
+    await expect(reply.locator('.message-error-details pre')).not.toBeEmpty();
     await expect(reply.getByRole('heading', { name: /Haiku 4 on/ })).toBeVisible();
     // Said once, by the page, because there is a partial reply to keep.
     expect((await reply.textContent())?.match(/was kept/g)).toHaveLength(1);

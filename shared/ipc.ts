@@ -30,6 +30,8 @@ export const IpcError = z.object({
   message: z.string(),
   reason: DecisionReason.optional(),
   issues: z.array(z.string()).optional(),
+  /** Technical detail (addresses, error codes) for a "Details" disclosure and the log, never the message itself. */
+  detail: z.string().max(2000).optional(),
 });
 export type IpcError = z.infer<typeof IpcError>;
 

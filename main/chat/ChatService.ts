@@ -6,7 +6,7 @@ import type { Disposable } from '../events';
 import { IpcFailure } from '../ipc/dispatch';
 import type { Clock } from '../platform';
 import { readCompletionStream } from './completionStream';
-import { connectionLostError, errorFromResponse } from './gatewayErrors';
+import { connectionLostError, errorFromResponse, plainError } from './gatewayErrors';
 import { titleFromMessage } from './title';
 
 /** The gateway's OpenAI-compatible chat endpoint. */
@@ -235,6 +235,10 @@ export class ChatService {
       else end = { status: 'error', error: connectionLostError(error) };
     }
     if (reply.stopRequested && end.status === 'error') end = { status: 'stopped' };
+    if (end.status === 'error') {
+      end = { status: 'error', error: plainError(end.error) };
+      if (end.error.detail) this.log(`Reply in ${reply.conversationId} failed: ${end.error.detail}`);
+    }
     try {
       const error = end.status === 'error' ? end.error : undefined;
       const usage = end.status === 'complete' ? end.usage : undefined;

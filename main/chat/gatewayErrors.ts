@@ -62,16 +62,50 @@ export async function errorFromResponse(response: Response): Promise<GatewayErro
   return errorFromProblem(undefined, response.status);
 }
 
+/** What the plain sentence of an error of each code says, when the original names addresses or error codes. */
+const PLAIN_MESSAGES: Partial<Record<IpcErrorCode, string>> = {
+  GATEWAY_UNAVAILABLE: 'Clearance lost its connection to the gateway. Try again once it is back.',
+  NOT_SIGNED_IN: 'Your session with the gateway has ended. Sign in again.',
+  INTERNAL: 'Something went wrong while getting this reply. Try again.',
+};
+
+/** Technical words a person should not have to read: URLs, host:port, errno codes, socket jargon. */
+const TECHNICAL =
+  /https?:\/\/|\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?\b|other side closed|socket|fetch failed|\bundici\b/i;
+/** Node's error codes (`ECONNREFUSED`, `ETIMEDOUT`…): upper case only, so ordinary words never match. */
+const ERRNO = /\bE[A-Z]{3,}\b/;
+
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause ?? '');
+  const inner = cause.cause as { code?: unknown; message?: unknown } | undefined;
+  const innerText = [inner?.code, inner?.message].filter((part) => typeof part === 'string' && part).join(': ');
+  return innerText ? `${cause.message} (${innerText})` : cause.message;
+}
+
 /**
  * The error shown when the connection to the gateway fails or drops mid-reply.
  *
- * It says only what went wrong: the page adds that the partial reply was kept when there is one
- * (the connection can also fail before any text arrived).
+ * It says only what went wrong, in plain words; what the network layer said goes to `detail`
+ * (the "Details" disclosure and the log). The page adds that the partial reply was kept when there
+ * is one (the connection can also fail before any text arrived).
  */
 export function connectionLostError(cause: unknown): IpcError {
-  const detail = cause instanceof Error ? (cause.cause instanceof Error ? cause.cause.message : cause.message) : '';
+  const detail = describeCause(cause);
   return {
     code: 'GATEWAY_UNAVAILABLE',
-    message: `The connection to the gateway was lost${detail ? ` (${detail})` : ''}. Try again once it is back.`,
+    message: PLAIN_MESSAGES.GATEWAY_UNAVAILABLE ?? '',
+    ...(detail ? { detail } : {}),
   };
+}
+
+/**
+ * The same error with a plain sentence when its message names URLs, ports or error codes.
+ *
+ * The original words move to `detail`, so nothing is lost for the log or for IT.
+ */
+export function plainError(error: IpcError): IpcError {
+  if (!TECHNICAL.test(error.message) && !ERRNO.test(error.message)) return error;
+  const message = PLAIN_MESSAGES[error.code] ?? PLAIN_MESSAGES.INTERNAL ?? error.message;
+  const detail = error.detail ? `${error.message}\n${error.detail}` : error.message;
+  return { ...error, message, detail: detail.slice(0, 2000) };
 }

@@ -43,6 +43,12 @@ function MessageError({ message, actions }: { readonly message: ChatMessage; rea
           </button>
         ) : null}
       </p>
+      {error?.detail ? (
+        <details className="message-error-details">
+          <summary>Details</summary>
+          <pre className="selectable">{error.detail}</pre>
+        </details>
+      ) : null}
     </div>
   );
 }

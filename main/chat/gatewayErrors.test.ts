@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { connectionLostError, plainError } from './gatewayErrors';
+
+describe('plain error messages', () => {
+  it('moves addresses, ports and error codes out of the sentence into the details', () => {
+    const error = plainError({
+      code: 'GATEWAY_UNAVAILABLE',
+      message: 'The gateway at http://127.0.0.1:43123 is not reachable (connect ECONNREFUSED 127.0.0.1:43123).',
+    });
+    expect(error.message).toBe('Clearance lost its connection to the gateway. Try again once it is back.');
+    expect(error.detail).toContain('ECONNREFUSED');
+    expect(error.detail).toContain('http://127.0.0.1:43123');
+  });
+
+  it('keeps a sentence that is already plain, words like "ended" included', () => {
+    const plain = {
+      code: 'GATEWAY_UNAVAILABLE' as const,
+      message: 'The gateway ended the reply before it was finished.',
+    };
+    expect(plainError(plain)).toBe(plain);
+  });
+
+  it('says a lost connection plainly and keeps what the network said as detail', () => {
+    const error = connectionLostError(new TypeError('terminated', { cause: new Error('other side closed') }));
+    expect(error.message).not.toMatch(/closed|terminated/);
+    expect(error.detail).toBe('terminated (other side closed)');
+  });
+});
