@@ -46,3 +46,36 @@ describe('hidden and unknown models', () => {
     });
   });
 });
+
+describe('admin explain per device', () => {
+  it('reports what each of two devices really gets, and one device when asked', async () => {
+    const compliant = await harness.signIn(testPersonas.usResearcher);
+    const failing = await harness.signIn(testPersonas.usResearcher, undefined, {
+      checks: [{ id: 'disk-encryption', status: 'fail', detail: 'off', remediation: 'encrypt' }],
+    });
+    const explain = async (device?: string) => {
+      const query = `user=${testPersonas.usResearcher.id}&model=mythos-5${device ? `&device=${device}` : ''}`;
+      const response = await fetch(`${harness.gateway.url}/v1/admin/explain?${query}`, {
+        headers: { authorization: `Bearer ${harness.gateway.adminToken}` },
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        device: { jkt: string };
+        decision: { effect: string; reason?: string };
+        devices: { jkt: string; decision: { effect: string; reason?: string } }[];
+      };
+    };
+    const all = await explain();
+    const byKey = new Map(all.devices.map((d) => [d.jkt, d.decision]));
+    expect(byKey.get(compliant.device.jkt)).toMatchObject({ effect: 'allow' });
+    expect(byKey.get(failing.device.jkt)).toMatchObject({ effect: 'deny', reason: 'DEVICE_NOT_COMPLIANT' });
+    // The gateway agrees: the compliant device really gets 200.
+    const call = await compliant.request('POST', '/v1/chat/completions', {
+      body: { model: 'mythos-5', max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] },
+    });
+    expect(call.status).toBe(200);
+    const one = await explain(compliant.device.jkt);
+    expect(one.device.jkt).toBe(compliant.device.jkt);
+    expect(one.decision).toMatchObject({ effect: 'allow' });
+  });
+});

@@ -704,15 +704,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   app.get('/v1/admin/explain', async (request, reply) => {
     requireAdmin(request);
-    const query = z.object({ user: z.string().min(1), model: z.string().min(1) }).safeParse(request.query);
+    const query = z
+      .object({ user: z.string().min(1), model: z.string().min(1), device: z.string().min(1).optional() })
+      .safeParse(request.query);
     if (!query.success)
-      throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Give ?user=<id or username>&model=<id>'));
+      throw new ProblemError(
+        problem(
+          'bad-request',
+          400,
+          'Invalid request',
+          'Give ?user=<id or username>&model=<id>[&device=<key thumbprint>]',
+        ),
+      );
     const model = catalog.get(query.data.model);
     if (!model)
       throw new ProblemError(
         problem('model-not-found', 404, 'Model not found', `There is no model "${query.data.model}".`),
       );
-    const enrolment = await devices.latestForUser(query.data.user);
+    const latest = await devices.latestForUser(query.data.user);
+    const active = latest ? (await devices.listForUser(latest.userId)).filter((d) => !d.revokedAt) : [];
+    const enrolment = query.data.device ? active.find((d) => d.jkt === query.data.device) : latest;
+    if (latest && query.data.device && !enrolment) {
+      throw new ProblemError(
+        problem('not-found', 404, 'Device not found', `"${query.data.user}" has no active device with that key.`),
+      );
+    }
     if (!enrolment) {
       throw new ProblemError(
         problem(
@@ -730,7 +746,29 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       failedChecks: enrolment.verdict.failedChecks,
     };
     const trace = policy.explain({ userId: enrolment.userId, principal, device, model });
+    // What each of the user's active devices really gets: the gateway decides per device.
+    const perDevice = active.map((each) => {
+      const state = {
+        assurance: each.verdict.assurance,
+        compliant: each.verdict.compliant,
+        failedChecks: each.verdict.failedChecks,
+      };
+      const decision = policy.decide({
+        userId: each.userId,
+        principal: principalFromGroups(each.principal.groups, claimMapping),
+        device: state,
+        model,
+      });
+      return {
+        id: each.deviceId,
+        jkt: each.jkt,
+        lastSeenAt: each.lastSeenAt,
+        ...state,
+        decision: { effect: decision.effect, reason: decision.reason, policy: decision.policy },
+      };
+    });
     return reply.header('cache-control', 'no-store').send({
+      devices: perDevice,
       user: { id: enrolment.userId, ...enrolment.principal },
       principal,
       device: { id: enrolment.deviceId, jkt: enrolment.jkt, lastSeenAt: enrolment.lastSeenAt, ...device },
