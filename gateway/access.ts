@@ -240,18 +240,22 @@ export class AccessService {
     }
     const now = Date.now() / 1000;
     const notified = new Set<string>();
+    // All sessions at once: their version writes share one group commit instead of one each.
+    const live: ActiveSession[] = [];
     for (const [id, session] of this.sessions) {
-      if (session.expiresAt < now) {
-        this.sessions.delete(id);
-        continue;
-      }
-      const before = await this.versions.current(session.userId);
-      const { ver } = await this.entitlements(session);
-      if (ver > before) {
-        this.events.publish(session.userId, { type: 'entitlements.changed', data: { ver } });
-        notified.add(session.userId);
-      }
+      if (session.expiresAt < now) this.sessions.delete(id);
+      else live.push(session);
     }
+    await Promise.all(
+      live.map(async (session) => {
+        const before = await this.versions.current(session.userId);
+        const { ver } = await this.entitlements(session);
+        if (ver > before && !notified.has(session.userId)) {
+          this.events.publish(session.userId, { type: 'entitlements.changed', data: { ver } });
+          notified.add(session.userId);
+        }
+      }),
+    );
     if (cut > 0 || notified.size > 0) {
       this.log(`${trigger}: cut ${cut} completion(s), notified ${notified.size} user(s)`);
     }

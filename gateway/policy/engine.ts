@@ -129,6 +129,8 @@ interface PolicySetSnapshot {
   readonly loadedAt: string;
   /** Which of the two pre-parsed Cedar slots holds this set. */
   readonly slot: string;
+  /** True when a policy names a user entity, so decisions depend on the user id itself. */
+  readonly namesUsers: boolean;
 }
 
 /** Options for `PolicyEngine.create`. */
@@ -142,6 +144,10 @@ export interface PolicyEngineOptions {
 const USER_TYPE = 'Clearance::User';
 const MODEL_TYPE = 'Clearance::Model';
 const ACTION = { type: 'Clearance::Action', id: 'invoke' } as const;
+/** A user entity literal in policy text (`User::"…"`, with or without the namespace). */
+const USER_LITERAL = /User\s*::\s*"/;
+/** Synthetic decisions run after each load to warm Cedar up. */
+const WARM_UP_DECISIONS = 96;
 const FORBID_REASONS = DecisionReason.options.filter(
   (reason) =>
     reason !== 'ENTITLEMENTS_STALE' &&
@@ -260,14 +266,18 @@ export class PolicyEngine {
       return { ok: false, error: message };
     }
     const revision = (this.snapshot?.revision ?? 0) + 1;
-    this.snapshot = {
+    const next: PolicySetSnapshot = {
       revision,
       digest: candidate.contentHash,
       policies: loaded.policies,
       files: candidate.files,
       loadedAt: new Date().toISOString(),
       slot: loaded.slot,
+      namesUsers: [...loaded.policies.values()].some((policy) => USER_LITERAL.test(policy.text)),
     };
+    // Warm the new slot before it takes traffic.
+    this.warm(next);
+    this.snapshot = next;
     this.refused = undefined;
     this.cache.clear();
     const how = candidate.manifest ? ` (manifest of ${candidate.manifest.publishedAt})` : '';
@@ -281,7 +291,7 @@ export class PolicyEngine {
   /** Decides one request against the policy set in force, from the cache when possible. */
   decide(request: DecisionRequest): PolicyDecision {
     const snapshot = this.current();
-    const key = cacheKey(snapshot.revision, request);
+    const key = cacheKey(snapshot, request);
     const hit = this.cache.get(key);
     if (hit) return hit;
     const decision = this.evaluate(snapshot, request);
@@ -319,12 +329,52 @@ export class PolicyEngine {
     return { decision, policies, precedence: REASON_PRECEDENCE };
   }
 
+  /** Number of decisions in the cache. */
+  get cacheEntries(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Runs the newly loaded set over a spread of synthetic requests, uncached, so Cedar's WASM
+   * and the engine's code paths are compiled before the first real caller (the first ~80
+   * decisions otherwise take milliseconds each).
+   */
+  private warm(snapshot: PolicySetSnapshot): void {
+    const assurances: DeviceAssurance[] = ['software', 'hardware'];
+    for (let index = 0; index < WARM_UP_DECISIONS; index++) {
+      const flag = (bit: number) => ((index >> bit) & 1) === 1;
+      this.evaluate(
+        snapshot,
+        {
+          userId: `warm-up-${index}`,
+          principal: {
+            groups: flag(0) ? ['research', 'us-persons'] : flag(1) ? ['contractors'] : [],
+            usPerson: flag(0),
+            verificationPending: flag(2),
+          },
+          device: { assurance: assurances[index % 2]!, compliant: flag(3), failedChecks: flag(3) ? [] : ['firewall'] },
+          model: {
+            id: `warm-up-model-${index % 7}`,
+            attributes: {
+              exportControlled: flag(1),
+              suspended: flag(4),
+              requiredGroups: flag(2) ? ['research'] : [],
+              requiresHardware: flag(3),
+              requiresCompliantDevice: flag(0),
+            },
+          } as unknown as CatalogModel,
+        },
+        true,
+      );
+    }
+  }
+
   private current(): PolicySetSnapshot {
     if (!this.snapshot) throw new Error('No policy set is loaded');
     return this.snapshot;
   }
 
-  private evaluate(snapshot: PolicySetSnapshot, request: DecisionRequest): PolicyDecision {
+  private evaluate(snapshot: PolicySetSnapshot, request: DecisionRequest, quiet = false): PolicyDecision {
     const answer = cedar.statefulIsAuthorized({
       ...requestParts(request),
       preparsedPolicySetId: snapshot.slot,
@@ -336,7 +386,7 @@ export class PolicyEngine {
     const base = { policyRevision: snapshot.revision, cached: false } as const;
     if (answer.type === 'failure') {
       const errors = answer.errors.map((e) => e.message);
-      this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
+      if (!quiet) this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
       return {
         ...base,
         effect: 'deny',
@@ -551,11 +601,16 @@ function requestParts(request: DecisionRequest): Omit<cedar.AuthorizationCall, '
   };
 }
 
-function cacheKey(revision: number, request: DecisionRequest): string {
+/**
+ * The decision cache key: exactly the attributes the schema lets policies read, so users who
+ * look alike to Cedar share one entry. The user id is part of it only when a policy names a
+ * user entity (`Clearance::User::"…"`).
+ */
+function cacheKey(snapshot: PolicySetSnapshot, request: DecisionRequest): string {
   const { principal, device, model } = request;
   return JSON.stringify([
-    revision,
-    request.userId,
+    snapshot.revision,
+    snapshot.namesUsers ? request.userId : null,
     [...principal.groups].sort(),
     principal.usPerson,
     principal.verificationPending,

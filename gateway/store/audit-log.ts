@@ -80,15 +80,25 @@ interface AuditRow {
  * Triggers refuse UPDATE and DELETE; `verifyChain` detects edits made around them.
  */
 export class SqliteAuditLog implements AuditLog {
+  /** Sequence and hash of the last record written on this connection; read once, then kept. */
+  private head: { seq: number; hash: string } | undefined;
+
   constructor(
     private readonly db: GatewayDatabase,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    db.onRollback(() => {
+      this.head = undefined;
+    });
+  }
 
+  /** Appends in the current group commit; resolves once the record is durable. */
   async append(entry: AuditEntry): Promise<AuditRecord> {
-    const write = this.db.transaction((): AuditRecord => {
-      const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
-        { seq: number; hash: string } | undefined;
+    return this.db.write((): AuditRecord => {
+      const last =
+        this.head ??
+        (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+          { seq: number; hash: string } | undefined);
       const unhashed = {
         seq: (last?.seq ?? 0) + 1,
         decisionId: entry.decisionId ?? newDecisionId(),
@@ -114,9 +124,9 @@ export class SqliteAuditLog implements AuditLog {
           record.prevHash,
           record.hash,
         );
+      this.head = { seq: record.seq, hash: record.hash };
       return record;
     });
-    return write();
   }
 
   async get(decisionId: string): Promise<AuditRecord | undefined> {

@@ -46,15 +46,25 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
+interface PendingWrite {
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /**
  * The gateway's SQLite connection (Node's built-in `node:sqlite`, so nothing native is compiled).
  *
- * Statements are prepared once per SQL text and reused; `transaction` wraps a function in
- * BEGIN IMMEDIATE … COMMIT and rolls back when it throws.
+ * Statements are prepared once per SQL text and reused. Writes go through `write`, which
+ * groups every write made in one turn of the event loop into one transaction: a single
+ * COMMIT (and so a single fsync of the WAL, `synchronous = FULL`) for the whole batch, and
+ * each caller's promise settles only once that commit is on disk.
  */
 export class GatewayDatabase {
   private readonly statements = new Map<string, StatementSync>();
+  private readonly rollbackListeners = new Set<() => void>();
   private depth = 0;
+  private batch: PendingWrite[] | undefined;
+  private commits = 0;
 
   constructor(readonly connection: DatabaseSync) {}
 
@@ -72,10 +82,76 @@ export class GatewayDatabase {
     this.connection.exec(sql);
   }
 
+  /** Number of group commits so far (each is one fsync). */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /**
+   * Runs `body` at once inside the current batch and resolves with its result after the
+   * batch has committed durably. When `body` throws, only its own changes are rolled back.
+   */
+  write<T>(body: () => T): Promise<T> {
+    if (this.depth > 0) {
+      try {
+        return Promise.resolve(body());
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    if (!this.batch) {
+      this.connection.exec('BEGIN IMMEDIATE');
+      this.batch = [];
+      setImmediate(() => this.flush());
+    }
+    const batch = this.batch;
+    this.connection.exec('SAVEPOINT write');
+    this.depth++;
+    let result: T;
+    try {
+      result = body();
+      this.connection.exec('RELEASE write');
+    } catch (error) {
+      this.connection.exec('ROLLBACK TO write');
+      this.connection.exec('RELEASE write');
+      return Promise.reject(error as Error);
+    } finally {
+      this.depth--;
+    }
+    return new Promise<T>((resolve, reject) => batch.push({ resolve: () => resolve(result), reject }));
+  }
+
+  /** Calls `listener` when a batch fails to commit (in-memory state derived from it is stale). */
+  onRollback(listener: () => void): void {
+    this.rollbackListeners.add(listener);
+  }
+
+  /** Commits the open batch now (called on the next turn of the event loop, and on close). */
+  flush(): void {
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    try {
+      this.connection.exec('COMMIT');
+      this.commits++;
+    } catch (error) {
+      try {
+        this.connection.exec('ROLLBACK');
+      } catch {
+        // already rolled back by SQLite
+      }
+      for (const listener of this.rollbackListeners) listener();
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    for (const pending of batch) pending.resolve();
+  }
+
   /** Returns a function that runs `body` in one transaction (nested calls join the outer one). */
   transaction<T>(body: () => T): () => T {
     return () => {
       if (this.depth > 0) return body();
+      this.flush();
       this.connection.exec('BEGIN IMMEDIATE');
       this.depth++;
       try {
@@ -92,6 +168,7 @@ export class GatewayDatabase {
   }
 
   close(): void {
+    this.flush();
     this.statements.clear();
     this.connection.close();
   }
@@ -107,6 +184,8 @@ export function openGatewayDatabase(path: string): GatewayDatabase {
   const db = new GatewayDatabase(new DatabaseSync(path));
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
+  // Every commit is fsynced; group commit (`write`) keeps that to one fsync per batch.
+  db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');
   const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
   for (let index = version; index < MIGRATIONS.length; index++) {

@@ -69,28 +69,30 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
 
   async enrol(attestation: DeviceAttestation): Promise<DeviceEnrolment> {
     const now = this.clock().toISOString();
-    this.db
-      .prepare(
-        `INSERT INTO devices (user_id, jkt, device_id, public_jwk, assurance, platform, app_version, verdict, principal,
+    await this.db.write(() =>
+      this.db
+        .prepare(
+          `INSERT INTO devices (user_id, jkt, device_id, public_jwk, assurance, platform, app_version, verdict, principal,
                               enrolled_at, last_seen_at)
          VALUES (@userId, @jkt, @deviceId, @publicJwk, @assurance, @platform, @appVersion, @verdict, @principal, @now, @now)
          ON CONFLICT (user_id, jkt) DO UPDATE SET
            device_id = excluded.device_id, assurance = excluded.assurance, platform = excluded.platform,
            app_version = excluded.app_version, verdict = excluded.verdict, principal = excluded.principal,
            last_seen_at = excluded.last_seen_at`,
-      )
-      .run({
-        userId: attestation.userId,
-        jkt: attestation.jkt,
-        deviceId: attestation.deviceId,
-        publicJwk: JSON.stringify(attestation.publicJwk),
-        assurance: attestation.assurance,
-        platform: attestation.platform,
-        appVersion: attestation.appVersion,
-        verdict: JSON.stringify(attestation.verdict),
-        principal: JSON.stringify(attestation.principal),
-        now,
-      });
+        )
+        .run({
+          userId: attestation.userId,
+          jkt: attestation.jkt,
+          deviceId: attestation.deviceId,
+          publicJwk: JSON.stringify(attestation.publicJwk),
+          assurance: attestation.assurance,
+          platform: attestation.platform,
+          appVersion: attestation.appVersion,
+          verdict: JSON.stringify(attestation.verdict),
+          principal: JSON.stringify(attestation.principal),
+          now,
+        }),
+    );
     const stored = await this.find(attestation.userId, attestation.jkt);
     if (!stored) throw new Error(`Device ${attestation.jkt} of ${attestation.userId} vanished after enrolment`);
     return stored;
@@ -120,9 +122,11 @@ export class SqliteDeviceRegistry implements DeviceRegistry {
   }
 
   async revoke(userId: string, jkt: string): Promise<boolean> {
-    const result = this.db
-      .prepare('UPDATE devices SET revoked_at = ? WHERE user_id = ? AND jkt = ? AND revoked_at IS NULL')
-      .run(this.clock().toISOString(), userId, jkt);
+    const result = await this.db.write(() =>
+      this.db
+        .prepare('UPDATE devices SET revoked_at = ? WHERE user_id = ? AND jkt = ? AND revoked_at IS NULL')
+        .run(this.clock().toISOString(), userId, jkt),
+    );
     return result.changes > 0;
   }
 }

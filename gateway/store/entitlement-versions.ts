@@ -18,7 +18,7 @@ export class SqliteEntitlementVersions implements EntitlementVersions {
   constructor(private readonly db: GatewayDatabase) {}
 
   async versionFor(userId: string, fingerprint: string): Promise<number> {
-    const bump = this.db.transaction((): number => {
+    return this.db.write((): number => {
       const row = this.db.prepare('SELECT ver, fingerprint FROM entitlement_versions WHERE user_id = ?').get(userId) as
         { ver: number; fingerprint: string } | undefined;
       if (row && row.fingerprint === fingerprint) return row.ver;
@@ -31,7 +31,6 @@ export class SqliteEntitlementVersions implements EntitlementVersions {
         .run(userId, ver, fingerprint);
       return ver;
     });
-    return bump();
   }
 
   async current(userId: string): Promise<number> {
