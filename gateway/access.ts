@@ -9,6 +9,7 @@ import { accessDeniedProblem } from './http/problems';
 import { describeDecision, type ModelOutcome } from './policy/describe';
 import type { DevicePolicyState, PolicyDecision, PolicyEngine, PrincipalAttributes } from './policy/engine';
 import type { AuditLog, AuditRecord } from './store/audit-log';
+import { currentRequest, recordDecision, timePhaseAsync } from './observability/context';
 import type { EntitlementVersions } from './store/entitlement-versions';
 
 /** A signed-in user on one attested device, as the gateway knows them from their access token. */
@@ -106,11 +107,21 @@ export class AccessService {
 
   /** Appends the audit record of one access decision. */
   async record(session: ActiveSession, access: ModelAccess, context: Record<string, unknown>): Promise<AuditRecord> {
+    recordDecision(access.decision.effect);
+    return timePhaseAsync('audit', () => this.appendAccess(session, access, context));
+  }
+
+  private appendAccess(
+    session: ActiveSession,
+    access: ModelAccess,
+    context: Record<string, unknown>,
+  ): Promise<AuditRecord> {
     return this.audit.append({
       kind: 'access',
       subject: session.userId,
       data: {
         ...context,
+        requestId: currentRequest()?.requestId,
         user: session.userId,
         username: session.identity.username,
         sessionId: session.sessionId,

@@ -58,6 +58,8 @@ import {
 } from './store/user-suspensions';
 import { SESSION_REVOKED_REASON } from '../shared/protocol';
 import type { Subscription } from './signal';
+import { currentRequest, observeRequest, serverTiming } from './observability/context';
+import { GatewayMetrics } from './observability/metrics';
 
 /** What `/.well-known/clearance` tells clients about signing in. */
 export interface DiscoverySettings {
@@ -126,6 +128,26 @@ export interface GatewayOptions {
   /** Enrolment policy and its store (docs/it-deployment.md, "Enrolment policy"). */
   readonly deviceTrust?: DeviceTrustOptions;
   readonly log?: (line: string) => void;
+  /** One structured entry per answered request (JSON lines in `npm run stack`); default none. */
+  readonly requestLog?: (entry: RequestLogEntry) => void;
+  /** When set, `GET /metrics` needs `Authorization: Bearer <metricsToken>`; default open (bind it privately). */
+  readonly metricsToken?: string;
+  /** Collect Node process metrics too (event loop, memory, GC); default true. */
+  readonly processMetrics?: boolean;
+}
+
+/** The structured log entry of one request. */
+export interface RequestLogEntry {
+  readonly time: string;
+  readonly requestId: string;
+  readonly method: string;
+  /** The route pattern, or `unmatched`. */
+  readonly route: string;
+  readonly status: number;
+  readonly decision: 'allow' | 'deny' | 'none';
+  readonly durationMs: number;
+  /** Milliseconds per gateway phase (auth, policy, audit, upstream first byte). */
+  readonly phases: Readonly<Record<string, number>>;
 }
 
 /** A started gateway. */
@@ -139,6 +161,10 @@ export interface RunningGateway {
   readonly access: AccessService;
   /** Per-user SSE fan-out (`entitlements.changed`, `session.revoked`). */
   readonly events: EventHub;
+  /** Prometheus metrics of this instance (`GET /metrics`). */
+  readonly metrics: GatewayMetrics;
+  /** The authenticator with its token and enrolment caches. */
+  readonly auth: RequestAuthenticator;
   /** The catalog in force. */
   catalog(): Catalog;
   /** Re-reads the policies folder and waits until connected clients have been updated. */
@@ -245,6 +271,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
   const challenges =
     options.quotaStores?.challenges ?? new InMemoryChallengeStore({ perUser: limits.challengesPerUser });
+  const metrics = new GatewayMetrics(
+    () => ({
+      decisions: policy.cacheEntries,
+      session_tokens: sessionTokens.cacheEntries,
+      device_keys: dpop.keyCacheEntries,
+      enrolments: auth.enrolmentCacheEntries,
+      dpop_replay: dpop.replay.size?.(),
+    }),
+    options.processMetrics ?? true,
+  );
   const heartbeatMs = (options.heartbeatSeconds ?? 15) * 1000;
 
   let pendingChange: Promise<unknown> = Promise.resolve();
@@ -270,9 +306,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     debounceMs: options.reloadDebounceMs ?? 100,
     reconcileMs: (options.reconcileSeconds ?? 10) * 1000,
   };
-  subscriptions.push(watchSource(policy.policiesDir, watchOptions, () => policy.reload(), log));
+  const reloadPolicy = (reloadOptions?: PolicyReloadOptions): PolicyLoadResult => {
+    const before = policy.revision;
+    const result = policy.reload(reloadOptions);
+    metrics.reload('policy', !result.ok ? 'rejected' : result.revision === before ? 'unchanged' : 'ok');
+    return result;
+  };
+  subscriptions.push(watchSource(policy.policiesDir, watchOptions, () => reloadPolicy(), log));
   const reloadCatalog = async (): Promise<{ ok: boolean; error?: string }> => {
     const result = catalogSource.reload();
+    metrics.reload('catalog', !result.ok ? 'rejected' : result.changed ? 'ok' : 'unchanged');
     if (!result.ok) return { ok: false, error: result.error };
     if (!result.changed) return { ok: true };
     catalog = catalogSource.current();
@@ -292,7 +335,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger: false,
     bodyLimit: limits.smallBodyBytes,
     requestIdHeader: false,
-    genReqId: (request) => requestIdFor(request.headers[REQUEST_ID_HEADER]),
+    genReqId: (request) => currentRequest()?.requestId ?? requestIdFor(request.headers[REQUEST_ID_HEADER]),
     serverFactory: (h) => {
       handler = h;
       return server as Server;
@@ -302,6 +345,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     // First, so every answer (a 429 too) carries it; on the raw response too, for hijacked streams.
     reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
     reply.header(REQUEST_ID_HEADER, request.id);
+    const observation = currentRequest();
+    if (observation) observation.route = request.routeOptions.url ?? 'unmatched';
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    const observation = currentRequest();
+    if (observation) reply.header('server-timing', serverTiming(observation));
   });
   await app.register(rateLimit, {
     global: true,
@@ -445,6 +494,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/.well-known/jwks.json', async (_request, reply) =>
     reply.header('cache-control', 'max-age=300').send(keys.jwks()),
   );
+
+  app.get('/metrics', async (request, reply) => {
+    if (options.metricsToken !== undefined) {
+      const header = request.headers.authorization ?? '';
+      const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+      const expected = Buffer.from(options.metricsToken);
+      if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+        throw new AuthError('invalid_token', 'GET /metrics needs "Authorization: Bearer <metrics token>"', 'Bearer');
+      }
+    }
+    const text = await metrics.render();
+    return reply.header('cache-control', 'no-store').type(metrics.contentType).send(text);
+  });
 
   registerAttestationRoute(app, {
     identify: async (request) => ({ userId: (await auth.identityFromBearer(request)).identity.userId }),
@@ -648,8 +710,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     reply.hijack();
     const res = reply.raw;
     res.on('error', (error) => log(`event stream for ${session.userId} failed: ${error.message}`));
-    res.writeHead(200, SSE_HEADERS);
+    const observation = currentRequest();
+    res.writeHead(200, {
+      ...SSE_HEADERS,
+      ...(observation
+        ? { 'server-timing': serverTiming(observation), [REQUEST_ID_HEADER]: observation.requestId }
+        : {}),
+    });
     res.write(`retry: 3000\n${formatSseComment('connected')}`);
+    metrics.streamDelta(1);
     const subscription = events.subscribe(
       session.userId,
       session.jkt,
@@ -662,6 +731,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       Math.max(0, session.expiresAt * 1000 - Date.now()),
     );
     res.on('close', () => {
+      metrics.streamDelta(-1);
       clearInterval(heartbeat);
       clearTimeout(expiry);
       subscription.dispose();
@@ -813,7 +883,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (!body.success)
       throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"acceptRemovals"?: boolean}'));
     const before = policy.revision;
-    const result = policy.reload({ acceptRemovals: body.data.acceptRemovals });
+    const result = reloadPolicy({ acceptRemovals: body.data.acceptRemovals });
     await pendingChange;
     await audit.append({
       kind: 'admin',
@@ -882,6 +952,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const revokeDevice = async (userId: string, jkt: string): Promise<boolean> => {
     const changed = await devices.revoke(userId, jkt);
+    auth.forgetDevice(userId, jkt);
     if (!changed) return false;
     await audit.append({ kind: 'revocation', subject: userId, data: { jkt } });
     access.revokeDevice(userId, jkt, 'This device was revoked by IT; sign in again or contact IT.');
@@ -889,7 +960,34 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 
   await app.ready();
-  server.on('request', handler!);
+  const requestLog = options.requestLog;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
+    observeRequest(requestId, () => {
+      const observation = currentRequest()!;
+      res.once('close', () => {
+        const durationMs = performance.now() - observation.startedAt;
+        const route = observation.route ?? 'unmatched';
+        const method = req.method ?? 'GET';
+        const decision = observation.decision ?? 'none';
+        metrics.request(route, method, res.statusCode, decision, durationMs / 1000);
+        if (observation.upstreamOutcome !== undefined && observation.phases.upstream !== undefined) {
+          metrics.upstreamFirstByte(observation.upstreamOutcome, observation.phases.upstream / 1000);
+        }
+        requestLog?.({
+          time: new Date().toISOString(),
+          requestId,
+          method,
+          route,
+          status: res.statusCode,
+          decision,
+          durationMs: Math.round(durationMs * 1000) / 1000,
+          phases: { ...observation.phases },
+        });
+      });
+      handler!(req, res);
+    });
+  });
   log(`gateway listening on ${url} (policy revision ${policy.revision}, catalog ${catalog.revision})`);
 
   return {
@@ -900,9 +998,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     devices,
     access,
     events,
+    metrics,
+    auth,
     catalog: () => catalog,
     reloadPolicies: async (reloadOptions?: PolicyReloadOptions) => {
-      const result = policy.reload(reloadOptions);
+      const result = reloadPolicy(reloadOptions);
       await pendingChange;
       return result;
     },
@@ -943,7 +1043,13 @@ function suspendedProblem(suspension: UserSuspension, decisionId: string): Probl
 }
 
 /** Paths load balancers and clients poll; never counted against an address. */
-const UNLIMITED_PATHS = new Set(['/healthz', '/readyz', '/.well-known/clearance', '/.well-known/jwks.json']);
+const UNLIMITED_PATHS = new Set([
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/.well-known/clearance',
+  '/.well-known/jwks.json',
+]);
 const COMPLETIONS_PATH = '/v1/chat/completions';
 
 function refusalForHealth(refused: { readonly at: string; readonly reason: string } | undefined) {

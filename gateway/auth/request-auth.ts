@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ActiveSession } from '../access';
 import { principalFromGroups } from '../access';
-import type { DeviceRegistry } from '../store/device-registry';
+import type { DeviceEnrolment, DeviceRegistry } from '../store/device-registry';
+import { timePhaseAsync } from '../observability/context';
 import type { DpopVerifier, VerifiedDpopProof } from './dpop';
 import { AuthError } from './errors';
 import type { ClaimMapping, IdentityTokenVerifier, VerifiedIdentity } from './identity-token';
@@ -34,6 +35,10 @@ export type AfterAuthentication = (
  */
 export class RequestAuthenticator {
   private readonly verified = new WeakMap<RequestLike, Promise<AuthenticatedRequest>>();
+  /** Device enrolments looked up recently, for `enrolmentTtlMs`; revocation drops them at once. */
+  private readonly enrolments = new Map<string, { readonly enrolment: DeviceEnrolment; readonly until: number }>();
+  /** The session built from each cached token's claims. */
+  private readonly sessions = new WeakMap<SessionTokenClaims, ActiveSession>();
 
   constructor(
     private readonly identity: IdentityTokenVerifier,
@@ -44,7 +49,42 @@ export class RequestAuthenticator {
     /** Public origins of the gateway (`https://host:port`); `htu` must name one of them. */
     private readonly origins: () => readonly string[],
     private readonly afterAuthentication: AfterAuthentication = async () => {},
+    /** How long an enrolment lookup is reused; a safety net behind explicit invalidation. */
+    private readonly enrolmentTtlMs = 5000,
   ) {}
+
+  /** Enrolments held (for metrics). */
+  get enrolmentCacheEntries(): number {
+    return this.enrolments.size;
+  }
+
+  /** Drops what is cached about one device key of a user (call on revocation, here or elsewhere). */
+  forgetDevice(userId: string, jkt: string): void {
+    this.enrolments.delete(enrolmentKey(userId, jkt));
+    this.sessionTokens.forgetDevice(userId, jkt);
+  }
+
+  /** Drops what is cached about a user (call on suspension, here or elsewhere). */
+  forgetUser(userId: string): void {
+    const prefix = enrolmentKey(userId, '');
+    for (const key of this.enrolments.keys()) if (key.startsWith(prefix)) this.enrolments.delete(key);
+    this.sessionTokens.forgetUser(userId);
+  }
+
+  private async enrolment(userId: string, jkt: string): Promise<DeviceEnrolment | undefined> {
+    const key = enrolmentKey(userId, jkt);
+    const now = Date.now();
+    const hit = this.enrolments.get(key);
+    if (hit && hit.until > now) return hit.enrolment;
+    const enrolment = await this.devices.find(userId, jkt);
+    if (enrolment && !enrolment.revokedAt && this.enrolmentTtlMs > 0) {
+      if (this.enrolments.size >= 100_000) this.enrolments.clear();
+      this.enrolments.set(key, { enrolment, until: now + this.enrolmentTtlMs });
+    } else {
+      this.enrolments.delete(key);
+    }
+    return enrolment;
+  }
 
   /** The URIs a proof for this request may name in `htu`. */
   targetUrls(request: RequestLike): string[] {
@@ -53,7 +93,11 @@ export class RequestAuthenticator {
   }
 
   /** Verifies `Authorization: Bearer <identity-provider token>`. */
-  async identityFromBearer(request: RequestLike): Promise<{ identity: VerifiedIdentity; token: string }> {
+  identityFromBearer(request: RequestLike): Promise<{ identity: VerifiedIdentity; token: string }> {
+    return timePhaseAsync('auth', () => this.verifyBearer(request));
+  }
+
+  private async verifyBearer(request: RequestLike): Promise<{ identity: VerifiedIdentity; token: string }> {
     const { scheme, token } = parseAuthorization(request.headers.authorization, 'Bearer');
     if (scheme !== 'bearer') {
       throw new AuthError(
@@ -76,7 +120,7 @@ export class RequestAuthenticator {
   sessionFromDpop(request: RequestLike): Promise<AuthenticatedRequest> {
     let pending = this.verified.get(request);
     if (!pending) {
-      pending = this.verifySession(request);
+      pending = timePhaseAsync('auth', () => this.verifySession(request));
       this.verified.set(request, pending);
     }
     return pending;
@@ -102,9 +146,14 @@ export class RequestAuthenticator {
       accessToken: token,
       boundJkt: claims.cnf.jkt,
     });
-    const enrolment = await this.devices.find(claims.sub, proof.jkt);
+    const enrolment = await this.enrolment(claims.sub, proof.jkt);
     if (!enrolment) throw new AuthError('invalid_token', 'The device key of this token is not enrolled');
     if (enrolment.revokedAt) throw new AuthError('invalid_token', 'The device key of this token has been revoked');
+    const known = this.sessions.get(claims);
+    if (known) {
+      await this.afterAuthentication(request, { userId: known.userId, jkt: known.jkt });
+      return { session: known, claims, proof };
+    }
     const identity = {
       ...(claims.name ? { name: claims.name } : {}),
       ...(claims.preferred_username ? { username: claims.preferred_username } : {}),
@@ -119,9 +168,14 @@ export class RequestAuthenticator {
       device: claims.device,
       expiresAt: claims.exp,
     };
+    this.sessions.set(claims, session);
     await this.afterAuthentication(request, { userId: session.userId, jkt: session.jkt });
     return { session, claims, proof };
   }
+}
+
+function enrolmentKey(userId: string, jkt: string): string {
+  return `${userId}\u0000${jkt}`;
 }
 
 function parseAuthorization(

@@ -47,10 +47,32 @@ const CLOCK_TOLERANCE_SECONDS = 5;
  * Only the session key is accepted, found by `kid`; `aud` is the gateway itself.
  */
 export class SessionTokens {
+  /** Tokens already verified, until they expire; dropped at once on revocation or suspension. */
+  private readonly verified = new Map<string, SessionTokenClaims>();
+
   constructor(
     private readonly key: SigningKey,
     private readonly issuer: string,
+    /** Most verified tokens kept; the oldest is dropped beyond it. */
+    private readonly cacheSize = 100_000,
   ) {}
+
+  /** Verified tokens held (for metrics). */
+  get cacheEntries(): number {
+    return this.verified.size;
+  }
+
+  /** Forgets every cached token of a user (suspension). */
+  forgetUser(userId: string): void {
+    for (const [token, claims] of this.verified) if (claims.sub === userId) this.verified.delete(token);
+  }
+
+  /** Forgets every cached token bound to one device key of a user (revocation). */
+  forgetDevice(userId: string, jkt: string): void {
+    for (const [token, claims] of this.verified) {
+      if (claims.sub === userId && claims.cnf.jkt === jkt) this.verified.delete(token);
+    }
+  }
 
   /** Signs a token that expires after the lifetime or at `notAfter`, whichever is sooner. */
   async issue(content: SessionTokenContent, notAfter?: number): Promise<{ token: string; claims: SessionTokenClaims }> {
@@ -63,8 +85,31 @@ export class SessionTokens {
     return { token, claims };
   }
 
-  /** Verifies a token per RFC 8725; throws `AuthError` naming the failed check. */
+  /**
+   * Verifies a token per RFC 8725; throws `AuthError` naming the failed check.
+   *
+   * A token verified before is answered from memory until it expires: its signature and
+   * claims cannot have changed, and what can (revocation, suspension) is checked by the caller
+   * on every request or drops the entry through `forgetDevice` / `forgetUser`.
+   */
   async verify(token: string): Promise<SessionTokenClaims> {
+    const hit = this.verified.get(token);
+    if (hit) {
+      if (hit.exp > Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS) return hit;
+      this.verified.delete(token);
+    }
+    const claims = await this.verifyFully(token);
+    if (this.verified.size >= this.cacheSize) {
+      const now = Date.now() / 1000 - CLOCK_TOLERANCE_SECONDS;
+      for (const [cached, entry] of this.verified) if (entry.exp <= now) this.verified.delete(cached);
+      const oldest = this.verified.size >= this.cacheSize ? this.verified.keys().next().value : undefined;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    if (this.cacheSize > 0) this.verified.set(token, Object.freeze(claims));
+    return claims;
+  }
+
+  private async verifyFully(token: string): Promise<SessionTokenClaims> {
     let payload: unknown;
     try {
       const result = await jwtVerify(

@@ -8,6 +8,7 @@ import type { RequestAuthenticator } from '../auth/request-auth';
 import type { Catalog, CatalogModel } from '../catalog';
 import { modelNotFoundProblem, problem, ProblemError, withApiError } from '../http/problems';
 import { formatSseEvent, SSE_HEADERS } from '../http/sse';
+import { currentRequest, recordUpstreamFirstByte, serverTiming } from '../observability/context';
 import { checkRequest, parseChatRequest, type CheckedRequest } from './request';
 import { upstreamFor, type UpstreamSettings } from './upstreams';
 import { UpstreamError, type ChunkChoice, type UpstreamEvent, type Usage } from './upstream';
@@ -144,11 +145,14 @@ async function runCompletion(
       return step;
     };
     let step: Step;
+    const sentAt = performance.now();
     try {
       step = await next();
     } catch (error) {
+      recordUpstreamFirstByte('error', performance.now() - sentAt);
       throw upstreamProblemError(error, clientGone, context.log, meta.requestId);
     }
+    recordUpstreamFirstByte('ok', performance.now() - sentAt);
     if (step.kind === 'cut') throw new ProblemError(step.problem);
     if (body.stream) {
       outcome = await streamResponse(
@@ -310,10 +314,12 @@ async function streamResponse(
   reply.hijack();
   const res = reply.raw;
   res.on('error', (error) => context.log(`completion ${meta.id} stream failed: ${error.message}`));
+  const observation = currentRequest();
   res.writeHead(200, {
     ...SSE_HEADERS,
     [DECISION_ID_HEADER]: meta.decisionId,
     [REQUEST_ID_HEADER]: meta.requestId,
+    ...(observation ? { 'server-timing': serverTiming(observation) } : {}),
   });
   const chunk = (choices: readonly ChunkChoice[], extra: Record<string, unknown> = {}) =>
     `data: ${JSON.stringify({

@@ -7,6 +7,7 @@ import type { DeviceAssurance, PostureCheckId } from '../../shared/device';
 import type { CatalogModel } from '../catalog';
 import { Signal, type Subscription } from '../signal';
 import { checkAgainstManifest, readPolicyCandidate, type PolicyCandidate } from './candidate';
+import { recordPhase } from '../observability/context';
 
 /** Where the built-in policies live when no policies folder is given. */
 export const DEFAULT_POLICIES_DIR = fileURLToPath(new URL('../policies', import.meta.url));
@@ -290,6 +291,15 @@ export class PolicyEngine {
 
   /** Decides one request against the policy set in force, from the cache when possible. */
   decide(request: DecisionRequest): PolicyDecision {
+    const start = performance.now();
+    try {
+      return this.decideNow(request);
+    } finally {
+      recordPhase('policy', performance.now() - start);
+    }
+  }
+
+  private decideNow(request: DecisionRequest): PolicyDecision {
     const snapshot = this.current();
     const key = cacheKey(snapshot, request);
     const hit = this.cache.get(key);
@@ -386,7 +396,8 @@ export class PolicyEngine {
     const base = { policyRevision: snapshot.revision, cached: false } as const;
     if (answer.type === 'failure') {
       const errors = answer.errors.map((e) => e.message);
-      if (!quiet) this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
+      if (!quiet)
+        this.log(`policy evaluation failed for ${request.userId} on ${request.model.id}: ${errors.join('; ')}`);
       return {
         ...base,
         effect: 'deny',
