@@ -36,24 +36,22 @@ async function inBatches<T>(count: number, width: number, make: (index: number) 
   return results;
 }
 
-/** Edit `n` forbids haiku-4 for everyone on odd edits and lifts the ban on even ones. */
+/**
+ * Edit `n` forbids haiku-4 for everyone on odd edits and lifts the ban on even ones. The forbid
+ * keeps its id (a vanished forbid is refused as a possibly truncated set); only its condition flips.
+ */
 function writeEdit(n: number): void {
-  const text =
-    n % 2 === 1
-      ? `@id("fanout-haiku-suspended-${n}")
+  writeFileSync(
+    join(harness.policiesDir, SUSPENSION_FILE),
+    `// fan-out test edit ${n}
+@id("fanout-haiku-suspended")
 @reason("MODEL_SUSPENDED")
 @title("Model suspended")
 @message("{model} is suspended for the fan-out test.")
-forbid (principal, action == Clearance::Action::"invoke", resource == Clearance::Model::"haiku-4");
-`
-      : `// edit ${n}: no suspension
-@id("fanout-noop-${n}")
-@reason("MODEL_SUSPENDED")
-@title("Model suspended")
-@message("{model} is suspended.")
-forbid (principal, action == Clearance::Action::"invoke", resource) when { false };
-`;
-  writeFileSync(join(harness.policiesDir, SUSPENSION_FILE), text);
+forbid (principal, action == Clearance::Action::"invoke", resource == Clearance::Model::"haiku-4")
+when { ${n % 2 === 1 ? 'true' : 'false'} };
+`,
+  );
 }
 
 beforeAll(async () => {
