@@ -40,6 +40,7 @@ import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/o
 import { registerAttestationRoute, verifySessionAttestation } from './device/attestation/session-evidence';
 import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges';
 import { DEFAULT_LIMITS, PrincipalRateLimits, QuotaExceeded, type LimitSettings } from './limits/quotas';
+import type { ChangeBus, ClusterChange } from './cluster';
 import { deviceVerdict, PostureError, verifyPostureReport } from './device/posture';
 import { EventHub } from './events/hub';
 import { apiErrorType, problem, ProblemError, sendProblem } from './http/problems';
@@ -102,6 +103,8 @@ export interface GatewayOptions {
   /** Bearer token for `/v1/admin/*`; default: read from or created in `<stateDir>/admin-token`. */
   readonly adminToken?: string;
   readonly dpop?: DpopOptions;
+  /** Fan-out of revocations, suspensions and policy changes to the other instances. */
+  readonly bus?: ChangeBus;
   /** Seconds between SSE heartbeat comments; default 15. */
   readonly heartbeatSeconds?: number;
   /** Quiet time after a file change before reloading; default 100 ms. */
@@ -300,6 +303,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         })
         .catch((error: unknown) => log(`auditing policy revision ${revision} failed: ${(error as Error).message}`));
       void applyChange(`policy revision ${revision}`);
+      if (options.bus) {
+        metrics.fannedOut('policy', 'local');
+        options.bus
+          .publish({ kind: 'policy', digest: policy.digest })
+          .catch((error: unknown) =>
+            log(`fanning out policy revision ${revision} failed: ${(error as Error).message}`),
+          );
+      }
     }),
   );
   const watchOptions = {
@@ -954,10 +965,38 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const changed = await devices.revoke(userId, jkt);
     auth.forgetDevice(userId, jkt);
     if (!changed) return false;
+    const detail = 'This device was revoked by IT; sign in again or contact IT.';
     await audit.append({ kind: 'revocation', subject: userId, data: { jkt } });
-    access.revokeDevice(userId, jkt, 'This device was revoked by IT; sign in again or contact IT.');
+    access.revokeDevice(userId, jkt, detail);
+    if (options.bus) {
+      metrics.fannedOut('revocation', 'local');
+      await options.bus
+        .publish({ kind: 'revocation', userId, jkt, detail })
+        .catch((error: unknown) => log(`fanning out a revocation failed: ${(error as Error).message}`));
+    }
     return true;
   };
+
+  /** Applies a change another instance made (its stores are already updated). */
+  const applyRemoteChange = (change: ClusterChange): void => {
+    metrics.fannedOut(change.kind, 'remote');
+    switch (change.kind) {
+      case 'revocation':
+        auth.forgetDevice(change.userId, change.jkt);
+        access.revokeDevice(change.userId, change.jkt, change.detail);
+        break;
+      case 'suspension':
+        auth.forgetUser(change.userId);
+        break;
+      case 'policy':
+        if (change.digest !== policy.digest) reloadPolicy();
+        break;
+      case 'catalog':
+        void reloadCatalog();
+        break;
+    }
+  };
+  if (options.bus) subscriptions.push(options.bus.subscribe(applyRemoteChange));
 
   await app.ready();
   const requestLog = options.requestLog;
