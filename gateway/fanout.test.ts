@@ -56,7 +56,12 @@ when { ${n % 2 === 1 ? 'true' : 'false'} };
 
 beforeAll(async () => {
   // No file watcher race: the test reloads explicitly after each edit.
-  harness = await startGatewayHarness({ reloadDebounceMs: 60_000, heartbeatSeconds: 600 });
+  harness = await startGatewayHarness({
+    reloadDebounceMs: 60_000,
+    heartbeatSeconds: 600,
+    // Every session comes from 127.0.0.1 here; one address stands for 500 people.
+    limits: { perAddress: { max: 100_000, windowMs: 60_000 } },
+  });
   const clients = await inBatches(SESSIONS, 25, async (index) => {
     const client = new GatewayTestClient(harness.gateway.url, await TestDevice.create());
     await client.signIn(await harness.idp.mint(persona(index)));
