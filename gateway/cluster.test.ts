@@ -197,6 +197,23 @@ describe('two gateway instances on one PostgreSQL and Redis', () => {
     expect(ProblemDetails.parse(await after.json()).detail).toMatch(/revoked/);
   });
 
+  it('cuts, within a second, the streams B serves when A suspends the account', async () => {
+    const client = await Client.create();
+    const persona: TestPersona = { ...testPersonas.fnResearcher, id: 'to-suspend', username: 'ts@clearance.example' };
+    await client.signIn(b(), b(), persona);
+    const events = new SseReader(await client.send(b(), 'GET', '/v1/events'));
+    expect((await events.next())?.event).toBe('entitlements.changed');
+    for (let call = 0; call < 2; call++) expect((await client.send(b(), 'GET', '/v1/models')).status).toBe(200);
+    const suspended = await admin(a(), '/v1/admin/users/to-suspend/suspend', { reason: 'cluster test' });
+    expect(suspended.status).toBe(200);
+    const ended = await events.next(1000);
+    expect(ended?.event).toBe('session.revoked');
+    expect(ended?.data).toContain('account_suspended');
+    const after = await client.send(b(), 'GET', '/v1/models');
+    expect(after.status).toBe(403);
+    expect(ProblemDetails.parse(await after.json()).reason).toBe('ACCOUNT_SUSPENDED');
+  });
+
   it('tells subscribers on both instances about a policy change made at one', async () => {
     const atA = await Client.create();
     const atB = await Client.create();

@@ -8,7 +8,7 @@ import { RedisChallengeStore, RedisChangeBus, RedisReplayCache, sharedNonceSecre
 /** A change one instance made that every other instance must apply at once. */
 export type ClusterChange =
   | { readonly kind: 'revocation'; readonly userId: string; readonly jkt: string; readonly detail: string }
-  | { readonly kind: 'suspension'; readonly userId: string }
+  | { readonly kind: 'suspension'; readonly userId: string; readonly decisionId: string }
   | { readonly kind: 'policy'; readonly digest: string }
   | { readonly kind: 'catalog'; readonly revision: string };
 
@@ -20,7 +20,7 @@ export interface ChangeBus {
 
 /** Where the shared state lives. */
 export interface SharedStateOptions {
-  /** `postgres://…`: devices, entitlement versions and the audit chain. */
+  /** `postgres://…`: devices, suspensions, entitlement versions and the audit chain. */
   readonly postgresUrl: string;
   /** `redis://…`: DPoP replay set and nonce secret, device challenges, rate-limit counters, change fan-out. */
   readonly redisUrl: string;
@@ -61,7 +61,12 @@ export async function connectSharedState(settings: SharedStateOptions): Promise<
     await bus.started();
     return {
       options: {
-        stores: { devices: postgres.devices, audit: postgres.audit, versions: postgres.versions },
+        stores: {
+          devices: postgres.devices,
+          audit: postgres.audit,
+          versions: postgres.versions,
+          suspensions: postgres.suspensions,
+        },
         quotaStores: {
           challenges: new RedisChallengeStore(redis, 120, limits.challengesPerUser),
           dpopReplay: new RedisReplayCache(redis, limits.replayEntriesPerDevice),

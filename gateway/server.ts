@@ -936,11 +936,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       },
     });
     const suspension = (await suspensions.find(id))!;
+    auth.forgetUser(id);
     const cut = access.endUser(
       id,
       suspendedProblem(suspension, record.decisionId),
       SESSION_REVOKED_REASON.accountSuspended,
     );
+    if (options.bus) {
+      metrics.fannedOut('suspension', 'local');
+      await options.bus
+        .publish({ kind: 'suspension', userId: id, decisionId: record.decisionId })
+        .catch((error: unknown) => log(`fanning out a suspension failed: ${(error as Error).message}`));
+    }
     log(`user ${id} suspended by ${ADMIN_ACTOR}; ${cut} completion(s) cut`);
     return reply
       .header('cache-control', 'no-store')
@@ -987,6 +994,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         break;
       case 'suspension':
         auth.forgetUser(change.userId);
+        void suspensions
+          .find(change.userId)
+          .then((suspension) => {
+            if (suspension) {
+              access.endUser(
+                change.userId,
+                suspendedProblem(suspension, change.decisionId),
+                SESSION_REVOKED_REASON.accountSuspended,
+              );
+            }
+          })
+          .catch((error: unknown) => log(`applying a remote suspension failed: ${(error as Error).message}`));
         break;
       case 'policy':
         if (change.digest !== policy.digest) reloadPolicy();

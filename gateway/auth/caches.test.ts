@@ -15,9 +15,8 @@ afterAll(async () => {
 
 async function expectRevoked(response: Response): Promise<void> {
   expect(response.status).toBe(401);
-  const problem = ProblemDetails.parse(await response.json());
-  expect(problem.error).toBe('invalid_token');
-  expect(problem.detail).toMatch(/revoked/);
+  expect(response.headers.get('www-authenticate')).toMatch(/^DPoP error="invalid_token"/);
+  expect(ProblemDetails.parse(await response.json()).detail).toMatch(/revoked/);
 }
 
 describe('hot-path caches', () => {

@@ -13,6 +13,7 @@ import {
 } from './audit-log';
 import type { DeviceAttestation, DeviceEnrolment, DeviceRegistry, PrincipalSnapshot } from './device-registry';
 import type { EntitlementVersions } from './entitlement-versions';
+import type { UserSuspension, UserSuspensions } from './user-suspensions';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS clearance_devices (
@@ -52,6 +53,12 @@ const MIGRATIONS: readonly string[] = [
      ver BIGINT NOT NULL,
      fingerprint TEXT NOT NULL
    );`,
+  `CREATE TABLE IF NOT EXISTS clearance_user_suspensions (
+     user_id TEXT PRIMARY KEY,
+     suspended_at TIMESTAMPTZ NOT NULL,
+     suspended_by TEXT NOT NULL,
+     reason TEXT
+   );`,
 ];
 
 /** Advisory lock keys (two int4s: "clearance", then the purpose). */
@@ -72,6 +79,7 @@ export interface PostgresStores {
   readonly devices: PostgresDeviceRegistry;
   readonly audit: PostgresAuditLog;
   readonly versions: PostgresEntitlementVersions;
+  readonly suspensions: PostgresUserSuspensions;
   readonly pool: pg.Pool;
   close(): Promise<void>;
 }
@@ -99,6 +107,7 @@ export async function openPostgresStores(options: PostgresStoreOptions): Promise
     devices: new PostgresDeviceRegistry(pool),
     audit,
     versions: new PostgresEntitlementVersions(pool),
+    suspensions: new PostgresUserSuspensions(pool),
     pool,
     async close() {
       await audit.drain();
@@ -224,6 +233,43 @@ export class PostgresEntitlementVersions implements EntitlementVersions {
       [userId],
     );
     return rows[0] ? Number(rows[0].ver) : 0;
+  }
+}
+
+/** Suspended accounts in PostgreSQL: a suspension made at one instance holds at all. */
+export class PostgresUserSuspensions implements UserSuspensions {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async suspend(userId: string, actor: string, reason?: string): Promise<boolean> {
+    const result = await this.pool.query(
+      `INSERT INTO clearance_user_suspensions (user_id, suspended_at, suspended_by, reason) VALUES ($1, now(), $2, $3)
+       ON CONFLICT (user_id) DO NOTHING`,
+      [userId, actor, reason ?? null],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async resume(userId: string): Promise<boolean> {
+    const result = await this.pool.query('DELETE FROM clearance_user_suspensions WHERE user_id = $1', [userId]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async find(userId: string): Promise<UserSuspension | undefined> {
+    const { rows } = await this.pool.query<{
+      user_id: string;
+      suspended_at: Date;
+      suspended_by: string;
+      reason: string | null;
+    }>('SELECT * FROM clearance_user_suspensions WHERE user_id = $1', [userId]);
+    const row = rows[0];
+    return row
+      ? {
+          userId: row.user_id,
+          suspendedAt: row.suspended_at.toISOString(),
+          suspendedBy: row.suspended_by,
+          reason: row.reason,
+        }
+      : undefined;
   }
 }
 
