@@ -61,7 +61,7 @@ describe('DataKey', () => {
     const key = DataKey.generate();
     const sealed = key.seal(Buffer.from('plain words'), 'p');
     const message =
-      'it failed its integrity check (the file is damaged, or was encrypted with another key or for another conversation)';
+      'it failed its integrity check (the file is damaged, or was encrypted with another key, for another person or for another conversation)';
     for (const index of [4, 15, 16, 31]) {
       const changed = Buffer.from(sealed);
       changed[index] = changed[index]! ^ 1;
@@ -72,15 +72,13 @@ describe('DataKey', () => {
   it('refuses a wrapped key that unwraps to the wrong length', () => {
     const secrets = new MemorySecretStore();
     const short = secrets.encrypt(new Uint8Array(16));
-    expect(() => DataKey.unwrap(short, secrets)).toThrow(
-      new UnreadableDataError('the conversations key has the wrong length'),
-    );
+    expect(() => DataKey.unwrap(short, secrets)).toThrow(new UnreadableDataError('the data key has the wrong length'));
     const refusing = new MemorySecretStore();
     refusing.decrypt = () => {
       throw new Error('keychain locked');
     };
     expect(() => DataKey.unwrap(new Uint8Array(40), refusing)).toThrow(
-      new UnreadableDataError('the OS secret store could not decrypt the conversations key (keychain locked)'),
+      new UnreadableDataError('the OS secret store could not decrypt the data key (keychain locked)'),
     );
   });
 
