@@ -48,7 +48,7 @@ export default {
   packageManager: 'npm',
   mutate,
   testRunner: 'vitest',
-  vitest: { configFile: 'vitest.stryker.config.ts', related: true, pool: 'threads' },
+  vitest: { configFile: 'vitest.stryker.config.ts', related: true, pool: 'forks' },
   checkers: ['typescript'],
   // The node-side program without e2e, scripts and benchmarks: the checker only needs what tests and scope import.
   tsconfigFile: 'tsconfig.stryker.json',
