@@ -67,3 +67,46 @@ describe('createServices with invalid managed configuration', () => {
     await services.dispose();
   });
 });
+
+describe('createServices with a managed support contact', () => {
+  it("names IT's contact instead of the gateway's wherever the app tells people whom to ask", async () => {
+    const profile = await mkdtemp(join(tmpdir(), 'clearance-services-'));
+    dirs.push(profile);
+    const managed = evaluatePolicy({
+      values: [
+        {
+          key: 'supportContact',
+          value: 'Lab IT desk, ext. 4242',
+          source: 'file',
+          level: 'machine',
+          location: '/etc/clearance/policy.json',
+        },
+      ],
+      problems: [],
+      present: true,
+    });
+    const services = createServices(
+      createNodeAdapters({
+        paths: { userData: profile, logs: profile },
+        browser: { open: async () => {} },
+        http: async () => {
+          throw new Error('no network in this test');
+        },
+      }),
+      {
+        gatewayUrl: 'http://127.0.0.1:9',
+        appVersion: '0.0.0-test',
+        shell: 'harness',
+        platform: 'linux',
+        packaged: false,
+        argv: [],
+        env: {},
+        managed,
+        log: () => {},
+      },
+    );
+    expect(services.access.supportContact).toBe('Lab IT desk, ext. 4242');
+    expect((await services.handlers.getEntitlements({})).supportContact).toBe('Lab IT desk, ext. 4242');
+    await services.dispose();
+  });
+});

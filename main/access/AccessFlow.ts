@@ -83,7 +83,7 @@ export class AccessFlow {
       clock: adapters.clock,
     });
     this.onDeviceChanged = this.gate.onDidChange;
-    this.entitlementSource = new NullEntitlementService();
+    this.entitlementSource = new NullEntitlementService(options.managed.config.supportContact);
   }
 
   /** Where sign-in stands; before discovery answers, signed out with the reason. */
@@ -119,9 +119,9 @@ export class AccessFlow {
     return this.discovery?.device_policy.min_os_versions;
   }
 
-  /** The gateway's support contact, from discovery. */
+  /** Whom users should contact: IT's managed `supportContact` when set, else the gateway's (discovery). */
   get supportContact(): string | undefined {
-    return this.discovery?.support_contact;
+    return this.options.managed.config.supportContact ?? this.discovery?.support_contact;
   }
 
   /** The identity provider's host, which the system browser may always open. */
@@ -300,7 +300,7 @@ export class AccessFlow {
       expectedJkt: () => this.keys.current?.thumbprint,
       pinnedKeys: this.options.managed.config.pinnedEntitlementKeys as JWK[] | undefined,
       issuer: discovery.issuer,
-      supportContact: discovery.support_contact,
+      supportContact: this.supportContact,
       log: this.options.log,
     });
     this.entitlementSource = entitlements;
@@ -322,7 +322,7 @@ export class AccessFlow {
     const entitlements = this.entitlementSource;
     this.entitlementSubscriptions.forEach((s) => s.dispose());
     this.entitlementSubscriptions = [];
-    this.entitlementSource = new NullEntitlementService(this.discovery?.support_contact);
+    this.entitlementSource = new NullEntitlementService(this.supportContact);
     this.entitlementsPerson = undefined;
     if (entitlements instanceof EntitlementService) {
       await entitlements.signOut();
