@@ -119,8 +119,10 @@ test.describe('on the recorded non-compliant device', () => {
     ]);
     const session = await client.signIn(idpToken, { checks: [...recorded] });
     expect(session.device).toMatchObject({ compliant: false, failedChecks: ['disk-encryption', 'firewall'] });
+    // A caller that asks for problem details gets the refusal as problem+json (others get application/json).
     const denied = await client.request('POST', '/v1/chat/completions', {
       body: { model: 'mythos-5', messages: [{ role: 'user', content: 'x' }] },
+      headers: { accept: 'application/problem+json' },
     });
     expect(denied.status).toBe(403);
     expect(denied.headers.get('content-type')).toMatch(/^application\/problem\+json/);
