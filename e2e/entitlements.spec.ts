@@ -146,6 +146,14 @@ test('a policy change cuts the running stream, greys the model and locks the com
     await expect(reply).toContainText(/\w{3,}/);
     await saveScreenshot(app, 'revoked-while-open');
   } finally {
+    // Deleting a policy file is refused by the gateway unless the removal is confirmed (fail closed):
+    // confirm it as IT would, so the worker's shared stack does not keep Mythos 5 suspended.
     await rm(revocation, { force: true });
+    const confirmed = await fetch(`${stack.gatewayUrl}/v1/admin/policies/reload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ acceptRemovals: true }),
+    });
+    expect(confirmed.status).toBe(200);
   }
 });
