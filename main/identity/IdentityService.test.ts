@@ -268,14 +268,14 @@ describe('IdentityService against the development identity provider', () => {
       await signInAs(fixture, 'contractor');
       const refreshes = () => short.logs.filter((line) => line === 'idp: issued tokens (refresh_token)').length;
       expect(refreshes()).toBe(0);
-      await waitFor(() => refreshes() >= 1, 20_000);
+      await waitFor(() => refreshes() >= 1, 45_000);
       expect(fixture.browser.opened).toHaveLength(1);
     } finally {
       for (const cleanup of cleanups.splice(0)) await cleanup();
       await short.idp.close();
       await rm(short.stateDir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   it('answers a claims challenge by acquiring a token that carries the requested claims', async () => {
     const fixture = await makeFixture(idp);
