@@ -142,26 +142,51 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   async verifyChain(): Promise<ChainVerification> {
-    let previous = GENESIS_HASH;
-    let expectedSeq = 1;
-    let count = 0;
+    const chain = new AuditChainWalk();
     for (const row of this.db.prepare('SELECT * FROM audit ORDER BY seq').iterate() as unknown as Iterable<AuditRow>) {
-      const broken = (problem: string): ChainVerification => ({ ok: false, count, brokenAt: row.seq, problem });
-      if (row.seq !== expectedSeq)
-        return broken(`expected record ${expectedSeq}, found ${row.seq} (a record is missing)`);
-      if (row.prev_hash !== previous) return broken('prevHash does not match the previous record');
-      let record: AuditRecord;
-      try {
-        record = fromRow(row);
-      } catch {
-        return broken('data is not valid JSON');
-      }
-      if (hashAuditRecord(record) !== row.hash) return broken('hash does not match the record contents');
-      previous = row.hash;
-      expectedSeq++;
-      count++;
+      const broken = chain.next(row.seq, row.prev_hash, row.hash, () => fromRow(row));
+      if (broken) return broken;
     }
-    return { ok: true, count, head: previous };
+    return chain.result();
+  }
+}
+
+/**
+ * Walks an audit chain record by record, in order, for every store's `verifyChain`.
+ *
+ * `next` answers the first break it finds (a missing record, a broken link, unreadable data, a hash
+ * that does not match the contents); `result` is the verdict once every record was walked.
+ */
+export class AuditChainWalk {
+  private previous = GENESIS_HASH;
+  private expectedSeq = 1;
+  private count = 0;
+
+  /** The next sequence number the chain must hold (for stores that read in pages). */
+  get nextSeq(): number {
+    return this.expectedSeq;
+  }
+
+  next(seq: number, prevHash: string, hash: string, parse: () => AuditRecord): ChainVerification | undefined {
+    const broken = (problem: string): ChainVerification => ({ ok: false, count: this.count, brokenAt: seq, problem });
+    if (seq !== this.expectedSeq)
+      return broken(`expected record ${this.expectedSeq}, found ${seq} (a record is missing)`);
+    if (prevHash !== this.previous) return broken('prevHash does not match the previous record');
+    let record: AuditRecord;
+    try {
+      record = parse();
+    } catch {
+      return broken('data is not valid JSON');
+    }
+    if (hashAuditRecord(record) !== hash) return broken('hash does not match the record contents');
+    this.previous = hash;
+    this.expectedSeq++;
+    this.count++;
+    return undefined;
+  }
+
+  result(): ChainVerification {
+    return { ok: true, count: this.count, head: this.previous };
   }
 }
 

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { JWK } from 'jose';
 import type { DeviceVerdict } from '../../shared/device';
 import {
+  AuditChainWalk,
   GENESIS_HASH,
   hashAuditRecord,
   type AuditEntry,
@@ -408,33 +409,19 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   async verifyChain(): Promise<ChainVerification> {
-    let previous = GENESIS_HASH;
-    let expectedSeq = 1;
-    let count = 0;
+    const chain = new AuditChainWalk();
     for (;;) {
       const { rows } = await this.pool.query<AuditRow>(
         'SELECT * FROM clearance_audit WHERE seq >= $1 ORDER BY seq LIMIT 5000',
-        [expectedSeq],
+        [chain.nextSeq],
       );
       if (rows.length === 0) break;
       for (const row of rows) {
-        const seq = Number(row.seq);
-        const broken = (problem: string): ChainVerification => ({ ok: false, count, brokenAt: seq, problem });
-        if (seq !== expectedSeq) return broken(`expected record ${expectedSeq}, found ${seq} (a record is missing)`);
-        if (row.prev_hash !== previous) return broken('prevHash does not match the previous record');
-        let record: AuditRecord;
-        try {
-          record = fromAuditRow(row);
-        } catch {
-          return broken('data is not valid JSON');
-        }
-        if (hashAuditRecord(record) !== row.hash) return broken('hash does not match the record contents');
-        previous = row.hash;
-        expectedSeq++;
-        count++;
+        const broken = chain.next(Number(row.seq), row.prev_hash, row.hash, () => fromAuditRow(row));
+        if (broken) return broken;
       }
     }
-    return { ok: true, count, head: previous };
+    return chain.result();
   }
 }
 
