@@ -1,6 +1,6 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import OpenAI, { APIError, BadRequestError, NotFoundError, PermissionDeniedError } from 'openai';
+import OpenAI, { APIError, AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogFile } from '../catalog';
 import { startFakeUpstream, writeEvents, type FakeUpstream } from '../testing/fake-upstream';
@@ -62,6 +62,23 @@ describe('the official OpenAI SDK against the gateway', () => {
     expect(shape(hidden)).toEqual(shape(unknown));
     expect((hidden as NotFoundError).code).toBe('model_not_found');
     expect((hidden as NotFoundError).requestID).toMatch(/^req_/);
+  });
+
+  it('gives a refused token an AuthenticationError with the OAuth error code and the WWW-Authenticate header', async () => {
+    const forged = new OpenAI({
+      baseURL: `${harness.gateway.url}/v1`,
+      apiKey: 'not-a-session-token',
+      maxRetries: 0,
+    });
+    const error = await rejection(forged.models.list());
+    expect(error).toBeInstanceOf(AuthenticationError);
+    const refused = error as AuthenticationError;
+    expect(refused.status).toBe(401);
+    expect(refused.code).toBe('invalid_token');
+    expect(refused.type).toBe('authentication_error');
+    expect(refused.message).toMatch(/^401 \S/);
+    expect(refused.headers?.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    expect(refused.requestID).toMatch(/^req_/);
   });
 
   it('creates a completion', async () => {
@@ -453,5 +470,119 @@ describe('the official OpenAI SDK through an OpenAI-compatible upstream', () => 
     expect(await openai.models.retrieve('remote-narrow')).toMatchObject({
       parameters: ['stream_options', 'max_completion_tokens'],
     });
+  });
+});
+
+describe('the official OpenAI SDK through an Anthropic Messages upstream', () => {
+  let harness: GatewayHarness;
+  let upstream: FakeUpstream;
+  let openai: OpenAI;
+  const tools: OpenAI.Chat.ChatCompletionTool[] = [
+    {
+      type: 'function',
+      function: {
+        name: 'lookup',
+        description: 'Look a city up',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
+  ];
+  const block = (event: string, data: Record<string, unknown>) => ({ event, data: { type: event, ...data } });
+
+  beforeAll(async () => {
+    // What the Messages API streams for a text block followed by one tool call, its input in two fragments.
+    upstream = await startFakeUpstream((_, res) =>
+      writeEvents(
+        res,
+        [
+          block('message_start', {
+            message: { id: 'msg_1', role: 'assistant', content: [], usage: { input_tokens: 12, output_tokens: 1 } },
+          }),
+          block('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+          block('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Checking.' } }),
+          block('content_block_stop', { index: 0 }),
+          block('content_block_start', {
+            index: 1,
+            content_block: { type: 'tool_use', id: 'toolu_1', name: 'lookup', input: {} },
+          }),
+          block('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: '{"city":' } }),
+          block('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: '"Paris"}' } }),
+          block('content_block_stop', { index: 1 }),
+          block('message_delta', { delta: { stop_reason: 'tool_use' }, usage: { output_tokens: 9 } }),
+          block('message_stop', {}),
+        ],
+        0,
+      ),
+    );
+    const catalog: CatalogFile = {
+      models: [
+        {
+          id: 'remote-claude',
+          name: 'Remote Claude',
+          upstream: { kind: 'anthropic', baseUrl: upstream.url, model: 'claude-test', apiKeyEnv: 'TEST_ANTHROPIC_KEY' },
+          attributes: {
+            exportControlled: false,
+            suspended: false,
+            requiredGroups: [],
+            requiresHardware: false,
+            requiresCompliantDevice: false,
+          },
+        },
+      ],
+    };
+    harness = await startGatewayHarness({ catalog, env: { TEST_ANTHROPIC_KEY: 'ak-test' } });
+    openai = openAiFor(await harness.signIn(testPersonas.contractor));
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await upstream?.close();
+  });
+
+  it('maps tools to the Messages API and relays its streamed tool_use as tool_calls', async () => {
+    const completion = await openai.chat.completions.create({
+      model: 'remote-claude',
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools,
+      tool_choice: 'required',
+    });
+    const sent = upstream.received.at(-1)!;
+    expect(sent.url).toBe('/v1/messages');
+    expect(sent.headers['x-api-key']).toBe('ak-test');
+    expect(sent.body).toMatchObject({
+      model: 'claude-test',
+      stream: true,
+      tools: [
+        {
+          name: 'lookup',
+          description: 'Look a city up',
+          input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        },
+      ],
+      tool_choice: { type: 'any' },
+    });
+    const choice = completion.choices[0]!;
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBe('Checking.');
+    expect(choice.message.tool_calls).toEqual([
+      { id: 'toolu_1', type: 'function', function: { name: 'lookup', arguments: '{"city":"Paris"}' } },
+    ]);
+    expect(completion.usage).toEqual({ prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 });
+  });
+
+  it('streams the same tool call to the SDK’s stream helper, with the usage chunk last', async () => {
+    const runner = openai.chat.completions.stream({
+      model: 'remote-claude',
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools,
+      stream_options: { include_usage: true },
+    });
+    const final = await runner.finalChatCompletion();
+    expect(final.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({
+      id: 'toolu_1',
+      type: 'function',
+      function: { name: 'lookup', arguments: '{"city":"Paris"}' },
+    });
+    expect(final.usage).toEqual({ prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 });
   });
 });
