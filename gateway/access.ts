@@ -66,11 +66,15 @@ export function principalFromGroups(groups: readonly string[], mapping: ClaimMap
   };
 }
 
+/** How long one slice of a fan-out may run before yielding to the event loop. */
+export const FANOUT_SLICE_MS = 4;
+
 /**
  * Live access decisions for sessions: decide, audit, build entitlement content, and react
  * to policy or catalog changes by pushing `entitlements.changed` and cutting denied streams.
  */
 export class AccessService {
+  /** The newest session of each device key (`userId` and `jkt`), until its token expires. */
   private readonly sessions = new Map<string, ActiveSession>();
   private readonly inFlight = new Set<InFlightCompletion>();
   private nextSweepAt = 1000;
@@ -82,11 +86,15 @@ export class AccessService {
     private readonly versions: EntitlementVersions,
     private readonly events: EventHub,
     private readonly log: (line: string) => void,
+    /** Time budget of one fan-out slice, in milliseconds. */
+    private readonly sliceMs = FANOUT_SLICE_MS,
   ) {}
 
-  /** Remembers a session so policy changes reach it until its token expires. */
+  /** Remembers a session so policy changes reach it (while it has an open event stream) until its token expires. */
   track(session: ActiveSession): void {
-    this.sessions.set(session.sessionId, session);
+    const key = deviceKey(session.userId, session.jkt);
+    const known = this.sessions.get(key);
+    if (!known || session.expiresAt >= known.expiresAt) this.sessions.set(key, session);
     if (this.sessions.size > this.nextSweepAt) {
       const now = Date.now() / 1000;
       for (const [id, tracked] of this.sessions) if (tracked.expiresAt < now) this.sessions.delete(id);
@@ -180,6 +188,13 @@ export class AccessService {
 
   /** Builds the user's entitlement content and its `ver` (raised if the content changed). */
   async entitlements(session: ActiveSession): Promise<EntitlementContent> {
+    const { content, fingerprint } = this.content(session);
+    const ver = await this.versions.versionFor(session.userId, fingerprint);
+    return { ...content, ver };
+  }
+
+  /** The entitlement content without `ver`, and the fingerprint `ver` follows; synchronous. */
+  private content(session: ActiveSession): { content: Omit<EntitlementContent, 'ver'>; fingerprint: string } {
     const policies = new Map(this.engine.policies.map((policy) => [policy.id, policy]));
     const models: ModelEntitlement[] = this.catalog().models.map((model) => {
       const { outcome, decision } = this.decide(session, model);
@@ -200,8 +215,10 @@ export class AccessService {
     });
     const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };
     const fingerprint = createHash('sha256').update(JSON.stringify({ device, models })).digest('hex');
-    const ver = await this.versions.versionFor(session.userId, fingerprint);
-    return { aud: 'clearance-desktop', sub: session.userId, ver, cnf: { jkt: session.jkt }, device, models };
+    return {
+      content: { aud: 'clearance-desktop', sub: session.userId, cnf: { jkt: session.jkt }, device, models },
+      fingerprint,
+    };
   }
 
   /** Registers a running completion; dispose the result when it ends. */
@@ -218,11 +235,32 @@ export class AccessService {
   /**
    * Applies a new policy or catalog to everyone connected.
    *
-   * Denied completions are cut first (they are what must stop within a second), then each
-   * tracked session's entitlements are recomputed and `entitlements.changed` is pushed to
-   * users whose `ver` rose.
+   * Denied completions are cut first (they are what must stop within a second). Then the
+   * entitlements of users with an open event stream are recomputed, once per user and distinct
+   * device state, in slices of `sliceMs` that yield to the event loop so other requests keep
+   * being served; `entitlements.changed` goes to each user whose `ver` rose. A user without an
+   * open stream gets the new content on their next request.
    */
-  async applyChange(trigger: string): Promise<{ cut: number; notified: number }> {
+  async applyChange(trigger: string): Promise<{ cut: number; notified: number; recomputed: number }> {
+    const cut = await this.cutDenied(trigger);
+    const work = this.subscribedWork();
+    const pending: Promise<boolean>[] = [];
+    let sliceStart = performance.now();
+    for (const [userId, sessions] of work) {
+      pending.push(this.refreshUser(userId, sessions));
+      if (performance.now() - sliceStart >= this.sliceMs) {
+        await yieldToEventLoop();
+        sliceStart = performance.now();
+      }
+    }
+    const notified = (await Promise.all(pending)).filter(Boolean).length;
+    if (cut > 0 || notified > 0) {
+      this.log(`${trigger}: cut ${cut} completion(s), notified ${notified} user(s)`);
+    }
+    return { cut, notified, recomputed: work.size };
+  }
+
+  private async cutDenied(trigger: string): Promise<number> {
     let cut = 0;
     for (const completion of [...this.inFlight]) {
       const model = this.catalog().get(completion.modelId);
@@ -249,28 +287,49 @@ export class AccessService {
         this.log(`cutting a completion failed: ${(error as Error).message}`);
       }
     }
+    return cut;
+  }
+
+  /**
+   * The sessions to recompute: users with an open event stream, each with the newest live
+   * session of each subscribed device key, one per distinct principal and device state.
+   */
+  private subscribedWork(): Map<string, ActiveSession[]> {
     const now = Date.now() / 1000;
-    const notified = new Set<string>();
-    // All sessions at once: their version writes share one group commit instead of one each.
-    const live: ActiveSession[] = [];
-    for (const [id, session] of this.sessions) {
-      if (session.expiresAt < now) this.sessions.delete(id);
-      else live.push(session);
+    const work = new Map<string, ActiveSession[]>();
+    for (const [userId, jkts] of this.events.subscribedDevices()) {
+      const distinct = new Map<string, ActiveSession>();
+      for (const jkt of jkts) {
+        const session = this.sessions.get(deviceKey(userId, jkt));
+        if (!session || session.expiresAt < now) continue;
+        distinct.set(JSON.stringify([session.principal, session.device]), session);
+      }
+      if (distinct.size > 0) work.set(userId, [...distinct.values()]);
     }
-    await Promise.all(
-      live.map(async (session) => {
-        const before = await this.versions.current(session.userId);
-        const { ver } = await this.entitlements(session);
-        if (ver > before && !notified.has(session.userId)) {
-          this.events.publish(session.userId, { type: 'entitlements.changed', data: { ver } });
-          notified.add(session.userId);
-        }
-      }),
-    );
-    if (cut > 0 || notified.size > 0) {
-      this.log(`${trigger}: cut ${cut} completion(s), notified ${notified.size} user(s)`);
+    return work;
+  }
+
+  /**
+   * Recomputes one user's entitlements and notifies their streams when `ver` rose.
+   *
+   * The content (the CPU-heavy part) is built before the first await, so the caller's slice
+   * accounts for it; the version writes of a slice share one group commit.
+   */
+  private refreshUser(userId: string, sessions: readonly ActiveSession[]): Promise<boolean> {
+    let fingerprints: string[];
+    try {
+      fingerprints = sessions.map((session) => this.content(session).fingerprint);
+    } catch (error) {
+      return Promise.reject(error as Error);
     }
-    return { cut, notified: notified.size };
+    return (async () => {
+      const before = await this.versions.current(userId);
+      let ver = before;
+      for (const fingerprint of fingerprints) ver = Math.max(ver, await this.versions.versionFor(userId, fingerprint));
+      if (ver <= before) return false;
+      this.events.publish(userId, { type: 'entitlements.changed', data: { ver } });
+      return true;
+    })();
   }
 
   /** Ends every stream and completion of a user on all devices (an account suspension). */
@@ -282,7 +341,7 @@ export class AccessService {
       cut++;
       completion.cut(cutWith);
     }
-    for (const [id, session] of this.sessions) if (session.userId === userId) this.sessions.delete(id);
+    for (const [key, session] of this.sessions) if (session.userId === userId) this.sessions.delete(key);
     const detail = cutWith.detail ?? cutWith.title;
     this.events.publish(userId, { type: 'session.revoked', data: { reason: eventReason, detail } });
     return cut;
@@ -303,10 +362,16 @@ export class AccessService {
         error: { message: detail, type: 'authentication_error', code: 'invalid_token', param: null },
       });
     }
-    for (const [id, session] of this.sessions) {
-      if (session.userId === userId && session.jkt === jkt) this.sessions.delete(id);
-    }
+    this.sessions.delete(deviceKey(userId, jkt));
     this.events.publish(userId, { type: 'session.revoked', data: { reason: 'device_revoked', detail } }, jkt);
     return cut;
   }
+}
+
+function deviceKey(userId: string, jkt: string): string {
+  return `${userId}\n${jkt}`;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

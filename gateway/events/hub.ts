@@ -50,7 +50,8 @@ interface Subscriber {
 export class EventHub {
   private readonly bootId = randomBytes(4).toString('hex');
   private readonly buffer: Buffered[] = [];
-  private readonly subscribers = new Set<Subscriber>();
+  /** Open streams by user, so a publish touches only that user's streams. */
+  private readonly byUser = new Map<string, Set<Subscriber>>();
   private seq = 0;
 
   constructor(private readonly bufferSize = 1000) {}
@@ -61,15 +62,27 @@ export class EventHub {
     const entry: Buffered = { seq: this.seq, id: `${this.bootId}.${this.seq}`, userId, jkt, event };
     this.buffer.push(entry);
     if (this.buffer.length > this.bufferSize) this.buffer.shift();
-    for (const subscriber of [...this.subscribers]) {
-      if (matches(entry, subscriber)) this.deliver(subscriber, entry);
+    const streams = this.byUser.get(userId);
+    if (streams) {
+      for (const subscriber of [...streams]) {
+        if (matches(entry, subscriber)) this.deliver(subscriber, entry);
+      }
     }
     return entry.id;
   }
 
   /** Streams open for a user (all devices). */
   openStreams(userId: string): number {
-    return [...this.subscribers].filter((subscriber) => subscriber.userId === userId).length;
+    return this.byUser.get(userId)?.size ?? 0;
+  }
+
+  /** Every user with an open stream, each with the device keys (`jkt`) those streams belong to. */
+  subscribedDevices(): Map<string, ReadonlySet<string>> {
+    const devices = new Map<string, ReadonlySet<string>>();
+    for (const [userId, streams] of this.byUser) {
+      devices.set(userId, new Set([...streams].map((subscriber) => subscriber.jkt)));
+    }
+    return devices;
   }
 
   /** Registers a stream and replays what it missed since `lastEventId`. */
@@ -92,8 +105,20 @@ export class EventHub {
         }
       }
     }
-    this.subscribers.add(subscriber);
-    return { dispose: () => this.subscribers.delete(subscriber), needsResync, replayed };
+    let streams = this.byUser.get(userId);
+    if (!streams) {
+      streams = new Set();
+      this.byUser.set(userId, streams);
+    }
+    streams.add(subscriber);
+    return { dispose: () => this.remove(subscriber), needsResync, replayed };
+  }
+
+  private remove(subscriber: Subscriber): void {
+    const streams = this.byUser.get(subscriber.userId);
+    if (!streams) return;
+    streams.delete(subscriber);
+    if (streams.size === 0) this.byUser.delete(subscriber.userId);
   }
 
   private deliver(subscriber: Subscriber, entry: Buffered): void {
@@ -101,7 +126,7 @@ export class EventHub {
       formatSseEvent({ id: entry.id, event: entry.event.type, data: JSON.stringify(entry.event.data) }),
     );
     if (entry.event.type === CLIENT_EVENT.sessionRevoked) {
-      this.subscribers.delete(subscriber);
+      this.remove(subscriber);
       subscriber.sink.close();
     }
   }

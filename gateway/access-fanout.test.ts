@@ -1,0 +1,161 @@
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AccessService, type ActiveSession } from './access';
+import { Catalog, DEFAULT_CATALOG_PATH } from './catalog';
+import { EventHub } from './events/hub';
+import { DEFAULT_POLICIES_DIR, PolicyEngine } from './policy/engine';
+import { SqliteAuditLog } from './store/audit-log';
+import { openGatewayDatabase, type GatewayDatabase } from './store/database';
+import { SqliteEntitlementVersions } from './store/entitlement-versions';
+import { startGatewayHarness, type GatewayHarness } from './testing/gateway-harness';
+import { SseReader } from './testing/device-client';
+import { testPersonas, type TestPersona } from './testing/identity-provider';
+
+const EDIT_FILE = 'zz-slice-edit.cedar';
+
+/** A forbid of haiku-4 for everyone whose condition flips with `on` (the id stays, so no removal). */
+function writeEdit(policiesDir: string, on: boolean): void {
+  writeFileSync(
+    join(policiesDir, EDIT_FILE),
+    `@id("slice-haiku-suspended")
+@reason("MODEL_SUSPENDED")
+@title("Model suspended")
+@message("{model} is suspended for the fan-out test.")
+forbid (principal, action == Clearance::Action::"invoke", resource == Clearance::Model::"haiku-4")
+when { ${on ? 'true' : 'false'} };
+`,
+  );
+}
+
+describe('fan-out through the real gateway', () => {
+  let harness: GatewayHarness;
+  beforeAll(async () => {
+    harness = await startGatewayHarness({ reloadDebounceMs: 60_000 });
+    writeEdit(harness.policiesDir, false);
+    expect((await harness.gateway.reloadPolicies()).ok).toBe(true);
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const persona = (id: string): TestPersona => ({
+    ...testPersonas.usResearcher,
+    id,
+    username: `${id}@clearance.example`,
+  });
+
+  it('recomputes only users with an open stream, once per user, and gives the others theirs on their next request', async () => {
+    const listening = persona('fanout-listening');
+    const quiet = persona('fanout-quiet');
+    // Two devices of one user in the same state: one recompute, each stream told once.
+    const laptop = await harness.signIn(listening);
+    const desktop = await harness.signIn(listening);
+    const other = await harness.signIn(quiet);
+    const controller = new AbortController();
+    const streams = await Promise.all(
+      [laptop, desktop].map(async (client) => {
+        const reader = new SseReader(await client.request('GET', '/v1/events', { signal: controller.signal }));
+        expect((await reader.next())?.event).toBe('entitlements.changed');
+        return reader;
+      }),
+    );
+    const quietBefore = (await other.entitlements()).claims.ver as number;
+    const applied = vi.spyOn(harness.gateway.access, 'applyChange');
+
+    writeEdit(harness.policiesDir, true);
+    expect((await harness.gateway.reloadPolicies()).ok).toBe(true);
+
+    expect(applied).toHaveBeenCalledTimes(1);
+    await expect(applied.mock.results[0]!.value).resolves.toEqual({ cut: 0, notified: 1, recomputed: 1 });
+    for (const reader of streams) {
+      const event = await reader.next();
+      expect(event?.event).toBe('entitlements.changed');
+    }
+    // The user without a stream was not recomputed: their next document carries the change.
+    const { claims } = await other.entitlements();
+    expect(claims.ver).toBe(quietBefore + 1);
+    const haiku = (claims.models as { id: string; status: string }[]).find((model) => model.id === 'haiku-4');
+    expect(haiku?.status).not.toBe('allowed');
+    controller.abort();
+    writeEdit(harness.policiesDir, false);
+    expect((await harness.gateway.reloadPolicies()).ok).toBe(true);
+  });
+});
+
+describe('fan-out slices', () => {
+  const USERS = 40;
+  let dir: string;
+  let db: GatewayDatabase;
+  let engine: PolicyEngine;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clearance-slices-'));
+    cpSync(DEFAULT_POLICIES_DIR, join(dir, 'policies'), { recursive: true });
+    writeEdit(join(dir, 'policies'), false);
+    engine = PolicyEngine.create({ policiesDir: join(dir, 'policies'), log: () => {} });
+    db = openGatewayDatabase(join(dir, 'gateway.db'));
+  });
+  afterAll(() => {
+    db?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('yield to the event loop between users, so a change to many subscribers never runs in one turn', async () => {
+    const catalog = Catalog.fromFile(DEFAULT_CATALOG_PATH);
+    const events = new EventHub();
+    // A zero budget: every user is its own slice.
+    const access = new AccessService(
+      engine,
+      () => catalog,
+      new SqliteAuditLog(db),
+      new SqliteEntitlementVersions(db),
+      events,
+      () => {},
+      0,
+    );
+    let turn = 0;
+    const notifiedAtTurn: number[] = [];
+    const sessions: ActiveSession[] = Array.from({ length: USERS }, (_, index) => ({
+      sessionId: `session-${index}`,
+      userId: `user-${index}`,
+      jkt: `jkt-${index}`,
+      identity: { groups: ['research', 'us-persons'] },
+      principal: { groups: ['research', 'us-persons'], usPerson: true, verificationPending: false },
+      device: { id: `device-${index}`, assurance: 'software', compliant: true, failedChecks: [] },
+      expiresAt: Math.floor(Date.now() / 1000) + 600,
+    }));
+    for (const session of sessions) {
+      access.track(session);
+      await access.entitlements(session);
+      events.subscribe(session.userId, session.jkt, {
+        write: (text) => {
+          if (text.includes('entitlements.changed')) notifiedAtTurn.push(turn);
+        },
+        close: () => {},
+      });
+    }
+    // One tracked session without a stream: never recomputed.
+    access.track({ ...sessions[0]!, sessionId: 'quiet', userId: 'quiet-user', jkt: 'quiet-jkt' });
+
+    writeEdit(join(dir, 'policies'), true);
+    expect(engine.reload().ok).toBe(true);
+    let counting = true;
+    const count = () => {
+      turn++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const result = await access.applyChange('test edit');
+    counting = false;
+
+    expect(result).toEqual({ cut: 0, notified: USERS, recomputed: USERS });
+    expect(notifiedAtTurn).toHaveLength(USERS);
+    // Spread over many turns of the event loop rather than all at once after one long run.
+    expect(new Set(notifiedAtTurn).size).toBeGreaterThan(USERS / 4);
+    expect(turn).toBeGreaterThanOrEqual(USERS);
+  });
+});
