@@ -212,6 +212,10 @@ describe('two gateway instances on one PostgreSQL and Redis', () => {
     const after = await client.send(b(), 'GET', '/v1/models');
     expect(after.status).toBe(403);
     expect(ProblemDetails.parse(await after.json()).reason).toBe('ACCOUNT_SUSPENDED');
+    // B now holds "suspended" in its lookup cache; a resumption at A clears it there too.
+    expect((await client.send(b(), 'GET', '/v1/models')).status).toBe(403);
+    expect((await admin(a(), '/v1/admin/users/to-suspend/resume', {})).status).toBe(200);
+    await expect.poll(async () => (await client.send(b(), 'GET', '/v1/models')).status, { timeout: 1000 }).toBe(200);
   });
 
   it('tells subscribers on both instances about a policy change made at one', async () => {

@@ -9,6 +9,7 @@ import { RedisChallengeStore, RedisChangeBus, RedisReplayCache, sharedNonceSecre
 export type ClusterChange =
   | { readonly kind: 'revocation'; readonly userId: string; readonly jkt: string; readonly detail: string }
   | { readonly kind: 'suspension'; readonly userId: string; readonly decisionId: string }
+  | { readonly kind: 'resumption'; readonly userId: string }
   | { readonly kind: 'policy'; readonly digest: string }
   | { readonly kind: 'catalog'; readonly revision: string };
 

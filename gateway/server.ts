@@ -57,6 +57,7 @@ import {
   type UserSuspension,
   type UserSuspensions,
 } from './store/user-suspensions';
+import { CachedUserSuspensions } from './store/suspension-cache';
 import { SESSION_REVOKED_REASON } from '../shared/protocol';
 import type { Subscription } from './signal';
 import { currentRequest, observeRequest, serverTiming } from './observability/context';
@@ -206,8 +207,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const devices = options.stores?.devices ?? new SqliteDeviceRegistry(database!);
   const audit = options.stores?.audit ?? new SqliteAuditLog(database!);
   const versions = options.stores?.versions ?? new SqliteEntitlementVersions(database!);
-  const suspensions: UserSuspensions =
-    options.stores?.suspensions ?? (database ? new SqliteUserSuspensions(database) : new InMemoryUserSuspensions());
+  // Looked up on every authenticated call: cached, dropped at once by a change here or (fanned out) elsewhere.
+  const suspensions = new CachedUserSuspensions(
+    options.stores?.suspensions ?? (database ? new SqliteUserSuspensions(database) : new InMemoryUserSuspensions()),
+  );
   if (options.stores && !options.stores.suspensions)
     log('suspensions are kept in memory: pass stores.suspensions to share them');
   let trust: ReturnType<typeof openDeviceTrust>;
@@ -280,6 +283,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       session_tokens: sessionTokens.cacheEntries,
       device_keys: dpop.keyCacheEntries,
       enrolments: auth.enrolmentCacheEntries,
+      suspensions: suspensions.size,
       dpop_replay: dpop.replay.size?.(),
     }),
     options.processMetrics ?? true,
@@ -962,6 +966,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       subject: id,
       data: { action: 'users.resume', actor: ADMIN_ACTOR, changed },
     });
+    if (options.bus) {
+      metrics.fannedOut('resumption', 'local');
+      await options.bus
+        .publish({ kind: 'resumption', userId: id })
+        .catch((error: unknown) => log(`fanning out a resumption failed: ${(error as Error).message}`));
+    }
     log(`user ${id} resumed by ${ADMIN_ACTOR}`);
     return reply
       .header('cache-control', 'no-store')
@@ -993,6 +1003,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         access.revokeDevice(change.userId, change.jkt, change.detail);
         break;
       case 'suspension':
+        suspensions.forget(change.userId);
         auth.forgetUser(change.userId);
         void suspensions
           .find(change.userId)
@@ -1006,6 +1017,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             }
           })
           .catch((error: unknown) => log(`applying a remote suspension failed: ${(error as Error).message}`));
+        break;
+      case 'resumption':
+        suspensions.forget(change.userId);
         break;
       case 'policy':
         if (change.digest !== policy.digest) reloadPolicy();
