@@ -192,7 +192,9 @@ describe('EntitlementService', () => {
     await second.start();
     expect(second.view).toMatchObject({ status: 'current', ver: 3, live: 'offline', lastRefresh });
     expect(second.view.lastError).toMatch(/Could not reach the gateway/);
-    expect(second.checkModel('haiku-4')).toEqual({ allowed: true });
+    // The cached document is shown (its version, its models), but offline nothing is confirmed as available.
+    expect(second.view.models.map((model) => model.id)).toContain('haiku-4');
+    expect(second.checkModel('haiku-4')).toMatchObject({ allowed: false, reason: 'ENTITLEMENTS_STALE' });
   });
 
   it('turns stale at exp by itself: every visible model denied with ENTITLEMENTS_STALE', async () => {
@@ -280,7 +282,7 @@ describe('EntitlementService', () => {
     expect(gateway.seen('/v1/entitlements').length - polled).toBeLessThanOrEqual(1);
   });
 
-  it('goes offline with the gateway, keeps the document until exp, fails closed, and reconnects when it is back', async () => {
+  it('goes offline with the gateway, shows no model as available, keeps the document, turns stale at exp and reconnects when it is back', async () => {
     const jws = await publish(1);
     const exp = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split('.')[1]!))).exp as number;
     clock.offset = exp * 1000 - 1200 - Date.now();
@@ -291,7 +293,12 @@ describe('EntitlementService', () => {
     await gateway.stop();
     const offline = await nextChange(service, (view) => view.live === 'offline');
     expect(offline).toMatchObject({ status: 'current', ver: 1 });
-    expect(service.checkModel('haiku-4')).toEqual({ allowed: true });
+    // Offline, nothing is shown as available: the banner, the picker and My access agree.
+    expect(offline.models.filter((model) => model.status === 'allowed')).toEqual([]);
+    expect(offline.models.find((model) => model.id === 'haiku-4')?.message).toMatch(
+      /could not reach the gateway since/,
+    );
+    expect(service.checkModel('haiku-4')).toMatchObject({ allowed: false, reason: 'ENTITLEMENTS_STALE' });
 
     const stale = await nextChange(service, (view) => view.status === 'stale');
     expect(stale.models[1]?.message).toMatch(/could not reach the gateway since/);

@@ -212,6 +212,7 @@ export class EntitlementService implements EntitlementSource {
       now: this.options.clock.now(),
       ...(belongs && this.lastRefresh !== undefined ? { lastRefresh: this.lastRefresh } : {}),
       live: this.live,
+      unreachable: this.reachable === false,
       ...(this.options.supportContact ? { supportContact: this.options.supportContact } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     });

@@ -41,6 +41,29 @@ describe('buildEntitlementsView', () => {
   });
 });
 
+describe('buildEntitlementsView while the gateway is unreachable', () => {
+  it('shows no model as available before exp, keeping the document current, the rules of denied models and hidden models hidden', () => {
+    const view = buildEntitlementsView({ document, now: NOW, lastRefresh: NOW, live: 'offline', unreachable: true });
+    expect(view.status).toBe('current');
+    expect(view.models.filter((model) => model.status === 'allowed')).toEqual([]);
+    expect(view.models.find((model) => model.id === 'haiku-4')).toMatchObject({
+      status: 'denied',
+      reason: 'ENTITLEMENTS_STALE',
+    });
+    expect(view.models.find((model) => model.id === 'internal-eval')?.status).toBe('hidden');
+    // A model a rule denies keeps its rule: offline does not hide the real reason.
+    expect(view.models.find((model) => model.id === 'mythos-5')).toEqual(
+      document.models.find((model) => model.id === 'mythos-5'),
+    );
+    expect(checkModelAccess(view, 'haiku-4')).toMatchObject({ allowed: false, reason: 'ENTITLEMENTS_STALE' });
+  });
+
+  it('keeps the document as it is before the first attempt has failed', () => {
+    const view = buildEntitlementsView({ document, now: NOW, lastRefresh: NOW, live: 'offline' });
+    expect(view.models).toEqual(document.models);
+  });
+});
+
 describe('checkModelAccess', () => {
   const current = buildEntitlementsView({ document, now: NOW, lastRefresh: NOW, live: 'connected' });
 

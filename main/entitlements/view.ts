@@ -38,6 +38,11 @@ export interface EntitlementsViewInput {
   /** The last time the gateway confirmed access (ms since the epoch). */
   readonly lastRefresh?: number;
   readonly live: LiveUpdateState;
+  /**
+   * The last attempt to reach the gateway failed (not merely "not tried yet"): while offline, no model
+   * is shown as available, because nothing can be confirmed and no call can get through.
+   */
+  readonly unreachable?: boolean;
   readonly supportContact?: string;
   readonly lastError?: string;
 }
@@ -79,6 +84,11 @@ export function staleModel(model: ModelEntitlement, input: EntitlementsViewInput
 
 /**
  * The view the renderer gets: the verified document with staleness applied.
+ *
+ * Past `exp` every visible model is denied with `ENTITLEMENTS_STALE`. While the gateway is known to be
+ * unreachable, the models it allowed are denied the same way (models a rule denies keep that rule), so
+ * the banner, the picker and My access agree that nothing is available; the document's own status
+ * stays `current` until `exp` (it is still the last good one).
  */
 export function buildEntitlementsView(input: EntitlementsViewInput): EntitlementsView {
   const { document } = input;
@@ -90,9 +100,14 @@ export function buildEntitlementsView(input: EntitlementsViewInput): Entitlement
   };
   if (!document) return { status: 'none', models: [], ...common };
   const stale = isExpired(document, input.now);
+  const offline = input.live === 'offline' && input.unreachable === true;
   return {
     status: stale ? 'stale' : 'current',
-    models: stale ? document.models.map((model) => staleModel(model, input)) : document.models,
+    models: stale
+      ? document.models.map((model) => staleModel(model, input))
+      : offline
+        ? document.models.map((model) => (model.status === 'allowed' ? staleModel(model, input) : model))
+        : document.models,
     ver: document.ver,
     expiresAt: new Date(document.exp * 1000).toISOString(),
     ...common,

@@ -31,22 +31,22 @@ export function LiveState({ live, compact = false }: { readonly live: LiveUpdate
 /**
  * The banner shown while access may be out of date: offline, or the document has expired.
  *
- * Restricted models are unavailable then (main fails closed); the banner says so in words.
+ * No model is available then (main fails closed and marks each one); the banner says so in words.
  */
 export function AccessBanner({ view }: { readonly view: EntitlementsView | undefined }) {
   if (!view) return null;
   const offline = view.live === 'offline';
   const stale = view.status === 'stale';
   if (!offline && !stale) return null;
-  const asOf = formatDateTime(view.lastRefresh, 'an unknown time');
+  const asOf = view.lastRefresh ? `on ${formatDateTime(view.lastRefresh)}` : 'never';
   return (
     <div className="banner banner-warning" role="status" data-testid="access-banner">
       <WarningIcon />
       <p>
         {offline ? (
           <>
-            <strong>You’re offline</strong> — showing access as of {asOf}; restricted models are unavailable until
-            Clearance can reach the gateway.
+            <strong>You’re offline</strong> — Clearance last confirmed your access {asOf}. No model is available until
+            it can reach the gateway again; your conversations stay readable.
           </>
         ) : (
           <>

@@ -55,8 +55,8 @@ describe('My access', () => {
     expect(page.querySelector('[data-testid="live-state"]')?.textContent).toContain('Polling');
     await perform(() => fake.setEntitlements({ ...entitlementsFixture, live: 'offline' }));
     const banner = page.querySelector('[data-testid="access-banner"]');
-    expect(banner?.textContent).toContain('You’re offline — showing access as of');
-    expect(banner?.textContent).toContain('restricted models are unavailable until Clearance can reach the gateway');
+    expect(banner?.textContent).toContain('You’re offline — Clearance last confirmed your access on');
+    expect(banner?.textContent).toContain('No model is available until it can reach the gateway again');
     expect(page.querySelector('[data-testid="live-state"]')?.textContent).toContain('Offline');
   });
 

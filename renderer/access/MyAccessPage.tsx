@@ -69,9 +69,10 @@ export function MyAccessPage() {
             <dt>Last refreshed</dt>
             <dd>
               {view?.lastRefresh ? (
-                <time dateTime={view.lastRefresh} title={formatDateTime(view.lastRefresh)}>
-                  {formatRelative(view.lastRefresh)}
-                </time>
+                <>
+                  <time dateTime={view.lastRefresh}>{formatDateTime(view.lastRefresh)}</time>{' '}
+                  <span className="muted">({formatRelative(view.lastRefresh)})</span>
+                </>
               ) : (
                 'Never'
               )}
