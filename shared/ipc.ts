@@ -29,6 +29,8 @@ export const IpcError = z.object({
   code: IpcErrorCode,
   message: z.string(),
   reason: DecisionReason.optional(),
+  /** The id of the rule that refused or cut the call, when a policy did (shown next to the reason). */
+  policy: z.string().max(200).optional(),
   issues: z.array(z.string()).optional(),
   /** Technical detail (addresses, error codes) for a "Details" disclosure and the log, never the message itself. */
   detail: z.string().max(2000).optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionLostError, plainError } from './gatewayErrors';
+import { connectionLostError, errorFromProblem, plainError } from './gatewayErrors';
 
 describe('plain error messages', () => {
   it('moves addresses, ports and error codes out of the sentence into the details', () => {
@@ -24,5 +24,31 @@ describe('plain error messages', () => {
     const error = connectionLostError(new TypeError('terminated', { cause: new Error('other side closed') }));
     expect(error.message).not.toMatch(/closed|terminated/);
     expect(error.detail).toBe('terminated (other side closed)');
+  });
+});
+
+describe('errorFromProblem', () => {
+  it('keeps the rule that cut a reply next to its reason', () => {
+    const { error, decisionId } = errorFromProblem({
+      type: 'https://clearance.lab.example/problems/model-denied',
+      status: 403,
+      reason: 'MODEL_SUSPENDED',
+      policy: 'ec-2026-11-withdrawn',
+      message: 'Mythos 5 is withdrawn for everyone while directive EC-2026-11 is reviewed.',
+      decisionId: 'dec-1',
+    });
+    expect(error).toEqual({
+      code: 'MODEL_DENIED',
+      reason: 'MODEL_SUSPENDED',
+      policy: 'ec-2026-11-withdrawn',
+      message: 'Mythos 5 is withdrawn for everyone while directive EC-2026-11 is reviewed.',
+    });
+    expect(decisionId).toBe('dec-1');
+  });
+
+  it('names no rule when the problem has no known reason', () => {
+    const { error } = errorFromProblem({ status: 500, policy: 'made-up', message: 'Upstream failed.' });
+    expect(error.policy).toBeUndefined();
+    expect(error.code).toBe('GATEWAY_UNAVAILABLE');
   });
 });

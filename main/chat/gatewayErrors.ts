@@ -41,8 +41,9 @@ export function errorFromProblem(problem: unknown, status?: number): GatewayErro
   const message = text(fields.message) ?? text(fields.detail) ?? text(fields.title) ?? fallbackMessage(effectiveStatus);
   const error: IpcError = { code: codeFor(effectiveStatus, reason.success), message };
   const decisionId = text(fields.decisionId);
+  const policy = reason.success ? text(fields.policy)?.slice(0, 200) : undefined;
   return {
-    error: reason.success ? { ...error, reason: reason.data } : error,
+    error: reason.success ? { ...error, reason: reason.data, ...(policy ? { policy } : {}) } : error,
     ...(decisionId ? { decisionId } : {}),
   };
 }
