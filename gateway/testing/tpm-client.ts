@@ -1,13 +1,7 @@
+import { AttestationCredential, attestDeviceKey, type TpmSessionEvidence } from '../../main/device/attestation';
 import type { KeyAttestor } from '../../main/device/key';
 
-/** The `attestation` member of a session body, as the desktop client sends it. */
-export interface TpmSessionEvidence {
-  readonly format: 'tpm2';
-  readonly secret: string;
-  readonly device_public: string;
-  readonly certify_info: string;
-  readonly certify_signature: string;
-}
+export type { TpmSessionEvidence };
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 
@@ -18,20 +12,25 @@ export async function requestCredential(
   nonce: string,
   endorsement: { readonly ekCertificate: Uint8Array; readonly attestationKeyPublic: Uint8Array },
 ): Promise<Response> {
+  return postAttestation(gatewayUrl, idpToken, {
+    nonce,
+    ek_certificate: b64(endorsement.ekCertificate),
+    ak_public: b64(endorsement.attestationKeyPublic),
+  });
+}
+
+function postAttestation(gatewayUrl: string, idpToken: string, body: object): Promise<Response> {
   return fetch(`${gatewayUrl}/v1/device/attestation`, {
     method: 'POST',
     headers: { authorization: `Bearer ${idpToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      nonce,
-      ek_certificate: b64(endorsement.ekCertificate),
-      ak_public: b64(endorsement.attestationKeyPublic),
-    }),
+    body: JSON.stringify(body),
   });
 }
 
 /**
- * The client's half of TPM key attestation for `nonce`: endorsement → credential → activation and
- * certification; returns the session body's `attestation`. Throws when the gateway refuses.
+ * The client's half of TPM key attestation for `nonce` (the app's own `attestDeviceKey`), with
+ * the credential fetched directly; returns the session body's `attestation`. Throws when the
+ * gateway refuses.
  */
 export async function attestWithTpm(
   gatewayUrl: string,
@@ -40,21 +39,14 @@ export async function attestWithTpm(
   attestor: KeyAttestor,
   qualifyingData: Uint8Array = Buffer.from(nonce, 'base64url'),
 ): Promise<TpmSessionEvidence> {
-  const response = await requestCredential(gatewayUrl, idpToken, nonce, await attestor.endorsement());
-  if (!response.ok) throw new Error(`attestation refused: ${response.status} ${await response.text()}`);
-  const credential = (await response.json()) as { credential_blob: string; encrypted_secret: string };
-  const result = await attestor.activateAndCertify(
-    {
-      credentialBlob: Buffer.from(credential.credential_blob, 'base64url'),
-      encryptedSecret: Buffer.from(credential.encrypted_secret, 'base64url'),
+  return attestDeviceKey(
+    attestor,
+    nonce,
+    async (body) => {
+      const response = await postAttestation(gatewayUrl, idpToken, body);
+      if (!response.ok) throw new Error(`attestation refused: ${response.status} ${await response.text()}`);
+      return AttestationCredential.parse(await response.json());
     },
     qualifyingData,
   );
-  return {
-    format: 'tpm2',
-    secret: b64(result.secret),
-    device_public: b64(result.devicePublic),
-    certify_info: b64(result.certifyInfo),
-    certify_signature: b64(result.certifySignature),
-  };
 }

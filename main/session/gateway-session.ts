@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { DeviceVerdict, PostureReportClaims, type PostureCheck } from '../../shared/device';
+import { AttestationCredential, attestDeviceKey, type TpmSessionEvidence } from '../device/attestation';
 import { signWithDeviceKey } from '../device/jws';
 import type { DeviceKey } from '../device/key';
 import { Emitter } from '../events';
@@ -46,11 +47,26 @@ export interface GatewaySessionOptions {
   readonly onClaimsChallenge?: (wwwAuthenticate: string) => Promise<string>;
   readonly appVersion: string;
   readonly platform: NodeJS.Platform;
-  /** Discovery's `endpoints.device_challenge` and `endpoints.session`; default `/v1/device/challenge`, `/v1/session`. */
-  readonly endpoints?: { readonly deviceChallenge?: string; readonly session?: string };
+  /**
+   * Discovery's `endpoints.device_challenge`, `endpoints.session` and `endpoints.device_attestation`; default
+   * `/v1/device/challenge`, `/v1/session`, and no attestation (the gateway announces it only when it trusts TPMs).
+   */
+  readonly endpoints?: {
+    readonly deviceChallenge?: string;
+    readonly session?: string;
+    readonly deviceAttestation?: string;
+  };
   readonly renewBeforeMs?: number;
   readonly attestTimeoutMs?: number;
   readonly log?: (message: string, error?: unknown) => void;
+}
+
+/** The outcome of attesting a hardware key before a session request. */
+interface KeyAttestation {
+  /** The session body's `attestation`, when the TPM and the gateway went through with it. */
+  readonly evidence?: TpmSessionEvidence;
+  /** Why it did not, to show if the gateway then refuses the device for want of attestation. */
+  readonly refusal?: GatewaySessionError;
 }
 
 /** The gateway session as listeners see it (never the token). */
@@ -288,7 +304,9 @@ export class GatewaySession {
     const sessionUrl = this.resolve(this.options.endpoints?.session ?? '/v1/session');
     for (let attempt = 0; ; attempt++) {
       const nonce = await this.challenge(idpToken);
-      const report = await this.signPostureReport(key, nonce, checks);
+      const tpm = await this.attestKey(key, idpToken, nonce);
+      // Only a key the gateway can verify is claimed as hardware: a bare claim is refused.
+      const report = await this.signPostureReport(key, nonce, checks, tpm.evidence ? 'hardware' : 'software');
       const response = await this.send(
         sessionUrl,
         {
@@ -303,7 +321,7 @@ export class GatewaySession {
             'Content-Type': 'application/json',
             Accept: 'application/json',
           },
-          body: JSON.stringify({ posture: report }),
+          body: JSON.stringify({ posture: report, ...(tpm.evidence ? { attestation: tpm.evidence } : {}) }),
           signal: AbortSignal.timeout(this.options.attestTimeoutMs ?? DEFAULT_ATTEST_TIMEOUT_MS),
         },
         'the session request',
@@ -317,8 +335,63 @@ export class GatewaySession {
         idpToken = await this.options.onClaimsChallenge(claimsChallenge);
         continue;
       }
-      if (!response.ok) throw await sessionErrorFromResponse(response, 'this device’s attestation', this.base.origin);
+      if (!response.ok) {
+        const error = await sessionErrorFromResponse(response, 'this device’s attestation', this.base.origin);
+        // Refused for want of attestation: the reason the attestation itself failed says more.
+        throw tpm.refusal && error.details.reason === 'DEVICE_ATTESTATION_FAILED' ? tpm.refusal : error;
+      }
       return this.acceptSession(response, key);
+    }
+  }
+
+  /**
+   * TPM key attestation for the challenge `nonce` (docs/protocol.md, "TPM key attestation"), when
+   * the key has an attestor and the gateway announced the attestation endpoint.
+   *
+   * A failure is logged and returned, not thrown: the session request then goes without
+   * attestation and the gateway decides (a `software` device, or a refusal under a `tpm` policy).
+   */
+  private async attestKey(key: DeviceKey, idpToken: string, nonce: string): Promise<KeyAttestation> {
+    const endpoint = this.options.endpoints?.deviceAttestation;
+    if (!key.attestor || !endpoint) return {};
+    const url = this.resolve(endpoint);
+    let gatewayRefusal: GatewaySessionError | undefined;
+    try {
+      const evidence = await attestDeviceKey(key.attestor, nonce, async (body) => {
+        const response = await this.send(
+          url,
+          {
+            method: 'POST',
+            headers: {
+              Authorization: `Bearer ${idpToken}`,
+              'Content-Type': 'application/json',
+              Accept: 'application/json',
+            },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(this.options.attestTimeoutMs ?? DEFAULT_ATTEST_TIMEOUT_MS),
+          },
+          'the TPM key attestation',
+        );
+        if (!response.ok) {
+          gatewayRefusal = await sessionErrorFromResponse(response, 'the TPM key attestation', this.base.origin);
+          throw gatewayRefusal;
+        }
+        const credential = AttestationCredential.safeParse(await response.json().catch(() => undefined));
+        if (!credential.success) throw new Error('the gateway sent an attestation credential Clearance cannot read');
+        return credential.data;
+      });
+      return { evidence };
+    } catch (error) {
+      this.options.log?.('TPM key attestation failed; asking for a session without it', error);
+      if (gatewayRefusal) return { refusal: gatewayRefusal };
+      return {
+        refusal: new GatewaySessionError(
+          'DEVICE_BLOCKED',
+          `This computer’s TPM could not prove that it holds the device key (${describe(error)}). ` +
+            'Restart the computer and try again; if it keeps happening, send IT a diagnostics bundle.',
+          { reason: 'DEVICE_ATTESTATION_FAILED', cause: error },
+        ),
+      };
     }
   }
 
@@ -404,7 +477,12 @@ export class GatewaySession {
     return parsed.data.nonce;
   }
 
-  private async signPostureReport(key: DeviceKey, nonce: string, checks: readonly PostureCheck[]): Promise<string> {
+  private async signPostureReport(
+    key: DeviceKey,
+    nonce: string,
+    checks: readonly PostureCheck[],
+    assurance: DeviceKey['assurance'],
+  ): Promise<string> {
     const platform = this.options.platform;
     if (platform !== 'linux' && platform !== 'darwin' && platform !== 'win32') {
       throw new GatewaySessionError(
@@ -416,7 +494,7 @@ export class GatewaySession {
       nonce,
       iat: Math.floor(this.options.clock.now() / 1000),
       deviceId: key.deviceId,
-      assurance: key.assurance,
+      assurance,
       platform,
       appVersion: this.options.appVersion,
       checks,
