@@ -8,6 +8,7 @@ import type { ManagedPolicy } from './config/managed';
 import { ConversationStore } from './conversations/ConversationStore';
 import { buildDiagnostics } from './diagnostics/bundle';
 import { LogRing } from './diagnostics/log-ring';
+import type { HardwareKeyProvider } from './device/key';
 import type { FuseReading } from './device/posture/fuses';
 import { PostureService } from './device/posture/service';
 import { Emitter, type Disposable } from './events';
@@ -37,6 +38,11 @@ export interface ClearanceConfig {
    * then runs this machine's real checks.
    */
   readonly posture?: PostureSource;
+  /**
+   * Where the device key lives when hardware holds it (the harness's software TPM, or none for its
+   * recorded devices). Electron never sets it: the app then uses this machine's TPM when it has one.
+   */
+  readonly hardwareKeys?: HardwareKeyProvider;
   readonly log: (message: string, error?: unknown) => void;
   /** The updater's state for the diagnostics bundle (Electron only). */
   readonly updateStatus?: () => unknown;
@@ -103,6 +109,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     managed: config.managed,
     posture,
     idpCaCertPem: config.idpCaCertPem,
+    ...(config.hardwareKeys ? { hardwareKeys: config.hardwareKeys } : {}),
     log: config.log,
   });
   const person: ActivePerson<PersonalData> = new ActivePerson(async (personId) => {

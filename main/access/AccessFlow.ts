@@ -3,7 +3,8 @@ import { decodeJwt, type JWK } from 'jose';
 import type { DiscoveryDocument } from '../../shared/discovery';
 import type { DeviceStatus, EntitlementsView, SessionState } from '../../shared/ipc';
 import type { ManagedPolicy } from '../config/managed';
-import { DeviceKeyStore, NullHardwareKeyProvider } from '../device/key';
+import { DeviceKeyStore, type HardwareKeyProvider } from '../device/key';
+import { hardwareKeyProviderFor } from '../device/hardware';
 import { DeviceGate } from '../device/gate';
 import { PostureService } from '../device/posture/service';
 import { EntitlementService, NullEntitlementService, type EntitlementSource } from '../entitlements/service';
@@ -34,6 +35,11 @@ export interface AccessFlowOptions {
   readonly managed: Pick<ManagedPolicy, 'config'>;
   readonly posture: PostureSource;
   readonly idpCaCertPem?: string;
+  /**
+   * Where the device key lives when hardware holds it; default this machine's TPM when it has one
+   * (main/device/hardware.ts). The browser harness passes its own (none, or a software TPM).
+   */
+  readonly hardwareKeys?: HardwareKeyProvider;
   /** The folder of a person's profile (main/profile/PersonProfiles.ts), for their entitlement cache. */
   readonly profileFolder?: (personId: string) => string;
   readonly log: (message: string, error?: unknown) => void;
@@ -72,7 +78,13 @@ export class AccessFlow {
     this.keys = new DeviceKeyStore({
       paths: adapters.paths,
       secrets: adapters.secrets,
-      hardware: new NullHardwareKeyProvider(),
+      hardware:
+        options.hardwareKeys ??
+        hardwareKeyProviderFor({
+          platform: options.platform,
+          commands: adapters.commands,
+          userData: adapters.paths.userData,
+        }),
       clock: adapters.clock,
       log: options.log,
     });
@@ -264,7 +276,13 @@ export class AccessFlow {
         },
         appVersion: this.options.appVersion,
         platform: this.options.platform,
-        endpoints: { deviceChallenge: discovery.endpoints.device_challenge, session: discovery.endpoints.session },
+        endpoints: {
+          deviceChallenge: discovery.endpoints.device_challenge,
+          session: discovery.endpoints.session,
+          ...(discovery.endpoints.device_attestation
+            ? { deviceAttestation: discovery.endpoints.device_attestation }
+            : {}),
+        },
         log: this.options.log,
       });
     }
