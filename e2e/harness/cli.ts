@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MemorySecretStore } from '../../main/node/adapters';
-import { startHarness, type HarnessDevice } from './harness';
+import { HARNESS_DEVICES, startHarness, type HarnessDevice } from './harness';
 
 /**
  * The harness's stand-in for the OS keychain: a key file in the demo profile, so sign-in, the device
@@ -38,8 +38,8 @@ async function main(): Promise<void> {
     },
   });
   const device = values.device as HarnessDevice;
-  if (!['compliant', 'noncompliant', 'real'].includes(device)) {
-    throw new Error(`--device must be compliant, noncompliant or real (got "${device}")`);
+  if (!HARNESS_DEVICES.includes(device)) {
+    throw new Error(`--device must be ${HARNESS_DEVICES.join(', ')} (got "${device}")`);
   }
   await mkdir(values.profile, { recursive: true });
   const harness = await startHarness({
@@ -60,7 +60,7 @@ Clearance browser harness
   App:               ${harness.url}
   Gateway:           ${harness.stack.gatewayUrl}
   Identity provider: ${harness.stack.idpUrl} (self-signed; your browser will warn once)
-  Device posture:    ${device}
+  Device:            ${device}${harness.tpm ? ` (software TPM at ${harness.tpm.tcti}; the gateway trusts its manufacturer)` : ''}
 Demo personas (pick one on the sign-in page):
 ${harness.stack.personas.map((p) => `  - ${p.name} <${p.username}>: ${p.description}`).join('\n')}
 Press Ctrl+C to stop.`);

@@ -2,20 +2,30 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type RunningStack } from '../../gateway/stack';
+import { startSoftwareTpm, type SoftwareTpm } from '../../gateway/testing/swtpm';
+import { NullHardwareKeyProvider, type HardwareKeyProvider } from '../../main/device/key';
+import { TpmKeyProvider } from '../../main/device/tpm/tpm2-tools';
 import {
   compliantLinuxDevice,
   createRecordedPostureService,
   noncompliantLinuxDevice,
 } from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
-import type { Clock, ExternalBrowser, SecretStore } from '../../main/platform';
+import type { Adapters, Clock, ExternalBrowser, SecretStore } from '../../main/platform';
 import { readManagedPolicy } from '../../main/config/managed';
 import { UNMANAGED, type ManagedPolicy } from '../../main/config/policy';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
 
-/** Which device posture the harness reports (recorded outputs, or this machine's real checks). */
-export type HarnessDevice = 'compliant' | 'noncompliant' | 'real';
+/**
+ * Which device the harness is: recorded posture outputs with a software key (`compliant`,
+ * `noncompliant`), the recorded compliant device whose key a software TPM (swtpm) holds and attests
+ * (`tpm`), or this machine's real checks and its own TPM if it has one (`real`).
+ */
+export type HarnessDevice = 'compliant' | 'noncompliant' | 'tpm' | 'real';
+
+/** Every `--device` the harness knows. */
+export const HARNESS_DEVICES: readonly HarnessDevice[] = ['compliant', 'noncompliant', 'tpm', 'real'];
 
 /** Options for {@link startHarness}. */
 export interface HarnessOptions {
@@ -26,6 +36,11 @@ export interface HarnessOptions {
   /** Use a running stack instead of starting one. */
   readonly stack?: RunningStack;
   readonly device?: HarnessDevice;
+  /**
+   * With `device: 'tpm'` and a running `stack`: the software TPM whose manufacturer that stack's
+   * gateway trusts. Without it the harness starts one and a stack that trusts it.
+   */
+  readonly tpm?: SoftwareTpm;
   readonly port?: number;
   readonly secrets?: SecretStore;
   /** Called with each URL the app asks the system browser to open (the sign-in page). */
@@ -50,6 +65,8 @@ export interface Harness {
   readonly services: ClearanceServices;
   readonly stack: RunningStack;
   readonly profileDir: string;
+  /** The software TPM holding the device key (`device: 'tpm'`). */
+  readonly tpm?: SoftwareTpm;
   /** Resolves with the next URL the app opens in the "system browser". */
   nextExternalUrl(): Promise<string>;
   close(): Promise<void>;
@@ -58,7 +75,15 @@ export interface Harness {
 /** The recorded device for a harness option; `real` leaves the app to run this machine's checks. */
 function postureFor(device: HarnessDevice) {
   if (device === 'real') return undefined;
-  return createRecordedPostureService(device === 'compliant' ? compliantLinuxDevice : noncompliantLinuxDevice);
+  return createRecordedPostureService(device === 'noncompliant' ? noncompliantLinuxDevice : compliantLinuxDevice);
+}
+
+/** The device key's store for a harness device; `undefined` lets the app look for this machine's TPM. */
+function hardwareKeysFor(device: HarnessDevice, tpm: SoftwareTpm | undefined, profileDir: string, adapters: Adapters) {
+  if (device === 'real') return undefined;
+  if (device !== 'tpm') return new NullHardwareKeyProvider() satisfies HardwareKeyProvider;
+  if (!tpm) throw new Error('The tpm device needs a software TPM');
+  return new TpmKeyProvider({ commands: adapters.commands, folder: join(profileDir, 'tpm-key'), tcti: tpm.tcti });
 }
 
 /**
@@ -68,14 +93,27 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const log = options.log ?? (() => {});
   const profileDir = options.profileDir ?? (await mkdtemp(join(tmpdir(), 'clearance-profile-')));
   await mkdir(profileDir, { recursive: true });
+  const device = options.device ?? 'compliant';
   const ownStack = !options.stack;
-  const stack =
-    options.stack ??
-    (await startStack({
-      stateDir: options.stackDir ?? (await mkdtemp(join(tmpdir(), 'clearance-stack-'))),
-      demoTokensPerSecond: options.demoTokensPerSecond,
-      log: (line) => log(line),
-    }));
+  const ownTpm = device === 'tpm' && !options.tpm;
+  if (device === 'tpm' && options.stack && !options.tpm) {
+    throw new Error('The tpm device on a running stack needs the software TPM that stack trusts (options.tpm)');
+  }
+  const tpm = ownTpm ? await startSoftwareTpm() : options.tpm;
+  let stack: RunningStack;
+  try {
+    stack =
+      options.stack ??
+      (await startStack({
+        stateDir: options.stackDir ?? (await mkdtemp(join(tmpdir(), 'clearance-stack-'))),
+        demoTokensPerSecond: options.demoTokensPerSecond,
+        ...(tpm ? { deviceTrust: { tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] } } : {}),
+        log: (line) => log(line),
+      }));
+  } catch (error) {
+    if (ownTpm) await tpm?.close();
+    throw error;
+  }
 
   const waiting: Array<(url: string) => void> = [];
   const opened: string[] = [];
@@ -106,6 +144,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           ownership: { trustedUid: process.getuid?.() ?? 0 },
         })
       : UNMANAGED);
+  const hardwareKeys = hardwareKeysFor(device, tpm, profileDir, adapters);
   const services = createServices(adapters, {
     gatewayUrl: (managed.view.state === 'invalid' ? undefined : managed.config.gatewayUrl) ?? stack.gatewayUrl,
     appVersion: '0.1.0',
@@ -116,7 +155,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     env: {},
     managed,
     idpCaCertPem: stack.caCertPem,
-    posture: postureFor(options.device ?? 'compliant'),
+    posture: postureFor(device),
+    ...(hardwareKeys ? { hardwareKeys } : {}),
     log,
   });
   const bridge = await startBridgeServer({ services, port: options.port, log });
@@ -128,6 +168,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     services,
     stack,
     profileDir,
+    ...(tpm ? { tpm } : {}),
     nextExternalUrl: () => {
       const ready = opened.shift();
       return ready ? Promise.resolve(ready) : new Promise((resolve) => waiting.push(resolve));
@@ -136,6 +177,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await bridge.close();
       await services.dispose();
       if (ownStack) await stack.close();
+      if (ownTpm) await tpm?.close();
     },
   };
 }
