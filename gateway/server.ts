@@ -73,6 +73,8 @@ export interface DiscoverySettings {
   };
   readonly supportContact?: string;
   readonly minOsVersions?: Readonly<Record<string, string>>;
+  /** The oldest app version clients may run; older apps explain and offer the update. */
+  readonly minAppVersion?: string;
 }
 
 /** Configuration of one gateway instance. */
@@ -476,6 +478,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       ...(options.discovery.minOsVersions ? { min_os_versions: { ...options.discovery.minOsVersions } } : {}),
     },
     ...(options.discovery.supportContact ? { support_contact: options.discovery.supportContact } : {}),
+    ...(options.discovery.minAppVersion ? { min_app_version: options.discovery.minAppVersion } : {}),
   });
 
   app.get('/.well-known/clearance', async (_request, reply) =>

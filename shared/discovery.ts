@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PostureCheckId } from './device';
+import { AppVersion } from './update';
 
 /**
  * The gateway's discovery document (`GET /.well-known/clearance`).
@@ -32,5 +33,7 @@ export const DiscoveryDocument = z.object({
     enrolment: z.string().optional(),
   }),
   support_contact: z.string().optional(),
+  /** The oldest app version the gateway accepts: an older app explains and offers the update. */
+  min_app_version: AppVersion.optional(),
 });
 export type DiscoveryDocument = z.infer<typeof DiscoveryDocument>;

@@ -5,3 +5,4 @@ export * from './entitlements';
 export * from './discovery';
 export * from './ipc';
 export * from './protocol';
+export * from './update';

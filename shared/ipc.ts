@@ -3,6 +3,7 @@ import { DecisionReason, ENROLMENT_REASONS } from './reasons';
 import { ModelEntitlement } from './entitlements';
 import { DeviceAssurance, PostureCheck } from './device';
 import { ManagedPolicyView } from './managedPolicy';
+import { UpdateStatus } from './update';
 
 /** Codes of errors an IPC call can answer with instead of a value. */
 export const IpcErrorCode = z.enum([
@@ -227,6 +228,12 @@ export const ipcCalls = {
     request: Empty,
     response: z.object({ fileName: z.string(), content: z.string(), savedTo: z.string().optional() }),
   },
+  /** The in-app updater's state (IT's updatePolicy, the feed, a version the gateway requires). */
+  getUpdateStatus: { request: Empty, response: UpdateStatus },
+  /** Checks the update feed now (refused when IT turned updates off). */
+  checkForUpdates: { request: Empty, response: UpdateStatus },
+  /** Downloads the update found, or restarts into the one downloaded. */
+  installUpdate: { request: Empty, response: UpdateStatus },
 } as const;
 
 /** Names of the IPC calls. */
@@ -249,6 +256,7 @@ export const ipcEvents = {
     status: z.enum(['complete', 'stopped', 'error']),
     error: IpcError.optional(),
   }),
+  updateChanged: UpdateStatus,
 } as const;
 
 /** Names of the events. */

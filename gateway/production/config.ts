@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PostureCheckId } from '../../shared/device';
+import { AppVersion } from '../../shared/update';
 import type { GatewayOptions } from '../server';
 
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
@@ -70,6 +71,7 @@ export const ProductionConfig = z
           .strict(),
         supportContact: z.string().min(1).optional(),
         minOsVersions: z.record(z.string(), z.string()).optional(),
+        minAppVersion: AppVersion.optional(),
       })
       .strict(),
     requiredChecks: z.array(PostureCheckId).optional(),
@@ -138,6 +140,7 @@ export async function toGatewayOptions(
       identityProvider: config.discovery.identityProvider,
       ...(config.discovery.supportContact ? { supportContact: config.discovery.supportContact } : {}),
       ...(config.discovery.minOsVersions ? { minOsVersions: config.discovery.minOsVersions } : {}),
+      ...(config.discovery.minAppVersion ? { minAppVersion: config.discovery.minAppVersion } : {}),
     },
     ...(config.requiredChecks ? { requiredChecks: config.requiredChecks } : {}),
   };
