@@ -17,6 +17,8 @@ import type { IpcHandlers } from './ipc/dispatch';
 import type { Adapters } from './platform';
 import { ActivePerson } from './profile/ActivePerson';
 import { PersonProfiles } from './profile/PersonProfiles';
+import { resolveUpdateSettings } from './update/settings';
+import { UpdateService, type Updater } from './update/UpdateService';
 
 /** How the shell starts the app: the same for Electron and the browser harness but for `shell`. */
 export interface ClearanceConfig {
@@ -44,8 +46,11 @@ export interface ClearanceConfig {
    */
   readonly hardwareKeys?: HardwareKeyProvider;
   readonly log: (message: string, error?: unknown) => void;
-  /** The updater's state for the diagnostics bundle (Electron only). */
-  readonly updateStatus?: () => unknown;
+  /**
+   * The platform's updater (electron-updater; Electron only) and whether the installation names the
+   * publisher its Windows updates must be signed by. Without it the app never updates itself.
+   */
+  readonly updater?: { readonly updater: Updater; readonly publisherConfigured: boolean };
 }
 
 /** An event for the page, as the shell forwards it. */
@@ -63,6 +68,8 @@ export interface ClearanceServices {
   readonly access: AccessFlow;
   /** The signed-in person's conversations and chat; nobody's while signed out. */
   readonly person: ActivePerson<PersonalData>;
+  /** The in-app updater under IT's updatePolicy. */
+  readonly update: UpdateService;
   /** The signed-in person's conversations (for tests and seeding); rejects when nobody is signed in. */
   conversations(): Promise<ConversationStore>;
   onEvent(listener: ClearanceEventListener): Disposable;
@@ -153,6 +160,23 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
     else if (state.status === 'signed-out') person.switchTo(undefined);
   });
   access.onSessionChanged((state) => emit('sessionChanged', state));
+
+  const update = new UpdateService({
+    settings: resolveUpdateSettings({
+      shell: config.shell,
+      packaged: config.packaged,
+      platform: config.platform,
+      managed: config.managed.config,
+      publisherConfigured: config.updater?.publisherConfigured ?? false,
+    }),
+    ...(config.shell === 'electron' && config.updater ? { updater: config.updater.updater } : {}),
+    currentVersion: config.appVersion,
+    now: () => new Date(adapters.clock.now()),
+    log: config.log,
+  });
+  update.onDidChange((status) => emit('updateChanged', status));
+  // Discovery is read before the first session change: its minimum version is known from then on.
+  access.onSessionChanged(() => update.requireVersion(access.discoveryDocument?.min_app_version));
   access.onDeviceChanged((status) => emit('deviceChanged', status));
   access.onEntitlementsChanged((view) => emit('entitlementsChanged', view));
 
@@ -241,10 +265,7 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
         device: access.deviceStatus,
         entitlements: access.entitlements.view,
         session: access.sessionState,
-        update: config.updateStatus?.() ?? {
-          policy: config.managed.config.updatePolicy ?? 'off',
-          state: 'not checked',
-        },
+        update: update.status,
         log: logRing.recent(),
         now: new Date(adapters.clock.now()),
       });
@@ -252,11 +273,15 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       config.log(`Diagnostics exported${savedTo ? ` to ${savedTo}` : ''}`);
       return savedTo === undefined ? bundle : { ...bundle, savedTo };
     }),
+    getUpdateStatus: async () => update.status,
+    checkForUpdates: withErrors(() => update.check()),
+    installUpdate: withErrors(() => update.install()),
   };
 
   return {
     handlers,
     access,
+    update,
     person,
     conversations: async () => {
       const current = await person.current();
@@ -274,9 +299,11 @@ export function createServices(adapters: Adapters, config: ClearanceConfig): Cle
       await profiles
         .setAsideLegacyData()
         .catch((error: unknown) => config.log('Data from before per-person profiles could not be set aside', error));
+      void update.start();
       await access.start();
     },
     dispose: async () => {
+      update.dispose();
       await person.dispose();
       await access.dispose();
       events.dispose();

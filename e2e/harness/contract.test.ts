@@ -41,6 +41,9 @@ const requests = {
   getSaveStatus: { valid: {}, malformed: { now: 1 } },
   reportRendererError: { valid: { message: 'x', source: 'error' }, malformed: { message: 'x', source: 'console' } },
   exportDiagnostics: { valid: {}, malformed: { all: true } },
+  getUpdateStatus: { valid: {}, malformed: { now: true } },
+  checkForUpdates: { valid: {}, malformed: 'now' },
+  installUpdate: { valid: {}, malformed: { version: '9.9.9' } },
 } satisfies Record<IpcChannel, { valid: unknown; malformed: unknown }>;
 
 let services: ClearanceServices;

@@ -11,6 +11,7 @@ import { registerIpcHandlers } from '../ipc/register';
 import { createServices } from '../services';
 import { createElectronAdapters } from './adapters';
 import { registerAppScheme, serveRenderer } from './protocol';
+import { createPlatformUpdater } from './updater';
 import { createMainWindow, lockDownSession, preloadPathBeside } from './window';
 
 /**
@@ -83,6 +84,12 @@ async function main(): Promise<void> {
     managed,
     idpCaCertPem: caFile ? readFileSync(caFile, 'utf8') : undefined,
     log: (message, error) => (error ? log.error(message, error) : log.info(message)),
+    // electron-updater under IT's updatePolicy; nothing is created in a development build.
+    updater: createPlatformUpdater(app.isPackaged, {
+      info: (message) => log.info(`[updater] ${message}`),
+      warn: (message) => log.warn(`[updater] ${message}`),
+      error: (message) => log.error(`[updater] ${message}`),
+    }),
   });
   registerIpcHandlers(ipcMain, services.handlers, { log: (message, error) => log.warn(message, error ?? '') });
   services.onEvent((event, payload) => mainWindow?.webContents.send(`${IPC_PREFIX}event:${event}`, payload));

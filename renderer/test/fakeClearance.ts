@@ -20,6 +20,7 @@ import {
 } from '../../shared/ipc';
 import { appInfoFixture, entitlementsFixture, passingDevice, signedInSession } from './fixtures';
 import type { ManagedPolicyView } from '../../shared/managedPolicy';
+import type { UpdateStatus } from '../../shared/update';
 
 type ParsedRequest<C extends IpcChannel> = z.output<(typeof ipcCalls)[C]['request']>;
 
@@ -57,6 +58,8 @@ export interface FakeDesktop {
   saveProblem?: string;
   /** What the page sent through `reportRendererError`. */
   rendererErrors: string[];
+  /** The in-app updater (off, as in the harness, unless a test sets it). */
+  update: UpdateStatus;
 }
 
 /** Builds a successful IPC answer. */
@@ -113,6 +116,13 @@ export class FakeClearance {
       deleted: new Map(),
       blockedLinks: new Set(),
       rendererErrors: [],
+      update: {
+        policy: 'off',
+        state: 'disabled',
+        currentVersion: appInfoFixture.version,
+        message: 'The browser harness never updates itself.',
+        canUpdate: false,
+      },
       ...state,
     };
     this.handlers = this.defaultHandlers();
@@ -360,6 +370,12 @@ export class FakeClearance {
           content: JSON.stringify({ kind: 'clearance-diagnostics', app: { version: s.appInfo.version } }),
           savedTo: s.exportSavesTo,
         }),
+      getUpdateStatus: () => ok(s.update),
+      checkForUpdates: () => ok(s.update),
+      installUpdate: () =>
+        s.update.canUpdate
+          ? ok((s.update = { ...s.update, state: s.update.state === 'available' ? 'downloading' : s.update.state }))
+          : fail('BAD_REQUEST', s.update.message ?? 'Clearance does not update itself here.'),
     };
   }
 }
