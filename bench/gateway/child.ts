@@ -1,0 +1,76 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connectSharedState, type SharedState } from '../../gateway/cluster';
+import { startGateway, type GatewayOptions, type RunningGateway } from '../../gateway/server';
+import type { ChildCommand, ChildReply, ChildRole } from './protocol';
+
+/**
+ * One process of the gateway benchmark: the trivial OpenAI-compatible upstream, or one gateway
+ * instance. Run by `bench/gateway/run.ts` over IPC, so the load generator, the upstream and
+ * each gateway have their own event loop and the gateway's own CPU can be read.
+ */
+const send = (reply: ChildReply) => process.send!(reply);
+
+/** One streamed completion in a single write: what the gateway asks every upstream for. */
+const SSE_BODY = [
+  { choices: [{ index: 0, delta: { role: 'assistant', content: 'ok' }, finish_reason: null }] },
+  { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
+  { choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } },
+]
+  .map(
+    (chunk) =>
+      `data: ${JSON.stringify({ id: 'cmpl-bench', object: 'chat.completion.chunk', created: 0, model: 'bench', ...chunk })}\n\n`,
+  )
+  .concat('data: [DONE]\n\n')
+  .join('');
+
+async function startUpstream(): Promise<string> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      response.end(SSE_BODY);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+let gateway: RunningGateway | undefined;
+let shared: SharedState | undefined;
+
+async function handle(command: ChildCommand): Promise<ChildReply> {
+  switch (command.kind) {
+    case 'start': {
+      const role: ChildRole = command.role;
+      if (role.kind === 'upstream') return { kind: 'started', url: await startUpstream() };
+      if (role.shared) shared = await connectSharedState(role.shared);
+      const options = { ...role.options, log: () => {}, ...(shared ? shared.options : {}) } as GatewayOptions;
+      gateway = await startGateway(options);
+      return { kind: 'started', url: gateway.url, adminToken: gateway.adminToken };
+    }
+    case 'cpu': {
+      const thread = process.threadCpuUsage();
+      const all = process.cpuUsage();
+      return { kind: 'cpu', mainThreadMicros: thread.user + thread.system, processMicros: all.user + all.system };
+    }
+    case 'reload': {
+      const started = performance.now();
+      const result = await gateway!.reloadPolicies();
+      return { kind: 'reloaded', ok: result.ok, ms: performance.now() - started };
+    }
+    case 'stop': {
+      await gateway?.close();
+      await shared?.close();
+      return { kind: 'stopped' };
+    }
+  }
+}
+
+process.on('message', (command: ChildCommand) => {
+  handle(command).then(send, (error: unknown) =>
+    send({ kind: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

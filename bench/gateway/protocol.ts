@@ -1,0 +1,28 @@
+import type { SharedStateOptions } from '../../gateway/cluster';
+import type { GatewayOptions } from '../../gateway/server';
+
+/** What one benchmark process runs. */
+export type ChildRole =
+  | { readonly kind: 'upstream' }
+  | {
+      readonly kind: 'gateway';
+      /** Serializable gateway options (no functions); the child adds a silent log. */
+      readonly options: Omit<GatewayOptions, 'log' | 'requestLog' | 'stores' | 'quotaStores' | 'bus'>;
+      /** PostgreSQL and Redis shared with the other instances. */
+      readonly shared?: Pick<SharedStateOptions, 'postgresUrl' | 'redisUrl' | 'limits'>;
+    };
+
+/** A message from the benchmark runner to a child. */
+export type ChildCommand =
+  | { readonly kind: 'start'; readonly role: ChildRole }
+  | { readonly kind: 'cpu' }
+  | { readonly kind: 'reload' }
+  | { readonly kind: 'stop' };
+
+/** A child's answer. */
+export type ChildReply =
+  | { readonly kind: 'started'; readonly url: string; readonly adminToken?: string }
+  | { readonly kind: 'cpu'; readonly mainThreadMicros: number; readonly processMicros: number }
+  | { readonly kind: 'reloaded'; readonly ok: boolean; readonly ms: number }
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'failed'; readonly message: string };

@@ -1,0 +1,500 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Pool } from 'undici';
+import type { CatalogFile } from '../../gateway/catalog';
+import { DEFAULT_POLICIES_DIR } from '../../gateway/policy/engine';
+import { startTestIdentityProvider, type TestIdentityProvider } from '../../gateway/testing/identity-provider';
+import { freePort, startTestPostgres, startTestRedis } from '../../gateway/testing/services';
+import { directCall, gatewayCall, poolFor, proofFor, quantile, signInMany, type BenchSession } from './clients';
+import { BenchProcess } from './processes';
+import type { ChildRole } from './protocol';
+
+/**
+ * `npm run bench:gateway`: the gateway's overhead, throughput and fan-out on this machine,
+ * each figure beside its target (issues 10 and 15). Loopback only, bounded in time.
+ *
+ * Processes: this one generates load and owns the test identity provider; a trivial
+ * OpenAI-compatible upstream and each gateway instance run in their own child process.
+ * Options: --seconds N (each throughput window, default 5), --pairs N (latency pairs, 2000),
+ * --subscribers N (fan-out, 1000), --connections N (64), --skip-cluster, --write (replace the
+ * figures in docs/performance.md).
+ */
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    pairs: { type: 'string', default: '2000' },
+    subscribers: { type: 'string', default: '1000' },
+    connections: { type: 'string', default: '64' },
+    'skip-cluster': { type: 'boolean', default: false },
+    'skip-fanout': { type: 'boolean', default: false },
+    write: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(args.seconds);
+const PAIRS = Number(args.pairs);
+const SUBSCRIBERS = Number(args.subscribers);
+const CONNECTIONS = Number(args.connections);
+const EDITS = 3;
+const EDIT_FILE = 'zz-bench-edit.cedar';
+const DOCS = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
+
+/** Limits raised so the benchmark measures the work, not the refusals (the limiter itself still runs). */
+const BENCH_LIMITS = {
+  perAddress: { max: 100_000_000, windowMs: 60_000 },
+  perUser: { max: 100_000_000, windowMs: 60_000 },
+  perDevice: { max: 100_000_000, windowMs: 60_000 },
+  replayEntriesPerDevice: 1_000_000,
+  challengesPerUser: 100,
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+
+function benchCatalog(upstreamUrl: string): CatalogFile {
+  const model = (id: string, name: string) => ({
+    id,
+    name,
+    demo: false,
+    visibility: 'visible' as const,
+    upstream: { kind: 'openai' as const, baseUrl: upstreamUrl, model: 'bench' },
+    attributes: {
+      exportControlled: false,
+      suspended: false,
+      requiredGroups: ['research'],
+      requiresHardware: false,
+      requiresCompliantDevice: true,
+    },
+  });
+  return { models: [model('bench-echo', 'Bench echo'), model('bench-echo-2', 'Bench echo 2')] };
+}
+
+/** A forbid of bench-echo-2 whose condition flips with `on`, so every user's entitlements change. */
+function writeEdit(policiesDir: string, on: boolean): void {
+  writeFileSync(
+    join(policiesDir, EDIT_FILE),
+    `@id("bench-echo-2-suspended")
+@reason("MODEL_SUSPENDED")
+@title("Model suspended")
+@message("{model} is suspended for the benchmark.")
+forbid (principal, action == Clearance::Action::"invoke", resource == Clearance::Model::"bench-echo-2")
+when { ${on ? 'true' : 'false'} };
+`,
+  );
+}
+
+interface Context {
+  readonly dir: string;
+  readonly idp: TestIdentityProvider;
+  readonly upstreamUrl: string;
+  readonly policiesDir: string;
+}
+
+function gatewayRole(
+  context: Context,
+  stateDir: string,
+  extra: { port?: number; publicUrl?: string; shared?: { postgresUrl: string; redisUrl: string } } = {},
+): ChildRole {
+  const { idp } = context;
+  return {
+    kind: 'gateway',
+    options: {
+      stateDir,
+      ...(extra.port !== undefined ? { port: extra.port } : {}),
+      ...(extra.publicUrl ? { publicUrl: extra.publicUrl } : {}),
+      policiesDir: context.policiesDir,
+      catalog: benchCatalog(context.upstreamUrl),
+      identityProvider: { issuer: idp.issuer, jwksUri: idp.jwksUri, audience: idp.audience, caCertPem: idp.caCertPem },
+      discovery: {
+        identityProvider: {
+          authority: idp.issuer,
+          clientId: 'clearance-desktop',
+          scopes: ['openid'],
+          protocol: 'OIDC',
+        },
+      },
+      limits: BENCH_LIMITS,
+      // Reloads happen only when the benchmark asks, so the fan-out clock starts at the edit.
+      reloadDebounceMs: 600_000,
+      reconcileSeconds: 0,
+      heartbeatSeconds: 600,
+    },
+    ...(extra.shared ? { shared: { ...extra.shared, limits: BENCH_LIMITS } } : {}),
+  };
+}
+
+/** Alternates one call straight to the upstream and one through the gateway, one at a time. */
+async function alternating(
+  upstream: Pool,
+  gateway: Pool,
+  sessions: readonly BenchSession[],
+  publicUrl: string,
+  pairs: number,
+): Promise<{ direct: number[]; through: number[] }> {
+  const direct: number[] = [];
+  const through: number[] = [];
+  const deadline = performance.now() + SECONDS * 4000;
+  for (let index = 0; index < pairs + 200 && performance.now() < deadline; index++) {
+    let started = performance.now();
+    if ((await directCall(upstream)) !== 200) throw new Error('the upstream refused a direct call');
+    const directMs = performance.now() - started;
+    const session = sessions[index % sessions.length]!;
+    const proof = proofFor(session, 'POST', `${publicUrl}/v1/chat/completions`);
+    started = performance.now();
+    const status = await gatewayCall(gateway, session, publicUrl, proof);
+    const throughMs = performance.now() - started;
+    if (status !== 200) throw new Error(`the gateway answered ${status} in the latency run`);
+    // The first 200 pairs warm both paths up (JIT, caches, Cedar) and are not counted.
+    if (index >= 200) {
+      direct.push(directMs);
+      through.push(throughMs);
+    }
+  }
+  return { direct, through };
+}
+
+interface Throughput {
+  readonly rps: number;
+  readonly ok: number;
+  readonly errors: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly mainThreadMicrosPerCall?: number;
+  readonly processMicrosPerCall?: number;
+}
+
+/** `CONNECTIONS` loops calling as fast as answers come, for `SECONDS` after a one-second warm-up. */
+async function throughput(
+  call: (worker: number) => Promise<number>,
+  gateways: readonly BenchProcess[] = [],
+): Promise<Throughput> {
+  let measuring = false;
+  let stopping = false;
+  let ok = 0;
+  let errors = 0;
+  const statuses: Record<string, number> = {};
+  const workers = Array.from({ length: CONNECTIONS }, async (_, worker) => {
+    while (!stopping) {
+      let status: string;
+      try {
+        status = String(await call(worker));
+      } catch (error) {
+        status = (error as Error).name;
+      }
+      if (!measuring) continue;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (status === '200') ok++;
+      else errors++;
+    }
+  });
+  await sleep(1000);
+  const cpuBefore = await Promise.all(gateways.map((gateway) => gateway.cpu()));
+  measuring = true;
+  const started = performance.now();
+  await sleep(SECONDS * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuAfter = await Promise.all(gateways.map((gateway) => gateway.cpu()));
+  stopping = true;
+  await Promise.all(workers);
+  const calls = ok + errors;
+  const spent = (key: 'mainThreadMicros' | 'processMicros') =>
+    cpuAfter.reduce((sum, after, index) => sum + after[key] - cpuBefore[index]![key], 0) / Math.max(1, calls);
+  return {
+    rps: calls / elapsed,
+    ok,
+    errors,
+    statuses,
+    ...(gateways.length > 0
+      ? { mainThreadMicrosPerCall: spent('mainThreadMicros'), processMicrosPerCall: spent('processMicros') }
+      : {}),
+  };
+}
+
+/** One open `GET /v1/events` stream, counting `entitlements.changed` events. */
+interface Subscriber {
+  events: number;
+  lastAt: number;
+  close(): void;
+}
+
+async function subscribe(pool: Pool, session: BenchSession, publicUrl: string): Promise<Subscriber> {
+  const response = await pool.request({
+    method: 'GET',
+    path: '/v1/events',
+    headers: { authorization: `DPoP ${session.token}`, dpop: proofFor(session, 'GET', `${publicUrl}/v1/events`) },
+  });
+  if (response.statusCode !== 200) throw new Error(`GET /v1/events answered ${response.statusCode}`);
+  const subscriber: Subscriber = { events: 0, lastAt: 0, close: () => response.body.destroy() };
+  let buffer = '';
+  response.body.setEncoding('utf8');
+  response.body.on('data', (chunk: string) => {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (event.includes('event: entitlements.changed')) {
+        subscriber.events++;
+        subscriber.lastAt = performance.now();
+      }
+    }
+  });
+  response.body.on('error', () => {});
+  return subscriber;
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+interface FanOutEdit {
+  /** Edit sent → last subscriber has the event. */
+  readonly lastNotifiedMs: number;
+  /** The gateway's own reload plus fan-out time. */
+  readonly gatewayMs: number;
+  readonly probes: number;
+  readonly probeP50: number;
+  readonly probeP99: number;
+  readonly probeMax: number;
+}
+
+async function fanOut(
+  context: Context,
+): Promise<{ baselineP99: number; edits: FanOutEdit[]; signInSeconds: number; subscribers: number }> {
+  const started = await BenchProcess.start(gatewayRole(context, join(context.dir, 'fanout')));
+  try {
+    const signInStart = performance.now();
+    const sessions = await signInMany(context.idp, started.url, started.url, SUBSCRIBERS, 16);
+    const signInSeconds = (performance.now() - signInStart) / 1000;
+    const streamPool = poolFor(started.url, SUBSCRIBERS + 8);
+    const subscribers: Subscriber[] = [];
+    for (let index = 0; index < sessions.length; index += 50) {
+      subscribers.push(
+        ...(await Promise.all(
+          sessions.slice(index, index + 50).map((session) => subscribe(streamPool, session, started.url)),
+        )),
+      );
+    }
+    await until(() => subscribers.every((s) => s.events >= 1), 60_000, 'every subscriber to get its first ver');
+
+    // Other requests during the fan-out: four loops of full chat calls.
+    const probePool = poolFor(started.url, 4);
+    const probes: { at: number; ms: number }[] = [];
+    const probeFailures: Record<string, number> = {};
+    let probing = true;
+    const probeLoops = Array.from({ length: 4 }, async (_, loop) => {
+      const session = sessions[loop]!;
+      while (probing) {
+        const proof = proofFor(session, 'POST', `${started.url}/v1/chat/completions`);
+        const at = performance.now();
+        const status = await gatewayCall(probePool, session, started.url, proof).catch(
+          (error: unknown) => (error as Error).name,
+        );
+        if (status === 200) probes.push({ at, ms: performance.now() - at });
+        else probeFailures[status] = (probeFailures[status] ?? 0) + 1;
+      }
+    });
+    await sleep(1500);
+    const baselineFrom = performance.now() - 1000;
+    const baselineP99 = quantile(
+      probes.filter((probe) => probe.at >= baselineFrom).map((probe) => probe.ms),
+      0.99,
+    );
+    const edits: FanOutEdit[] = [];
+    for (let edit = 1; edit <= EDITS; edit++) {
+      writeEdit(context.policiesDir, edit % 2 === 1);
+      const sentAt = performance.now();
+      const reload = started.process.call({ kind: 'reload' });
+      await until(() => subscribers.every((s) => s.events >= edit + 1), 30_000, `edit ${edit} to reach everyone`);
+      const lastAt = Math.max(...subscribers.map((s) => s.lastAt));
+      const reply = await reload;
+      if (reply.kind !== 'reloaded' || !reply.ok) throw new Error(`reload failed: ${JSON.stringify(reply)}`);
+      const during = probes.filter((probe) => probe.at >= sentAt && probe.at <= lastAt).map((probe) => probe.ms);
+      edits.push({
+        lastNotifiedMs: lastAt - sentAt,
+        gatewayMs: reply.ms,
+        probes: during.length,
+        probeP50: quantile(during, 0.5),
+        probeP99: quantile(during, 0.99),
+        probeMax: during.length ? Math.max(...during) : Number.NaN,
+      });
+      await sleep(700);
+    }
+    probing = false;
+    await Promise.all(probeLoops);
+    for (const subscriber of subscribers) subscriber.close();
+    await Promise.all([streamPool.destroy(), probePool.destroy()]);
+    if (Object.keys(probeFailures).length > 0) {
+      throw new Error(`calls during the fan-out failed: ${JSON.stringify(probeFailures)}`);
+    }
+    return { baselineP99, edits, signInSeconds, subscribers: subscribers.length };
+  } finally {
+    await started.process.stop();
+    writeEdit(context.policiesDir, false);
+  }
+}
+
+async function main(): Promise<void> {
+  const loadBefore = loadavg();
+  const dir = mkdtempSync(join(tmpdir(), 'clearance-bench-gateway-'));
+  const policiesDir = join(dir, 'policies');
+  cpSync(DEFAULT_POLICIES_DIR, policiesDir, { recursive: true });
+  writeEdit(policiesDir, false);
+  const idp = await startTestIdentityProvider();
+  const upstream = await BenchProcess.start({ kind: 'upstream' });
+  const context: Context = { dir, idp, upstreamUrl: upstream.url, policiesDir };
+  const cleanups: (() => Promise<unknown>)[] = [() => upstream.process.stop(), () => idp.close()];
+  const lines: string[] = [];
+  const say = (line: string) => {
+    console.log(line);
+    lines.push(line);
+  };
+  try {
+    // One instance, embedded stores (SQLite in the state folder, memory).
+    console.error('[bench] one instance (SQLite): latency and throughput');
+    const single = await BenchProcess.start(gatewayRole(context, join(dir, 'single')));
+    cleanups.unshift(() => single.process.stop());
+    const sessions = await signInMany(idp, single.url, single.url, CONNECTIONS);
+    const upstreamLatencyPool = poolFor(upstream.url, 1);
+    const gatewayLatencyPool = poolFor(single.url, 1);
+    const cpuBefore = await single.process.cpu();
+    const latency = await alternating(upstreamLatencyPool, gatewayLatencyPool, sessions, single.url, PAIRS);
+    const cpuAfter = await single.process.cpu();
+    const sequentialCpu = (cpuAfter.mainThreadMicros - cpuBefore.mainThreadMicros) / (latency.through.length + 200);
+    await Promise.all([upstreamLatencyPool.destroy(), gatewayLatencyPool.destroy()]);
+    const upstreamPool = poolFor(upstream.url, CONNECTIONS);
+    const direct = await throughput(() => directCall(upstreamPool));
+    await upstreamPool.destroy();
+    const gatewayPool = poolFor(single.url, CONNECTIONS);
+    const one = await throughput(
+      (worker) => gatewayCall(gatewayPool, sessions[worker % sessions.length]!, single.url),
+      [single.process],
+    );
+    await gatewayPool.destroy();
+    await single.process.stop();
+
+    console.error(`[bench] fan-out to ${SUBSCRIBERS} subscribers`);
+    const fan = args['skip-fanout']
+      ? { baselineP99: Number.NaN, edits: [], signInSeconds: 0, subscribers: 0 }
+      : await fanOut(context);
+
+    let cluster: { one: Throughput; two: Throughput } | undefined;
+    if (!args['skip-cluster']) {
+      console.error('[bench] PostgreSQL + Redis: one and two instances');
+      const [postgres, redis] = await Promise.all([startTestPostgres(), startTestRedis()]);
+      cleanups.push(
+        () => postgres.stop(),
+        () => redis.stop(),
+      );
+      const shared = { postgresUrl: postgres.url, redisUrl: redis.url };
+      const publicUrl = `http://127.0.0.1:${await freePort()}`;
+      const stateDir = join(dir, 'cluster');
+      const [portA, portB] = [await freePort(), await freePort()];
+      const a = await BenchProcess.start(gatewayRole(context, stateDir, { port: portA, publicUrl, shared }));
+      cleanups.unshift(() => a.process.stop());
+      const b = await BenchProcess.start(gatewayRole(context, stateDir, { port: portB, publicUrl, shared }));
+      cleanups.unshift(() => b.process.stop());
+      const addressA = `http://127.0.0.1:${portA}`;
+      const addressB = `http://127.0.0.1:${portB}`;
+      const clusterSessions = await signInMany(idp, addressA, publicUrl, CONNECTIONS);
+      const poolA = poolFor(addressA, CONNECTIONS);
+      const clusterOne = await throughput(
+        (worker) => gatewayCall(poolA, clusterSessions[worker % clusterSessions.length]!, publicUrl),
+        [a.process],
+      );
+      await poolA.destroy();
+      const halves = [poolFor(addressA, CONNECTIONS / 2), poolFor(addressB, CONNECTIONS / 2)];
+      const clusterTwo = await throughput(
+        (worker) => gatewayCall(halves[worker % 2]!, clusterSessions[worker % clusterSessions.length]!, publicUrl),
+        [a.process, b.process],
+      );
+      await Promise.all(halves.map((pool) => pool.destroy()));
+      cluster = { one: clusterOne, two: clusterTwo };
+    }
+
+    const loadAfter = loadavg();
+    const added = (q: number) => quantile(latency.through, q) - quantile(latency.direct, q);
+    const worst = (pick: (edit: FanOutEdit) => number) => Math.max(...fan.edits.map(pick));
+    const describeThroughput = (result: Throughput) =>
+      `${Math.round(result.rps).toLocaleString('en-US')} req/s, ${result.errors} errors` +
+      (result.errors > 0 ? ` (${JSON.stringify(result.statuses)})` : '');
+    say(`<!-- bench:gateway (written by npm run bench:gateway -- --write) -->`);
+    say('');
+    say(
+      `Taken ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpus().length} × ${cpus()[0]?.model.trim()}, ` +
+        `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${loadBefore.map((l) => l.toFixed(1)).join(' / ')} ` +
+        `before and ${loadAfter.map((l) => l.toFixed(1)).join(' / ')} after (1 / 5 / 15 min). ` +
+        `${CONNECTIONS} connections, ${SECONDS} s windows, ${latency.through.length} latency pairs, ${fan.subscribers} subscribers.`,
+    );
+    say('');
+    say('| figure | target | measured |');
+    say('| --- | --- | --- |');
+    say(
+      `| added latency, non-streaming, p50 / p99 | ≤ 1 ms / ≤ 5 ms | ${fixed(added(0.5))} ms / ${fixed(added(0.99))} ms ` +
+        `(gateway ${fixed(quantile(latency.through, 0.5))} / ${fixed(quantile(latency.through, 0.99))} ms, ` +
+        `direct ${fixed(quantile(latency.direct, 0.5))} / ${fixed(quantile(latency.direct, 0.99))} ms) |`,
+    );
+    say(
+      `| gateway main-thread CPU per authenticated call | ≤ 300 µs | ${Math.round(one.mainThreadMicrosPerCall!)} µs at 64 connections, ` +
+        `${Math.round(sequentialCpu)} µs one at a time (whole process: ${Math.round(one.processMicrosPerCall!)} µs) |`,
+    );
+    say(
+      `| throughput, ${CONNECTIONS} connections, 1 instance (SQLite) | ≥ 2,500 req/s, 0 errors | ${describeThroughput(one)} ` +
+        `(direct to the upstream: ${Math.round(direct.rps).toLocaleString('en-US')} req/s) |`,
+    );
+    if (cluster) {
+      say(
+        `| throughput, ${CONNECTIONS} connections, 1 instance (PostgreSQL + Redis) | — | ${describeThroughput(cluster.one)}; ` +
+          `${Math.round(cluster.one.mainThreadMicrosPerCall!)} µs main-thread CPU per call |`,
+      );
+      say(
+        `| throughput, ${CONNECTIONS} connections, 2 instances (PostgreSQL + Redis) | more than 1 instance | ${describeThroughput(cluster.two)}; ` +
+          `${Math.round(cluster.two.mainThreadMicrosPerCall!)} µs main-thread CPU per call (both) |`,
+      );
+    }
+    say(
+      `| fan-out to ${fan.subscribers} subscribers: edit → last one notified | ≤ 1 s | worst ${Math.round(worst((e) => e.lastNotifiedMs))} ms ` +
+        `of ${fan.edits.length} edits (${fan.edits.map((e) => Math.round(e.lastNotifiedMs)).join(', ')} ms; gateway reload + fan-out ` +
+        `${fan.edits.map((e) => Math.round(e.gatewayMs)).join(', ')} ms) |`,
+    );
+    say(
+      `| p99 of other requests during the fan-out | < 50 ms | worst ${fixed(
+        worst((e) => e.probeP99),
+        1,
+      )} ms ` +
+        `(${fan.edits.map((e) => `${fixed(e.probeP99, 1)} ms over ${e.probes} calls, max ${fixed(e.probeMax, 1)}`).join('; ')}; ` +
+        `${fixed(fan.baselineP99, 1)} ms without a fan-out) |`,
+    );
+    say('');
+    say(`<!-- /bench:gateway -->`);
+    if (args.write) {
+      const docs = readFileSync(DOCS, 'utf8');
+      const start = docs.indexOf('<!-- bench:gateway');
+      const end = docs.indexOf('<!-- /bench:gateway -->');
+      if (start < 0 || end < 0) throw new Error('docs/performance.md has no bench:gateway markers');
+      writeFileSync(
+        DOCS,
+        `${docs.slice(0, start)}${lines.join('\n')}${docs.slice(end + '<!-- /bench:gateway -->'.length)}`,
+      );
+      console.error('[bench] docs/performance.md updated');
+    }
+    console.error(`[bench] sign-in of ${fan.subscribers} users took ${fan.signInSeconds.toFixed(1)} s (not a target)`);
+  } finally {
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);
