@@ -48,6 +48,9 @@ import { formatSseComment, SSE_HEADERS } from './http/sse';
 import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult, type PolicyReloadOptions } from './policy/engine';
 import { watchSource } from './policy/watch';
 import { SqliteAuditLog, type AuditLog } from './store/audit-log';
+import { AuditTrail } from './audit/trail';
+import { CHECKPOINT_FILE, CheckpointWriter, loadCheckpointKey } from './audit/checkpoints';
+import { checkAuditTail } from './audit/verify';
 import { openGatewayDatabase } from './store/database';
 import { SqliteDeviceRegistry, type DeviceRegistry } from './store/device-registry';
 import { SqliteEntitlementVersions, type EntitlementVersions } from './store/entitlement-versions';
@@ -140,6 +143,8 @@ export interface GatewayOptions {
   readonly metricsToken?: string;
   /** Collect Node process metrics too (event loop, memory, GC); default true. */
   readonly processMetrics?: boolean;
+  /** Seconds between signed audit checkpoints (written only when the chain grew); default 60, 0 = on shutdown only. */
+  readonly auditCheckpointSeconds?: number;
 }
 
 /** The structured log entry of one request. */
@@ -177,8 +182,8 @@ export interface RunningGateway {
   reloadPolicies(options?: PolicyReloadOptions): Promise<PolicyLoadResult>;
   /** Re-reads the catalog file (when the catalog came from a file). */
   reloadCatalog(): Promise<{ ok: boolean; error?: string }>;
-  /** Revokes a user's device key: its streams get `session.revoked`, completions are cut. */
-  revokeDevice(userId: string, jkt: string): Promise<boolean>;
+  /** Revokes a user's device key: its streams get `session.revoked`, completions are cut; `actor` is audited (default `gateway-api`). */
+  revokeDevice(userId: string, jkt: string, actor?: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -204,10 +209,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let catalog: Catalog = catalogSource.current();
   const policy = PolicyEngine.create({ policiesDir: options.policiesDir ?? DEFAULT_POLICIES_DIR, log });
   const keys = await GatewayKeys.loadOrCreate(join(options.stateDir, 'keys'));
+  const checkpointKey = await loadCheckpointKey(options.stateDir);
   const adminToken = options.adminToken ?? loadOrCreateAdminToken(join(options.stateDir, 'admin-token'));
   const database = options.stores ? undefined : openGatewayDatabase(join(options.stateDir, 'gateway.db'));
   const devices = options.stores?.devices ?? new SqliteDeviceRegistry(database!);
-  const audit = options.stores?.audit ?? new SqliteAuditLog(database!);
+  const audit = new AuditTrail(options.stores?.audit ?? new SqliteAuditLog(database!));
   const versions = options.stores?.versions ?? new SqliteEntitlementVersions(database!);
   // Looked up on every authenticated call: cached, dropped at once by a change here or (fanned out) elsewhere.
   const suspensions = new CachedUserSuspensions(
@@ -223,6 +229,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     throw error;
   }
   log(`enrolment policy: ${trust.policy.name}`);
+  // The chain must still hold what the newest signed checkpoint covers; if not, say so in the log and health.
+  const checkpointPath = join(options.stateDir, CHECKPOINT_FILE);
+  const auditTail = await checkAuditTail(audit, checkpointPath, checkpointKey.publicJwk);
+  if (auditTail.problem) log(`AUDIT CHAIN DOES NOT MATCH ITS SIGNED CHECKPOINT: ${auditTail.problem}`);
+  const checkpoints = new CheckpointWriter(checkpointPath, checkpointKey, audit, log);
+  checkpoints.start((options.auditCheckpointSeconds ?? 60) * 1000, auditTail.newest);
 
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
@@ -397,8 +409,52 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       reply.header('dpop-nonce', dpop.currentNonce());
     });
   }
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
-    if (error instanceof ProblemError) return sendProblem(reply, error.problem, error.headers);
+  /**
+   * Records a refusal no route recorded (a 401, a failed admin authentication, a refused session)
+   * and answers its decision id; a flood of 429s and plain bad requests elsewhere are not recorded.
+   */
+  const auditRefusal = async (request: FastifyRequest, error: unknown): Promise<string | undefined> => {
+    if (error instanceof QuotaExceeded || audit.wasAudited(currentRequest())) return undefined;
+    const route = request.routeOptions.url;
+    const isSession = route === '/v1/session' || route === '/v1/device/attestation';
+    const isAdmin = route?.startsWith('/v1/admin/') ?? false;
+    let status: number;
+    let code: string;
+    if (error instanceof AuthError) [status, code] = [error.status, error.error];
+    else if (error instanceof ProblemError)
+      [status, code] = [error.problem.status, error.problem.reason ?? error.problem.type.replace(/^.*:/, '')];
+    else if (error instanceof PostureError) [status, code] = [400, 'invalid_posture'];
+    else if (error instanceof z.ZodError) [status, code] = [400, 'invalid_request'];
+    else return undefined;
+    if (!(status === 401 || status === 403 || ((isSession || isAdmin) && status >= 400 && status < 500)))
+      return undefined;
+    const endpoint = `${request.method} ${request.url.split('?')[0]}`;
+    try {
+      const record = await audit.append({
+        kind: isAdmin ? 'admin' : isSession ? 'session' : 'access',
+        data: {
+          effect: 'deny',
+          status,
+          code,
+          endpoint,
+          address: request.ip,
+          ...(isAdmin && status === 401 ? { action: 'admin.auth-failed' } : {}),
+          ...(error instanceof Error ? { detail: error.message.slice(0, 300) } : {}),
+        },
+      });
+      return record.decisionId;
+    } catch (failure) {
+      log(`auditing a refusal of ${endpoint} failed: ${(failure as Error).message}`);
+      return undefined;
+    }
+  };
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    const decisionId = await auditRefusal(request, error);
+    const withDecision = decisionId ? { decisionId } : {};
+    if (error instanceof ProblemError) {
+      const body = error.problem.decisionId || !decisionId ? error.problem : { ...error.problem, decisionId };
+      return sendProblem(reply, body, error.headers);
+    }
     if (error instanceof AuthError) {
       const headers: Record<string, string> = {
         'www-authenticate': `${error.scheme} error="${error.error}", error_description="${error.detail.replace(/["\\]/g, "'")}"${
@@ -413,6 +469,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return sendProblem(
         reply,
         problem('unauthorized', error.status, title, error.detail, {
+          ...withDecision,
           error: { message: error.detail, type: apiErrorType(error.status), code: error.error, param: null },
         }),
         headers,
@@ -424,7 +481,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       });
     }
     if (error instanceof PostureError) {
-      return sendProblem(reply, problem('bad-request', 400, 'Invalid posture report', error.detail));
+      return sendProblem(reply, problem('bad-request', 400, 'Invalid posture report', error.detail, withDecision));
     }
     if (error instanceof UpstreamError) {
       const kind = error.status === 504 ? 'upstream-timeout' : 'upstream-error';
@@ -435,7 +492,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     if (error instanceof z.ZodError) {
       const issues = error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ');
-      return sendProblem(reply, problem('bad-request', 400, 'Invalid request', issues));
+      return sendProblem(reply, problem('bad-request', 400, 'Invalid request', issues, withDecision));
     }
     const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
     if (status === 413)
@@ -485,7 +542,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     reply.header('cache-control', 'max-age=300').send(discovery),
   );
   const health = () => ({
-    status: policy.lastRefused || catalogSource.lastRefused ? 'degraded' : 'ok',
+    status: policy.lastRefused || catalogSource.lastRefused || auditTail.problem ? 'degraded' : 'ok',
     policy: {
       revision: policy.revision,
       digest: policy.digest,
@@ -498,6 +555,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       models: catalog.models.length,
       loadedAt: catalogSource.loadedAt,
       lastRefused: refusalForHealth(catalogSource.lastRefused),
+    },
+    audit: {
+      lastCheckpoint: checkpoints.last ? { at: checkpoints.last.at, count: checkpoints.last.count } : null,
+      problem: auditTail.problem ?? null,
     },
   });
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send(health()));
@@ -558,12 +619,24 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     const existing = await devices.find(who.userId, proof.jkt);
     if (existing?.revokedAt) {
+      const refusal = await audit.append({
+        kind: 'session',
+        subject: who.userId,
+        data: {
+          effect: 'deny',
+          reason: 'DEVICE_REVOKED',
+          jkt: proof.jkt,
+          deviceId: existing.deviceId,
+          revokedAt: existing.revokedAt,
+        },
+      });
       throw new ProblemError(
         problem(
           'device-revoked',
           403,
           'Device revoked',
           `This device key was revoked on ${existing.revokedAt}; IT can re-enable it.`,
+          { decisionId: refusal.decisionId },
         ),
       );
     }
@@ -793,7 +866,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.get('/v1/admin/explain', async (request, reply) => {
     requireAdmin(request);
     const query = z
-      .object({ user: z.string().min(1), model: z.string().min(1), device: z.string().min(1).optional() })
+      .object({
+        user: z.string().min(1),
+        model: z.string().min(1),
+        device: z.string().min(1).optional(),
+        actor: Actor,
+      })
       .safeParse(request.query);
     if (!query.success)
       throw new ProblemError(
@@ -855,7 +933,26 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         decision: { effect: decision.effect, reason: decision.reason, policy: decision.policy },
       };
     });
+    const record = await audit.append({
+      kind: 'admin',
+      subject: enrolment.userId,
+      data: {
+        action: 'explain',
+        actor: query.data.actor ?? ADMIN_ACTOR,
+        credential: ADMIN_ACTOR,
+        model: model.id,
+        ...(query.data.device ? { device: query.data.device } : {}),
+        decision: { effect: trace.decision.effect, reason: trace.decision.reason, policy: trace.decision.policy },
+        devices: perDevice.map((each) => ({
+          jkt: each.jkt,
+          effect: each.decision.effect,
+          reason: each.decision.reason,
+        })),
+        policyRevision: policy.revision,
+      },
+    });
     return reply.header('cache-control', 'no-store').send({
+      decisionId: record.decisionId,
       devices: perDevice,
       user: { id: enrolment.userId, ...enrolment.principal },
       principal,
@@ -874,21 +971,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     policy: trust.policy,
     enrolments: trust.enrolments,
     audit,
-    revokeDevice: (userId, jkt) => revokeDevice(userId, jkt),
+    revokeDevice: (userId, jkt, actor) => revokeDevice(userId, jkt, actor, 'POST /v1/admin/devices/retire'),
   });
 
   app.post('/v1/admin/revoke', async (request, reply) => {
     requireAdmin(request);
-    const body = z.object({ user: z.string().min(1), jkt: z.string().min(1).optional() }).safeParse(request.body);
+    const body = z
+      .object({ user: z.string().min(1), jkt: z.string().min(1).optional(), actor: Actor })
+      .safeParse(request.body);
     if (!body.success)
       throw new ProblemError(
-        problem('bad-request', 400, 'Invalid request', 'Body: {"user": "<id>", "jkt"?: "<thumbprint>"}'),
+        problem(
+          'bad-request',
+          400,
+          'Invalid request',
+          'Body: {"user": "<id>", "jkt"?: "<thumbprint>", "actor"?: "<who is acting>"}',
+        ),
       );
+    const actor = body.data.actor ?? ADMIN_ACTOR;
     const targets = body.data.jkt
       ? [body.data.jkt]
       : (await devices.listForUser(body.data.user)).filter((d) => !d.revokedAt).map((d) => d.jkt);
     const revoked: string[] = [];
-    for (const jkt of targets) if (await revokeDevice(body.data.user, jkt)) revoked.push(jkt);
+    for (const jkt of targets)
+      if (await revokeDevice(body.data.user, jkt, actor, 'POST /v1/admin/revoke')) revoked.push(jkt);
     return reply.header('cache-control', 'no-store').send({ revoked });
   });
 
@@ -924,20 +1030,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     requireAdmin(request);
     const { id } = UserPath.parse(request.params);
     const body = z
-      .object({ reason: z.string().max(500).optional() })
+      .object({ reason: z.string().max(500).optional(), actor: Actor })
       .strict()
       .safeParse(request.body ?? {});
     if (!body.success)
       throw new ProblemError(
-        problem('bad-request', 400, 'Invalid request', 'Body: {"reason"?: "<why, for the audit>"}'),
+        problem(
+          'bad-request',
+          400,
+          'Invalid request',
+          'Body: {"reason"?: "<why, for the audit>", "actor"?: "<who is acting>"}',
+        ),
       );
-    const changed = await suspensions.suspend(id, ADMIN_ACTOR, body.data.reason);
+    const actor = body.data.actor ?? ADMIN_ACTOR;
+    const changed = await suspensions.suspend(id, actor, body.data.reason);
     const record = await audit.append({
       kind: 'admin',
       subject: id,
       data: {
         action: 'users.suspend',
-        actor: ADMIN_ACTOR,
+        actor,
+        credential: ADMIN_ACTOR,
         changed,
         ...(body.data.reason ? { reason: body.data.reason } : {}),
       },
@@ -955,7 +1068,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         .publish({ kind: 'suspension', userId: id, decisionId: record.decisionId })
         .catch((error: unknown) => log(`fanning out a suspension failed: ${(error as Error).message}`));
     }
-    log(`user ${id} suspended by ${ADMIN_ACTOR}; ${cut} completion(s) cut`);
+    log(`user ${id} suspended by ${actor}; ${cut} completion(s) cut`);
     return reply
       .header('cache-control', 'no-store')
       .send({ user: id, suspended: true, changed, decisionId: record.decisionId });
@@ -963,11 +1076,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.post('/v1/admin/users/:id/resume', async (request, reply) => {
     requireAdmin(request);
     const { id } = UserPath.parse(request.params);
+    const body = z
+      .object({ actor: Actor })
+      .strict()
+      .safeParse(request.body ?? {});
+    if (!body.success)
+      throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"actor"?: "<who is acting>"}'));
+    const actor = body.data.actor ?? ADMIN_ACTOR;
     const changed = await suspensions.resume(id);
     const record = await audit.append({
       kind: 'admin',
       subject: id,
-      data: { action: 'users.resume', actor: ADMIN_ACTOR, changed },
+      data: { action: 'users.resume', actor, credential: ADMIN_ACTOR, changed },
     });
     if (options.bus) {
       metrics.fannedOut('resumption', 'local');
@@ -975,18 +1095,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         .publish({ kind: 'resumption', userId: id })
         .catch((error: unknown) => log(`fanning out a resumption failed: ${(error as Error).message}`));
     }
-    log(`user ${id} resumed by ${ADMIN_ACTOR}`);
+    log(`user ${id} resumed by ${actor}`);
     return reply
       .header('cache-control', 'no-store')
       .send({ user: id, suspended: false, changed, decisionId: record.decisionId });
   });
 
-  const revokeDevice = async (userId: string, jkt: string): Promise<boolean> => {
+  const revokeDevice = async (userId: string, jkt: string, actor = 'gateway-api', via?: string): Promise<boolean> => {
     const changed = await devices.revoke(userId, jkt);
     auth.forgetDevice(userId, jkt);
     if (!changed) return false;
     const detail = 'This device was revoked by IT; sign in again or contact IT.';
-    await audit.append({ kind: 'revocation', subject: userId, data: { jkt } });
+    await audit.append({
+      kind: 'revocation',
+      subject: userId,
+      data: { jkt, actor, ...(via ? { via, credential: ADMIN_ACTOR } : {}) },
+    });
     access.revokeDevice(userId, jkt, detail);
     if (options.bus) {
       metrics.fannedOut('revocation', 'local');
@@ -1092,14 +1216,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await app.close();
       await upstreamDispatcher.destroy();
       await pendingChange;
+      await checkpoints.close();
       trust.close();
       database?.close();
     },
   };
 }
 
-/** Who an act done with the admin token is attributed to in the audit log. */
+/** Who an act done with the admin token is attributed to in the audit log when no `actor` is given. */
 const ADMIN_ACTOR = 'admin-token';
+/** The person acting with the admin token, as the caller names them (recorded in the audit log). */
+const Actor = z.string().trim().min(1).max(200).optional();
 
 /** The 403 every call of a suspended account gets. */
 function suspendedProblem(suspension: UserSuspension, decisionId: string): ProblemDetails {

@@ -45,7 +45,12 @@ export class GatewayKeys {
   }
 }
 
-async function loadOrCreateKey(path: string): Promise<SigningKey> {
+/**
+ * Loads the ES256 private key JWK at `path`, creating it (mode 0600) when absent.
+ *
+ * The key id is the key's JWK thumbprint (RFC 7638).
+ */
+export async function loadOrCreateKey(path: string): Promise<SigningKey> {
   let privateJwk: JWK;
   if (existsSync(path)) {
     try {

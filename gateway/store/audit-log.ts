@@ -81,14 +81,14 @@ interface AuditRow {
  */
 export class SqliteAuditLog implements AuditLog {
   /** Sequence and hash of the last record written on this connection; read once, then kept. */
-  private head: { seq: number; hash: string } | undefined;
+  private last: { seq: number; hash: string } | undefined;
 
   constructor(
     private readonly db: GatewayDatabase,
     private readonly clock: () => Date = () => new Date(),
   ) {
     db.onRollback(() => {
-      this.head = undefined;
+      this.last = undefined;
     });
   }
 
@@ -96,7 +96,7 @@ export class SqliteAuditLog implements AuditLog {
   async append(entry: AuditEntry): Promise<AuditRecord> {
     return this.db.write((): AuditRecord => {
       const last =
-        this.head ??
+        this.last ??
         (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
           { seq: number; hash: string } | undefined);
       const unhashed = {
@@ -124,9 +124,17 @@ export class SqliteAuditLog implements AuditLog {
           record.prevHash,
           record.hash,
         );
-      this.head = { seq: record.seq, hash: record.hash };
+      this.last = { seq: record.seq, hash: record.hash };
       return record;
     });
+  }
+
+  /** Sequence number and hash of the newest committed record (commits the open batch first); undefined when empty. */
+  async head(): Promise<{ readonly seq: number; readonly hash: string } | undefined> {
+    this.db.flush();
+    const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+      { seq: number; hash: string } | undefined;
+    return last ? { seq: last.seq, hash: last.hash } : undefined;
   }
 
   async get(decisionId: string): Promise<AuditRecord | undefined> {

@@ -12,7 +12,7 @@ export interface DeviceAdminDependencies {
   readonly enrolments: EnrolmentStore;
   readonly audit: AuditLog;
   /** Revokes the key in the device registry and cuts its sessions (as `/v1/admin/revoke`). */
-  readonly revokeDevice: (userId: string, jkt: string) => Promise<boolean>;
+  readonly revokeDevice: (userId: string, jkt: string, actor: string) => Promise<boolean>;
 }
 
 const Decision = z.object({
@@ -92,7 +92,7 @@ export function registerDeviceAdminRoutes(app: FastifyInstance, deps: DeviceAdmi
       subject: user,
       data: { action: 'devices.retire', jkt, actor, deviceId: existing.deviceId, previous: existing.status },
     });
-    const revoked = await deps.revokeDevice(user, jkt);
+    const revoked = await deps.revokeDevice(user, jkt, actor);
     return reply.header('cache-control', 'no-store').send({ device: record, sessionsRevoked: revoked });
   });
 }
