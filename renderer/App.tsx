@@ -5,12 +5,13 @@ import { DeviceGateScreen } from './screens/DeviceGateScreen';
 import { ManagedPolicyErrorScreen } from './screens/ManagedPolicyErrorScreen';
 import { MainLayout } from './screens/MainLayout';
 import { SignInScreen } from './screens/SignInScreen';
+import { UpdateRequiredScreen } from './screens/UpdateNotices';
 import { LoadingScreen, StartupFailedScreen } from './screens/StatusScreens';
 import { StoreProvider, useActions, useAppState } from './state/context';
 import type { AppStore } from './state/store';
 
 /** Which screen the state calls for. */
-export type ScreenName = 'loading' | 'failed' | 'sign-in' | 'device-gate' | 'main';
+export type ScreenName = 'loading' | 'failed' | 'update-required' | 'sign-in' | 'device-gate' | 'main';
 
 function Screen() {
   const boot = useAppState((state) => state.boot);
@@ -18,11 +19,19 @@ function Screen() {
   const status = useAppState((state) => state.session?.status);
   const gate = useAppState((state) => state.device?.gate);
   const policyInvalid = useAppState((state) => state.policy?.state === 'invalid');
-  const { load } = useActions();
+  const updateRequired = useAppState((state) => state.update?.requiredVersion !== undefined);
+  const { load, exportDiagnostics } = useActions();
   if (policyInvalid) return <ManagedPolicyErrorScreen />;
   if (boot === 'failed')
-    return <StartupFailedScreen message={bootError ?? 'Unknown error.'} onRetry={() => void load()} />;
+    return (
+      <StartupFailedScreen
+        message={bootError ?? 'Unknown error.'}
+        onRetry={() => void load()}
+        onExportDiagnostics={() => void exportDiagnostics()}
+      />
+    );
   if (boot === 'loading' && status === undefined) return <LoadingScreen />;
+  if (updateRequired) return <UpdateRequiredScreen />;
   if (status !== 'signed-in') return <SignInScreen />;
   if (gate === 'blocked') return <DeviceGateScreen />;
   return <MainLayout />;

@@ -10,6 +10,7 @@ import { useActions, useAppState } from '../state/context';
 import { WarningIcon } from '../components/icons';
 import { Header } from './Header';
 import { ShortcutsDialog } from './ShortcutsDialog';
+import { UpdateBanner } from './UpdateNotices';
 
 function isTyping(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -65,6 +66,7 @@ export function MainLayout() {
     <div className="app-shell">
       <Header />
       <SaveBanner />
+      <UpdateBanner />
       {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
       <div className="app-body">
         <Sidebar />

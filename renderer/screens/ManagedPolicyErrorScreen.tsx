@@ -1,5 +1,5 @@
 import { WarningIcon } from '../components/icons';
-import { useAppState } from '../state/context';
+import { useActions, useAppState } from '../state/context';
 
 /**
  * Shown instead of the app when IT's managed configuration is present but cannot be used: each
@@ -8,6 +8,7 @@ import { useAppState } from '../state/context';
 export function ManagedPolicyErrorScreen() {
   const policy = useAppState((state) => state.policy);
   const problems = policy?.problems ?? [];
+  const { exportDiagnostics } = useActions();
   return (
     <main className="screen-center">
       <div className="card managed-error" role="alert" data-testid="managed-policy-error">
@@ -30,6 +31,11 @@ export function ManagedPolicyErrorScreen() {
         <p>
           Contact: <strong className="selectable">{policy?.supportContact ?? 'your IT help desk'}</strong>
         </p>
+        <div className="gate-actions">
+          <button type="button" className="button" onClick={() => void exportDiagnostics()}>
+            Export diagnostics
+          </button>
+        </div>
       </div>
     </main>
   );

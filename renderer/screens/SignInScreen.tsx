@@ -12,7 +12,7 @@ export function SignInScreen() {
   const session = useAppState((state) => state.session);
   const callError = useAppState((state) => state.signInError);
   const appInfo = useAppState((state) => state.appInfo);
-  const { signIn, cancelSignIn } = useActions();
+  const { signIn, cancelSignIn, exportDiagnostics } = useActions();
   const [starting, setStarting] = useState(false);
   const waiting = session?.status === 'signing-in';
   const error = callError ?? session?.lastError;
@@ -64,7 +64,10 @@ export function SignInScreen() {
           <div className="callout callout-error" role="alert">
             <WarningIcon />
             <p>
-              <strong>Sign-in did not complete.</strong> {error}
+              <strong>Sign-in did not complete.</strong> {error}{' '}
+              <button type="button" className="link-button" onClick={() => void exportDiagnostics()}>
+                Export diagnostics
+              </button>
             </p>
           </div>
         ) : null}

@@ -15,19 +15,34 @@ export function LoadingScreen() {
   );
 }
 
-/** Shown when the first state could not be loaded, with the reason and a retry. */
-export function StartupFailedScreen({ message, onRetry }: { readonly message: string; readonly onRetry?: () => void }) {
+/** Shown when the first state could not be loaded, with the reason, a retry and the diagnostics bundle for IT. */
+export function StartupFailedScreen({
+  message,
+  onRetry,
+  onExportDiagnostics,
+}: {
+  readonly message: string;
+  readonly onRetry?: () => void;
+  readonly onExportDiagnostics?: () => void;
+}) {
   return (
     <main className="screen-center">
       <div className="card" role="alert">
         <WarningIcon className="icon logo-large icon-warning" />
         <h1>Clearance could not start</h1>
         <p>{message}</p>
-        {onRetry ? (
-          <button type="button" className="button button-primary" onClick={onRetry}>
-            Try again
-          </button>
-        ) : null}
+        <div className="gate-actions">
+          {onRetry ? (
+            <button type="button" className="button button-primary" onClick={onRetry}>
+              Try again
+            </button>
+          ) : null}
+          {onExportDiagnostics ? (
+            <button type="button" className="button" onClick={onExportDiagnostics}>
+              Export diagnostics
+            </button>
+          ) : null}
+        </div>
       </div>
     </main>
   );

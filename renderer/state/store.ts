@@ -12,6 +12,7 @@ import type {
   SessionState,
 } from '../../shared/ipc';
 import { MANAGED_NOTICE, type ManagedPolicyView } from '../../shared/managedPolicy';
+import type { UpdateStatus } from '../../shared/update';
 import { allowedModels, modelAccess, modelName } from './access';
 import { settleStreams, type ChatStream, type PendingSend } from './messages';
 import { effectiveSpellCheck, effectiveTheme, isLocked } from './policy';
@@ -94,6 +95,8 @@ export interface AppState {
   readonly searchFocusRequest: number;
   /** Bumped to ask the composer to take focus (new chat, after a send). */
   readonly composerFocusRequest: number;
+  /** The in-app updater (IT's updatePolicy) and any minimum version the gateway requires. */
+  readonly update?: UpdateStatus;
 }
 
 /** What the UI can ask the store to do. */
@@ -126,6 +129,10 @@ export interface AppActions {
   exportConversation(format: 'markdown' | 'json'): Promise<void>;
   /** Writes the diagnostics bundle for IT (saved by main, or downloaded in the browser harness). */
   exportDiagnostics(): Promise<void>;
+  /** Asks main to check the update feed now. */
+  checkForUpdates(): Promise<void>;
+  /** Downloads the update found, or restarts into the one downloaded. */
+  installUpdate(): Promise<void>;
   openExternal(url: string): Promise<void>;
   copy(text: string, what: string): Promise<void>;
   openWhy(modelId: string): void;
@@ -375,6 +382,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
             }
           }),
           api.on('chatDone', onDone),
+          api.on('updateChanged', (update) => set({ update })),
         ];
         void get().load();
         return () => unsubscribe.forEach((stop) => stop());
@@ -404,6 +412,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
           return;
         }
         set({ appInfo: info.ok ? info.value : undefined, session: session.value });
+        void api.getUpdateStatus({}).then((update) => update.ok && set({ update: update.value }));
         if (session.value.status === 'signed-in') await loadSignedIn();
         set({ boot: 'ready' });
       },
@@ -646,6 +655,18 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
         }
         deps.download({ fileName, content, mimeType: 'application/json' });
         announce(`Downloaded ${fileName}. Send this file to IT.`);
+      },
+
+      async checkForUpdates() {
+        const result = await api.checkForUpdates({});
+        if (!result.ok) toast(`Could not check for updates: ${result.error.message}`, 'error');
+        else set({ update: result.value });
+      },
+
+      async installUpdate() {
+        const result = await api.installUpdate({});
+        if (!result.ok) toast(`Could not update: ${result.error.message}`, 'error');
+        else set({ update: result.value });
       },
 
       async openExternal(url) {
