@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
@@ -56,8 +57,11 @@ interface PendingWrite {
  *
  * Statements are prepared once per SQL text and reused. Writes go through `write`, which
  * groups every write made in one turn of the event loop into one transaction: a single
- * COMMIT (and so a single fsync of the WAL, `synchronous = FULL`) for the whole batch, and
- * each caller's promise settles only once that commit is on disk.
+ * COMMIT for the whole batch, then a single fsync of the WAL file on libuv's thread pool, and
+ * each caller's promise settles only once that fsync is done. The event loop keeps serving
+ * (and the next batch fills) while the disk syncs, instead of stalling in the COMMIT as
+ * `synchronous = FULL` does. Only the batch COMMIT runs at `synchronous = NORMAL` (checkpoints
+ * still sync); every other commit (migrations, single statements outside `write`) stays FULL.
  */
 export class GatewayDatabase {
   private readonly statements = new Map<string, StatementSync>();
@@ -66,7 +70,11 @@ export class GatewayDatabase {
   private batch: PendingWrite[] | undefined;
   private commits = 0;
 
-  constructor(readonly connection: DatabaseSync) {}
+  constructor(
+    readonly connection: DatabaseSync,
+    /** The WAL file to fsync after each group commit; none for an in-memory database. */
+    private readonly walPath?: string,
+  ) {}
 
   /** A prepared statement for this SQL text, compiled on first use. */
   prepare(sql: string): StatementSync {
@@ -100,6 +108,8 @@ export class GatewayDatabase {
       }
     }
     if (!this.batch) {
+      // The batch's COMMIT leaves the fsync to `flush` (off the event loop); set outside the transaction.
+      if (this.walPath) this.connection.exec('PRAGMA synchronous = NORMAL');
       this.connection.exec('BEGIN IMMEDIATE');
       this.batch = [];
       setImmediate(() => this.flush());
@@ -133,6 +143,7 @@ export class GatewayDatabase {
     this.batch = undefined;
     try {
       this.connection.exec('COMMIT');
+      this.restoreFullSync();
       this.commits++;
     } catch (error) {
       try {
@@ -140,11 +151,29 @@ export class GatewayDatabase {
       } catch {
         // already rolled back by SQLite
       }
+      this.restoreFullSync();
       for (const listener of this.rollbackListeners) listener();
       for (const pending of batch) pending.reject(error);
       return;
     }
-    for (const pending of batch) pending.resolve();
+    if (!this.walPath) {
+      for (const pending of batch) pending.resolve();
+      return;
+    }
+    // The fsync starts after the COMMIT wrote the batch to the WAL, so it covers it (and every
+    // earlier batch); a failed fsync fails the batch's callers rather than claiming durability.
+    syncFile(this.walPath).then(
+      () => {
+        for (const pending of batch) pending.resolve();
+      },
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
+  }
+
+  private restoreFullSync(): void {
+    if (this.walPath) this.connection.exec('PRAGMA synchronous = FULL');
   }
 
   /** Returns a function that runs `body` in one transaction (nested calls join the outer one). */
@@ -169,6 +198,18 @@ export class GatewayDatabase {
 
   close(): void {
     this.flush();
+    if (this.walPath) {
+      try {
+        const fd = openSync(this.walPath, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        // no WAL file: nothing was written since the last checkpoint
+      }
+    }
     this.statements.clear();
     this.connection.close();
   }
@@ -181,10 +222,10 @@ export class GatewayDatabase {
  */
 export function openGatewayDatabase(path: string): GatewayDatabase {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new GatewayDatabase(new DatabaseSync(path));
+  const db = new GatewayDatabase(new DatabaseSync(path), path === ':memory:' ? undefined : `${path}-wal`);
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA busy_timeout = 5000');
-  // Every commit is fsynced; group commit (`write`) keeps that to one fsync per batch.
+  // Every commit is durable: FULL, except `write`'s group commits, which fsync the WAL themselves.
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');
   const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
@@ -195,4 +236,14 @@ export function openGatewayDatabase(path: string): GatewayDatabase {
     })();
   }
   return db;
+}
+
+/** fsync of one file on libuv's thread pool. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

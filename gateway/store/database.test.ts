@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openGatewayDatabase, type GatewayDatabase } from './database';
+
+let dir: string | undefined;
+let db: GatewayDatabase | undefined;
+afterEach(() => {
+  db?.close();
+  db = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const safety = (database: GatewayDatabase) =>
+  (database.prepare('PRAGMA synchronous').get() as { synchronous: number }).synchronous;
+
+describe('GatewayDatabase group commit', () => {
+  it('commits the writes of one turn together, resolves them after the sync, and keeps FULL outside the batch', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clearance-db-'));
+    const path = join(dir, 'gateway.db');
+    db = openGatewayDatabase(path);
+    db.exec('CREATE TABLE notes (text TEXT NOT NULL)');
+    const FULL = 2;
+    const NORMAL = 1;
+    expect(safety(db)).toBe(FULL);
+    const before = db.commitCount;
+    const writes = ['a', 'b', 'c'].map((text) =>
+      db!.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run(text)),
+    );
+    // Inside the open batch the COMMIT leaves the fsync to the batch itself.
+    expect(safety(db)).toBe(NORMAL);
+    let settled = false;
+    void Promise.all(writes).then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    await Promise.all(writes);
+    expect(db.commitCount).toBe(before + 1);
+    expect(safety(db)).toBe(FULL);
+    db.close();
+    db = openGatewayDatabase(path);
+    expect(db.prepare('SELECT text FROM notes ORDER BY rowid').all()).toEqual([
+      { text: 'a' },
+      { text: 'b' },
+      { text: 'c' },
+    ]);
+  });
+
+  it('rolls back only the failing write of a batch', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clearance-db-'));
+    db = openGatewayDatabase(join(dir, 'gateway.db'));
+    db.exec('CREATE TABLE notes (text TEXT NOT NULL UNIQUE)');
+    const good = db.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run('a'));
+    const bad = db.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run('a'));
+    await expect(bad).rejects.toThrow(/UNIQUE/);
+    await good;
+    expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 1 });
+  });
+});
