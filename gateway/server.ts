@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -88,8 +89,13 @@ export interface GatewayOptions {
   readonly port?: number;
   /** Interface to listen on; default 127.0.0.1. */
   readonly host?: string;
-  /** The URL clients use (issuer, `htu` base); default `http://127.0.0.1:<port>`. */
+  /** The URL clients use (issuer, `htu` base); default `http://127.0.0.1:<port>` (`https` with `tls`). */
   readonly publicUrl?: string;
+  /**
+   * Terminate TLS here (PEM key and certificate chain) instead of behind a proxy; then a client
+   * certificate is requested when `deviceTrust.deviceCertificates` is set (mutual TLS).
+   */
+  readonly tls?: { readonly key: string; readonly cert: string };
   /** Default `gateway/policies`. Watched for changes. */
   readonly policiesDir?: string;
   /** A catalog file path (watched) or catalog content; default `gateway/catalog.json`. */
@@ -236,7 +242,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const checkpoints = new CheckpointWriter(checkpointPath, checkpointKey, audit, log);
   checkpoints.start((options.auditCheckpointSeconds ?? 60) * 1000, auditTail.newest);
 
-  const server = createServer();
+  // With its own TLS, the gateway asks for (but does not demand) a client certificate when it trusts a device CA.
+  const server = options.tls
+    ? createTlsServer({
+        key: options.tls.key,
+        cert: options.tls.cert,
+        ...(trust.certificates
+          ? { requestCert: true, rejectUnauthorized: false, ca: [...trust.certificates.caPem] }
+          : {}),
+      })
+    : createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
@@ -246,9 +261,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   const address = server.address();
   if (!address || typeof address === 'string') throw new Error('Gateway did not get a TCP port');
-  const url = (options.publicUrl ?? `http://127.0.0.1:${address.port}`).replace(/\/+$/, '');
+  const scheme = options.tls ? 'https' : 'http';
+  const url = (options.publicUrl ?? `${scheme}://127.0.0.1:${address.port}`).replace(/\/+$/, '');
   const origins = [new URL(url).origin];
-  if (!options.publicUrl) origins.push(`http://localhost:${address.port}`);
+  if (!options.publicUrl) origins.push(`${scheme}://localhost:${address.port}`);
 
   const events = new EventHub();
   const upstreamDispatcher = createUpstreamDispatcher();
@@ -650,6 +666,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       proof.jwk,
     );
     const assurance: DeviceAssurance = tpm ? 'hardware' : 'software';
+    const certificate = trust.certificates ? await trust.certificates.verify(request.raw) : undefined;
+    const managed = certificate?.verified;
     const deviceId = tpm ? `tpm-ek:${tpm.ekFingerprint}` : report.deviceId;
     await admitDevice(trust.policy, trust.enrolments, audit, {
       facts: {
@@ -660,10 +678,22 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         platform: report.platform,
         assurance,
         ...(tpm ? { ekFingerprint: tpm.ekFingerprint } : {}),
+        ...(managed
+          ? {
+              managed: 'verified' as const,
+              certificate: {
+                subject: managed.subject,
+                serial: managed.serial,
+                fingerprint: managed.fingerprint,
+                via: managed.via,
+              },
+            }
+          : {}),
       },
       claimedAssurance: report.assurance,
       tpmVerified: tpm !== undefined,
-      certificateVerified: false,
+      certificateVerified: managed !== undefined,
+      ...(managed ? {} : { certificateDetail: certificate?.detail ?? 'this gateway trusts no device-certificate CA' }),
     });
     const verdict = deviceVerdict({ ...report, deviceId }, requiredChecks, assurance);
     await devices.enrol({

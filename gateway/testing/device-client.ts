@@ -115,11 +115,13 @@ export class GatewayTestClient {
   constructor(
     readonly gatewayUrl: string,
     readonly device: TestDevice,
+    /** How requests are sent; a test of mutual TLS passes one with a client certificate. */
+    private readonly send: typeof fetch = (input, init) => fetch(input, init),
   ) {}
 
   /** Asks the gateway for a device challenge nonce. */
   async challenge(idpToken: string): Promise<string> {
-    const challenge = await fetch(`${this.gatewayUrl}/v1/device/challenge`, {
+    const challenge = await this.send(`${this.gatewayUrl}/v1/device/challenge`, {
       method: 'POST',
       headers: { authorization: `Bearer ${idpToken}` },
     });
@@ -135,7 +137,7 @@ export class GatewayTestClient {
     extraBody: Record<string, unknown> = {},
   ): Promise<Response> {
     const url = `${this.gatewayUrl}/v1/session`;
-    return fetch(url, {
+    return this.send(url, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${idpToken}`,
@@ -180,7 +182,7 @@ export class GatewayTestClient {
     const token = options.token ?? this.accessToken;
     if (!token) throw new Error('sign in first');
     const url = `${this.gatewayUrl}${path}`;
-    return fetch(url, {
+    return this.send(url, {
       method,
       headers: {
         authorization: `DPoP ${token}`,

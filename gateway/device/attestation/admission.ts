@@ -12,6 +12,8 @@ export interface AdmissionRequest {
   readonly claimedAssurance: 'software' | 'hardware';
   readonly tpmVerified: boolean;
   readonly certificateVerified: boolean;
+  /** Why no certificate counts (none, untrusted CA, an untrusted peer's header), for the refusal. */
+  readonly certificateDetail?: string;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function admitDevice(
   if (policy.requirements.has('certificate') && !request.certificateVerified) {
     return refuse(
       'DEVICE_CERTIFICATE_REQUIRED',
-      `The enrolment policy (${policy.name}) admits only devices that present a managed-device certificate from the organisation's CA by mutual TLS, and none was presented.`,
+      `The enrolment policy (${policy.name}) admits only devices that present a managed-device certificate from the organisation's CA: ${request.certificateDetail ?? 'none was presented'}.`,
     );
   }
   const record = await store.upsert(facts, policy.requirements.has('approval') ? 'pending' : 'approved');

@@ -6,6 +6,7 @@ import { ProblemDetails } from '../../../shared/problem';
 import { enrolmentMessages } from '../../../shared/reasons';
 import { startGateway } from '../../server';
 import { GatewayTestClient, TestDevice } from '../../testing/device-client';
+import { createTestCa } from '../../testing/device-certificates';
 import { startGatewayHarness, type GatewayHarness } from '../../testing/gateway-harness';
 import { testPersonas } from '../../testing/identity-provider';
 
@@ -114,7 +115,10 @@ describe('enrolment policy approval', () => {
 describe('enrolment policy requirements', () => {
   let harness: GatewayHarness;
   beforeAll(async () => {
-    harness = await startGatewayHarness({ deviceTrust: { enrolmentPolicy: 'certificate' } });
+    const ca = await createTestCa('Lab Device CA');
+    harness = await startGatewayHarness({
+      deviceTrust: { enrolmentPolicy: 'certificate', deviceCertificates: { ca: ca.certPem } },
+    });
   });
   afterAll(async () => {
     await harness?.close();

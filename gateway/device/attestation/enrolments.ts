@@ -16,8 +16,15 @@ export interface EnrolmentFacts {
   readonly assurance: DeviceAssurance;
   /** SHA-256 fingerprint of the TPM's endorsement key certificate, when attested. */
   readonly ekFingerprint?: string;
-  /** The managed-device certificate presented by mutual TLS, when verified. */
-  readonly certificate?: { readonly subject: string; readonly serial: string; readonly fingerprint: string };
+  /** `verified` when the device presented a managed-device certificate from the organisation's CA. */
+  readonly managed?: 'verified';
+  /** That certificate, and whether the gateway's own TLS or a trusted proxy saw it. */
+  readonly certificate?: {
+    readonly subject: string;
+    readonly serial: string;
+    readonly fingerprint: string;
+    readonly via: 'tls' | 'proxy';
+  };
 }
 
 /** One device as IT sees it in `GET /v1/admin/devices`. */
