@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { PostureCheckId } from '../shared/device';
+import { deviceTrustFromEnvironment } from './device/attestation/options';
 import { startStack } from './stack';
 
 /**
@@ -7,7 +8,8 @@ import { startStack } from './stack';
  *
  * Environment: CLEARANCE_STATE_DIR (default .state/stack), CLEARANCE_IDP_PORT (8443),
  * CLEARANCE_GATEWAY_PORT (8787), CLEARANCE_DEMO_TOKENS_PER_SECOND (40),
- * CLEARANCE_REQUIRED_CHECKS (comma-separated posture check ids).
+ * CLEARANCE_REQUIRED_CHECKS (comma-separated posture check ids), and the device trust settings of
+ * `deviceTrustFromEnvironment` (CLEARANCE_ENROLMENT_POLICY, CLEARANCE_TPM_ROOTS, CLEARANCE_DEVICE_CA…).
  */
 function port(name: string, fallback: number): number {
   const text = process.env[name];
@@ -40,15 +42,14 @@ async function main(): Promise<void> {
   const stateDir = resolve(process.env.CLEARANCE_STATE_DIR ?? '.state/stack');
   const tokensText = process.env.CLEARANCE_DEMO_TOKENS_PER_SECOND;
   const checks = requiredChecks();
+  const deviceTrust = deviceTrustFromEnvironment(process.env);
   const stack = await startStack({
     stateDir,
     idpPort: port('CLEARANCE_IDP_PORT', 8443),
     gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
     ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
     ...(checks ? { requiredChecks: checks } : {}),
-    ...(process.env.CLEARANCE_ENROLMENT_POLICY
-      ? { deviceTrust: { enrolmentPolicy: process.env.CLEARANCE_ENROLMENT_POLICY } }
-      : {}),
+    ...(deviceTrust ? { deviceTrust } : {}),
   });
   const width = Math.max(...stack.personas.map((persona) => persona.id.length));
   console.log(
