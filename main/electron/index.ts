@@ -12,6 +12,7 @@ import { createServices } from '../services';
 import { createElectronAdapters } from './adapters';
 import { registerAppScheme, serveRenderer } from './protocol';
 import { createPlatformUpdater } from './updater';
+import { installAppMenu } from './menu';
 import { createMainWindow, lockDownSession, preloadPathBeside } from './window';
 
 /**
@@ -93,6 +94,15 @@ async function main(): Promise<void> {
   });
   registerIpcHandlers(ipcMain, services.handlers, { log: (message, error) => log.warn(message, error ?? '') });
   services.onEvent((event, payload) => mainWindow?.webContents.send(`${IPC_PREFIX}event:${event}`, payload));
+
+  installAppMenu({
+    services,
+    window: () => mainWindow,
+    isDevelopment,
+    gatewayUrl: startup.gatewayUrl ?? '',
+    openInBrowser: (url) => adapters.browser.open(url),
+    log: (message, error) => log.error(message, error),
+  });
 
   mainWindow = createMainWindow({
     preloadPath: preloadPathBeside(__dirname),
