@@ -236,6 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   }
   log(`enrolment policy: ${trust.policy.name}`);
   // The chain must still hold what the newest signed checkpoint covers; if not, say so in the log and health.
+  await audit.init();
   const checkpointPath = join(options.stateDir, CHECKPOINT_FILE);
   const auditTail = await checkAuditTail(audit, checkpointPath, checkpointKey.publicJwk);
   if (auditTail.problem) log(`AUDIT CHAIN DOES NOT MATCH ITS SIGNED CHECKPOINT: ${auditTail.problem}`);

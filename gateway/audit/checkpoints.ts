@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, compactVerify, CompactSign, importJWK, type CryptoKey, type JWK } from 'jose';
 import { loadOrCreateKey, type SigningKey } from '../auth/keys';
@@ -28,6 +28,7 @@ export interface ReadCheckpoint extends AuditCheckpoint {
 
 /** The checkpoint signing key of a state folder (created on first use). */
 export function loadCheckpointKey(stateDir: string): Promise<SigningKey> {
+  mkdirSync(join(stateDir, 'keys'), { recursive: true, mode: 0o700 });
   return loadOrCreateKey(join(stateDir, 'keys', CHECKPOINT_KEY_FILE));
 }
 

@@ -49,15 +49,22 @@ export class AuditTrail implements AuditLog {
   }
 
   /**
-   * The newest committed record this instance knows of.
+   * Starts from the newest record already stored, when the store can tell (SQLite).
    *
-   * Asks the store when it can tell (SQLite); otherwise the newest record this instance appended,
-   * which several instances sharing one chain each know of their own.
+   * Called once at start, before any append; later only appends this instance saw become
+   * durable move the head, so a checkpoint never covers a record that could still be lost.
    */
-  async head(): Promise<AuditHead | undefined> {
+  async init(): Promise<void> {
     const stored = 'head' in this.inner ? await (this.inner as AuditLogWithHead).head() : undefined;
-    if (stored && (!this.newest || stored.seq >= this.newest.seq)) return stored;
-    return this.newest;
+    if (stored && (!this.newest || stored.seq > this.newest.seq)) this.newest = stored;
+  }
+
+  /**
+   * The newest durable record this instance knows of: the stored head at start, then the newest
+   * append that resolved. Several instances sharing one chain each know their own.
+   */
+  head(): Promise<AuditHead | undefined> {
+    return Promise.resolve(this.newest);
   }
 
   /** Resolves once every append started so far has committed or failed. */

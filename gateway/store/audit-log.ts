@@ -129,9 +129,8 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
-  /** Sequence number and hash of the newest committed record (commits the open batch first); undefined when empty. */
+  /** Sequence number and hash of the newest record (read outside a batch: before any write), or undefined. */
   async head(): Promise<{ readonly seq: number; readonly hash: string } | undefined> {
-    this.db.flush();
     const last = this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
       { seq: number; hash: string } | undefined;
     return last ? { seq: last.seq, hash: last.hash } : undefined;
