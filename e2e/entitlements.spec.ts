@@ -142,18 +142,40 @@ test('a policy change cuts the running stream, greys the model and locks the com
     ]);
     console.log(`policy change → stream cut ${cut} ms, composer locked ${locked} ms, picker greyed ${greyed} ms`);
     expect(Math.max(cut, locked, greyed)).toBeLessThan(1000);
-    // The partial reply is kept.
+    // The partial reply is kept, and the reason is named once, with its rule; the notice offers the next step.
     await expect(reply).toContainText(/\w{3,}/);
+    const cutMessage = 'Mythos 5 is withdrawn for everyone while directive EC-2026-11 is reviewed.';
+    await expect(reply.getByTestId('message-error')).toContainText('Rule: e2e-mythos-withdrawn.');
+    const notice = app.getByTestId('model-locked');
+    await expect(notice).toContainText('Mythos 5 is unavailable, as the reply above says.');
+    await expect(notice.getByRole('button', { name: /^Continue with/ })).toBeVisible();
+    const said = `${await app.locator('.message-list').textContent()} ${await notice.textContent()}`;
+    expect(said.split(cutMessage)).toHaveLength(2);
+    expect(said).not.toContain('Suspended by directive EC-2026-11');
     await saveScreenshot(app, 'revoked-while-open');
+
+    // IT lifts the directive: the app says so once, and the chat can go on with Mythos 5.
+    await liftRevocation(stack, revocation);
+    await expect(app.getByRole('region', { name: 'Notifications' })).toContainText('Mythos 5 is available again.');
+    await expect(reply.getByTestId('available-again')).toHaveText('Mythos 5 is available again.');
+    await expect(notice).toHaveCount(0);
+    await expect(app.getByRole('textbox', { name: 'Message' })).toBeEnabled();
+    await saveScreenshot(app, 'available-again');
   } finally {
-    // Deleting a policy file is refused by the gateway unless the removal is confirmed (fail closed):
-    // confirm it as IT would, so the worker's shared stack does not keep Mythos 5 suspended.
-    await rm(revocation, { force: true });
-    const confirmed = await fetch(`${stack.gatewayUrl}/v1/admin/policies/reload`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ acceptRemovals: true }),
-    });
-    expect(confirmed.status).toBe(200);
+    await liftRevocation(stack, revocation);
   }
 });
+
+/**
+ * Removes the spec's revocation and confirms the removal as IT would: deleting a policy file alone is
+ * refused by the gateway (fail closed), and the worker's shared stack must not keep Mythos 5 suspended.
+ */
+async function liftRevocation(stack: { gatewayUrl: string; adminToken: string }, file: string): Promise<void> {
+  await rm(file, { force: true });
+  const confirmed = await fetch(`${stack.gatewayUrl}/v1/admin/policies/reload`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ acceptRemovals: true }),
+  });
+  expect(confirmed.status).toBe(200);
+}

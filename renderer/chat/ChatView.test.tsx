@@ -125,6 +125,52 @@ describe('chat', () => {
     expect(document.querySelector('[data-testid="announcer"]')?.textContent).toMatch(/^Response interrupted/);
   });
 
+  it('names the reason of a cut once, with its rule, and says when the model is available again', async () => {
+    undoLayout = fakeLayout();
+    const fake = new FakeClearance();
+    view = await renderApp(fake);
+    await sendMessage('Tell me about tokenizers');
+    await perform(() => fake.streamDelta('Partial answer'));
+    const suspended = {
+      status: 'denied' as const,
+      reason: 'MODEL_SUSPENDED' as const,
+      title: 'Suspended by directive EC-2026-11',
+      policy: 'ec-2026-11-withdrawn',
+      message: 'Haiku 4 is withdrawn for everyone while directive EC-2026-11 is reviewed.',
+    };
+    await perform(() => {
+      fake.setEntitlements({
+        ...entitlementsFixture,
+        models: entitlementsFixture.models.map((m) => (m.id === 'haiku-4' ? { ...m, ...suspended } : m)),
+      });
+      fake.finishStream('error', {
+        code: 'MODEL_DENIED',
+        reason: 'MODEL_SUSPENDED',
+        policy: 'ec-2026-11-withdrawn',
+        message: suspended.message,
+      });
+    });
+    const reply = rows().at(-1) as HTMLElement;
+    const notice = document.querySelector('[data-testid="model-locked"]') as HTMLElement;
+    const said = `${reply.textContent} ${notice.textContent}`;
+    expect(reply.textContent).toContain('Reply stopped by your organisation’s policy: Model suspended.');
+    expect(reply.textContent).toContain('Rule: ec-2026-11-withdrawn.');
+    expect(byRole(reply, 'button', 'Why?')).toBeTruthy();
+    // Once on the screen: the reply names the reason, the notice below only offers the next step.
+    expect(said.split(suspended.message)).toHaveLength(2);
+    expect(said).not.toContain(suspended.title);
+    expect(notice.textContent).toContain('Haiku 4 is unavailable, as the reply above says.');
+    expect(queryByRole(notice, 'button', 'Why?')).toBeNull();
+    expect(byRole(notice, 'button', 'Continue with Echo')).toBeTruthy();
+
+    await perform(() => fake.setEntitlements({ ...entitlementsFixture, ver: 4183 }));
+    expect(document.querySelector('[data-testid="model-locked"]')).toBeNull();
+    expect((rows().at(-1) as HTMLElement).textContent).toContain('Haiku 4 is available again.');
+    expect(queryByRole(rows().at(-1) as HTMLElement, 'button', 'Why?')).toBeNull();
+    expect(byRole(document.body, 'region', 'Notifications').textContent).toContain('Haiku 4 is available again.');
+    expect(composer().disabled).toBe(false);
+  });
+
   it('locks the composer when the open conversation’s model is revoked and continues with a permitted one', async () => {
     undoLayout = fakeLayout();
     const fake = new FakeClearance();

@@ -53,11 +53,20 @@ export function ChatView() {
       editAndResend: (id, content) => void actions.editAndResend(id, content),
       explain: actions.openWhy,
       isRestricted: (id) => modelAccess(entitlements, id).kind === 'denied',
+      isAvailable: (id) => modelAccess(entitlements, id).kind === 'allowed',
     }),
     [actions, entitlements],
   );
 
   const locked = access && access.kind !== 'allowed' ? access : undefined;
+  const last = messages.at(-1);
+  // The reply just above already names the reason and the rule: the notice below only offers the next step.
+  const reasonShownAbove =
+    locked?.kind === 'denied' &&
+    last?.status === 'error' &&
+    last.model === modelId &&
+    last.error?.reason !== undefined &&
+    last.error.reason === locked.model.reason;
   const noModel = !modelId && entitlements !== undefined;
 
   return (
@@ -118,6 +127,7 @@ export function ChatView() {
             onExplain={actions.openWhy}
             onShowAccess={() => actions.showView('access')}
             hasHistory={messages.length > 0}
+            reasonShownAbove={reasonShownAbove}
           />
         ) : null}
         {sendError ? (

@@ -14,6 +14,8 @@ export interface MessageRowActions {
   readonly explain: (modelId: string) => void;
   /** Whether a model is restricted now (so "Why?" has something to explain). */
   readonly isRestricted: (modelId: string) => boolean;
+  /** Whether a model may be used now (a reply cut by policy then says its model is back). */
+  readonly isAvailable: (modelId: string) => boolean;
 }
 
 /** Props of one message row. */
@@ -28,19 +30,38 @@ export interface MessageRowProps {
   readonly actions: MessageRowActions;
 }
 
-function MessageError({ message, actions }: { readonly message: ChatMessage; readonly actions: MessageRowActions }) {
+function MessageError({
+  message,
+  author,
+  actions,
+}: {
+  readonly message: ChatMessage;
+  readonly author: string;
+  readonly actions: MessageRowActions;
+}) {
   const error = message.error;
-  const heading = error?.reason ? reasonTitles[error.reason] : 'The reply was interrupted';
+  const heading = error?.reason
+    ? `${message.content ? 'Reply stopped' : 'Reply refused'} by your organisation’s policy: ${reasonTitles[error.reason]}`
+    : 'The reply was interrupted';
+  const restricted = error?.reason !== undefined && message.model !== undefined && actions.isRestricted(message.model);
   return (
-    <div className="message-error">
+    <div className="message-error" data-testid="message-error">
       <WarningIcon />
       <p>
         <strong>{heading}.</strong> {error?.message ?? 'The reply could not be completed.'}
-        {message.content ? ' The partial reply above was kept.' : ''}{' '}
-        {error?.reason && message.model && actions.isRestricted(message.model) ? (
+        {message.content ? ' The partial reply above was kept.' : ''}
+        {error?.policy ? (
+          <>
+            {' '}
+            Rule: <code>{error.policy}</code>.
+          </>
+        ) : null}{' '}
+        {restricted ? (
           <button type="button" className="link-button" onClick={() => message.model && actions.explain(message.model)}>
             Why?
           </button>
+        ) : error?.reason && message.model && actions.isAvailable(message.model) ? (
+          <span data-testid="available-again">{author} is available again.</span>
         ) : null}
       </p>
       {error?.detail ? (
@@ -156,7 +177,7 @@ export const MessageRow = memo(function MessageRow({
         </p>
       ) : null}
       {message.status === 'stopped' ? <p className="message-note">Stopped before the end.</p> : null}
-      {message.status === 'error' ? <MessageError message={message} actions={actions} /> : null}
+      {message.status === 'error' ? <MessageError message={message} author={author} actions={actions} /> : null}
       {!editing && !streaming && !message.id.startsWith('pending-') ? (
         <div className="message-actions">
           <button

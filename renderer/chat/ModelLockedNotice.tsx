@@ -15,6 +15,8 @@ export interface ModelLockedNoticeProps {
   readonly onShowAccess: () => void;
   /** The conversation already has messages (the model was revoked while it was open). */
   readonly hasHistory: boolean;
+  /** The reply just above already names this reason and its rule, so the notice does not repeat it. */
+  readonly reasonShownAbove?: boolean;
 }
 
 /**
@@ -31,6 +33,7 @@ export function ModelLockedNotice({
   onExplain,
   onShowAccess,
   hasHistory,
+  reasonShownAbove = false,
 }: ModelLockedNoticeProps) {
   const [choice, setChoice] = useState<string | undefined>(undefined);
   const selectId = useId();
@@ -40,10 +43,11 @@ export function ModelLockedNotice({
       <p id={id} className="locked-notice-text">
         <LockIcon />
         <span>
-          <strong>{modelName} is unavailable</strong>: {access.title}.
+          <strong>{modelName} is unavailable</strong>
+          {reasonShownAbove ? ', as the reply above says.' : `: ${access.title}.`}
           {hasHistory ? ' Your conversation is kept.' : ''}{' '}
         </span>
-        {access.kind === 'denied' ? (
+        {access.kind === 'denied' && !reasonShownAbove ? (
           <button type="button" className="link-button" onClick={() => onExplain(access.model.id)}>
             Why?
           </button>

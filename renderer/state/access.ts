@@ -47,3 +47,27 @@ export function allowedModels(view: EntitlementsView | undefined): readonly Mode
 export function modelName(view: EntitlementsView | undefined, modelId: string): string {
   return view?.models.find((model) => model.id === modelId)?.name ?? modelId;
 }
+
+/**
+ * Models that were unavailable in `before` and may be used in `after` (a rule lifted, the gateway back).
+ *
+ * Empty when there is no earlier view to compare with (sign-in, a new person), so nothing is announced then.
+ */
+export function regainedModels(
+  before: EntitlementsView | undefined,
+  after: EntitlementsView,
+): readonly ModelEntitlement[] {
+  if (!before || before.status === 'none') return [];
+  return after.models.filter(
+    (model) =>
+      model.status === 'allowed' &&
+      before.models.some((earlier) => earlier.id === model.id && earlier.status === 'denied'),
+  );
+}
+
+/** "Mythos 5 is available again." / "Haiku 4 and Mythos 5 are available again." */
+export function availableAgainText(models: readonly ModelEntitlement[]): string {
+  const names = models.map((model) => model.name);
+  if (names.length === 1) return `${names[0]} is available again.`;
+  return `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are available again.`;
+}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, IpcResult } from '../../shared/ipc';
 import { createTestStore } from '../test/dom';
 import { FakeClearance, ok } from '../test/fakeClearance';
-import { entitlementsFixture } from '../test/fixtures';
+import { entitlementsFixture, mythosDenied } from '../test/fixtures';
 import { currentModelId } from './store';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -16,6 +16,21 @@ async function started(fake = new FakeClearance()) {
 }
 
 describe('app store', () => {
+  it('says once, in words, when a model comes back, and nothing on the first view', async () => {
+    const { store, fake } = await started();
+    expect(store.getState().toasts).toEqual([]);
+    const allowed = { id: 'mythos-5', name: 'Mythos 5', status: 'allowed' as const };
+    const models = (mythos: typeof allowed | typeof mythosDenied) =>
+      entitlementsFixture.models.map((model) => (model.id === 'mythos-5' ? mythos : model));
+    fake.setEntitlements({ ...entitlementsFixture, ver: 4183, models: models(allowed) });
+    expect(store.getState().toasts.map((toast) => toast.text)).toEqual(['Mythos 5 is available again.']);
+    expect(store.getState().announcement.text).toBe('Mythos 5 is available again.');
+    // The same view again, or a model withdrawn, says nothing more.
+    fake.setEntitlements({ ...entitlementsFixture, ver: 4184, models: models(allowed) });
+    fake.setEntitlements({ ...entitlementsFixture, ver: 4185, models: models(mythosDenied) });
+    expect(store.getState().toasts).toHaveLength(1);
+  });
+
   it('applies any number of deltas in one update per frame', async () => {
     const { store, frames, fake } = await started();
     await store.getState().send('hi');

@@ -13,7 +13,7 @@ import type {
 } from '../../shared/ipc';
 import { MANAGED_NOTICE, type ManagedPolicyView } from '../../shared/managedPolicy';
 import type { UpdateStatus } from '../../shared/update';
-import { allowedModels, modelAccess, modelName } from './access';
+import { allowedModels, availableAgainText, modelAccess, modelName, regainedModels } from './access';
 import { settleStreams, type ChatStream, type PendingSend } from './messages';
 import { effectiveSpellCheck, effectiveTheme, isLocked } from './policy';
 import { applyTheme, themeOrder, type PreferenceStore, type ThemePreference } from './preferences';
@@ -287,6 +287,17 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       if (session.status === 'signed-in') void loadSignedIn();
     };
 
+    /** Takes a new view and says once, in words, which models came back (a lifted rule, the gateway reachable again). */
+    const onEntitlements = (entitlements: EntitlementsView): void => {
+      const regained = get().session?.status === 'signed-in' ? regainedModels(get().entitlements, entitlements) : [];
+      set({ entitlements });
+      if (regained.length > 0) {
+        const text = availableAgainText(regained);
+        toast(text);
+        announce(text);
+      }
+    };
+
     const onDone = (done: IpcEventPayload<'chatDone'>): void => {
       flushDeltas();
       set((state) => {
@@ -365,7 +376,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       start() {
         const unsubscribe = [
           api.on('sessionChanged', onSession),
-          api.on('entitlementsChanged', (entitlements) => set({ entitlements })),
+          api.on('entitlementsChanged', onEntitlements),
           api.on('deviceChanged', (device) => set({ device })),
           api.on('conversationsChanged', ({ ids }) => {
             if (get().session?.status !== 'signed-in') return;
@@ -469,9 +480,10 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       async refreshEntitlements() {
         set({ entitlementsRefreshing: true, entitlementsError: undefined });
         const result = await api.refreshEntitlements({});
+        if (result.ok) onEntitlements(result.value);
         set(
           result.ok
-            ? { entitlements: result.value, entitlementsRefreshing: false }
+            ? { entitlementsRefreshing: false }
             : { entitlementsError: result.error.message, entitlementsRefreshing: false },
         );
         announce(result.ok ? 'Access refreshed.' : `Access could not be refreshed: ${result.error.message}`);
