@@ -343,6 +343,8 @@ export class PostgresAuditLog implements AuditLog {
     try {
       client = await this.pool.connect();
       await client.query('BEGIN');
+      // Audit commits are durable whatever the server's default: the commit waits for its WAL flush.
+      await client.query('SET LOCAL synchronous_commit = on');
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_NAMESPACE, AUDIT_LOCK]);
       const head = await client.query<{ seq: string; hash: string }>(
         'SELECT seq, hash FROM clearance_audit ORDER BY seq DESC LIMIT 1',
