@@ -1,15 +1,32 @@
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { PostureCheckId } from '../shared/device';
 import { deviceTrustFromEnvironment } from './device/attestation/options';
 import { startStack } from './stack';
+import { startTestPostgres, startTestRedis, type TestService } from './testing/services';
 
 /**
  * `npm run stack`: the development identity provider and the gateway on fixed loopback ports.
  *
  * Environment: CLEARANCE_STATE_DIR (default .state/stack), CLEARANCE_IDP_PORT (8443),
  * CLEARANCE_GATEWAY_PORT (8787), CLEARANCE_DEMO_TOKENS_PER_SECOND (40),
- * CLEARANCE_REQUIRED_CHECKS (comma-separated posture check ids), and the device trust settings of
- * `deviceTrustFromEnvironment` (CLEARANCE_ENROLMENT_POLICY, CLEARANCE_TPM_ROOTS, CLEARANCE_DEVICE_CA…).
+  const deviceTrust = deviceTrustFromEnvironment(process.env);
+  let stack: Awaited<ReturnType<typeof startStack>>;
+  try {
+    stack = await startStack({
+      stateDir,
+      instances,
+      ...(servers ? { sharedState: { postgresUrl: servers.postgresUrl, redisUrl: servers.redisUrl } } : {}),
+      idpPort: port('CLEARANCE_IDP_PORT', 8443),
+      gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
+      ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
+      ...(checks ? { requiredChecks: checks } : {}),
+      ...(deviceTrust ? { deviceTrust } : {}),
+    });
+  } catch (error) {
+    for (const service of servers?.started ?? []) await service.stop();
+    throw error;
+  }
  */
 function port(name: string, fallback: number): number {
   const text = process.env[name];
@@ -38,19 +55,66 @@ function requiredChecks(): PostureCheckId[] | undefined {
     });
 }
 
+/** `--instances N` and `--store sqlite|postgres`. */
+function topology(): { instances: number; store: 'sqlite' | 'postgres' } {
+  const { values } = parseArgs({
+    options: { instances: { type: 'string', default: '1' }, store: { type: 'string', default: 'sqlite' } },
+  });
+  const instances = Number(values.instances);
+  if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
+    throw new Error(`--instances must be a whole number from 1 to 16, got "${values.instances}"`);
+  }
+  if (values.store !== 'sqlite' && values.store !== 'postgres') {
+    throw new Error(`--store must be sqlite or postgres, got "${values.store}"`);
+  }
+  if (instances > 1 && values.store !== 'postgres') {
+    throw new Error('Several instances share their state in PostgreSQL and Redis: add --store postgres');
+  }
+  return { instances, store: values.store };
+}
+
+/** PostgreSQL and Redis from the environment, or throw-away local servers. */
+async function sharedServers(): Promise<{ postgresUrl: string; redisUrl: string; started: TestService[] }> {
+  const started: TestService[] = [];
+  try {
+    const postgresUrl = process.env.CLEARANCE_POSTGRES_URL || (await startLocal(started, startTestPostgres));
+    const redisUrl = process.env.CLEARANCE_REDIS_URL || (await startLocal(started, startTestRedis));
+    return { postgresUrl, redisUrl, started };
+  } catch (error) {
+    for (const service of started) await service.stop();
+    throw error;
+  }
+}
+
+async function startLocal(started: TestService[], start: () => Promise<TestService>): Promise<string> {
+  const service = await start();
+  started.push(service);
+  return service.url;
+}
+
 async function main(): Promise<void> {
+  const { instances, store } = topology();
+  const servers = store === 'postgres' ? await sharedServers() : undefined;
   const stateDir = resolve(process.env.CLEARANCE_STATE_DIR ?? '.state/stack');
   const tokensText = process.env.CLEARANCE_DEMO_TOKENS_PER_SECOND;
   const checks = requiredChecks();
   const deviceTrust = deviceTrustFromEnvironment(process.env);
-  const stack = await startStack({
-    stateDir,
-    idpPort: port('CLEARANCE_IDP_PORT', 8443),
-    gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
-    ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
-    ...(checks ? { requiredChecks: checks } : {}),
-    ...(deviceTrust ? { deviceTrust } : {}),
-  });
+  let stack: Awaited<ReturnType<typeof startStack>>;
+  try {
+    stack = await startStack({
+      stateDir,
+      instances,
+      ...(servers ? { sharedState: { postgresUrl: servers.postgresUrl, redisUrl: servers.redisUrl } } : {}),
+      idpPort: port('CLEARANCE_IDP_PORT', 8443),
+      gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
+      ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
+      ...(checks ? { requiredChecks: checks } : {}),
+      ...(deviceTrust ? { deviceTrust } : {}),
+    });
+  } catch (error) {
+    for (const service of servers?.started ?? []) await service.stop();
+    throw error;
+  }
   const width = Math.max(...stack.personas.map((persona) => persona.id.length));
   console.log(
     [
@@ -58,6 +122,15 @@ async function main(): Promise<void> {
       'Clearance development stack',
       `  identity provider  ${stack.idpUrl}  (CA certificate: ${stack.caCertPath})`,
       `  gateway            ${stack.gatewayUrl}  (discovery: ${stack.gatewayUrl}/.well-known/clearance)`,
+      ...(stack.instanceUrls.length > 1
+        ? [`  instances          ${stack.instanceUrls.join(', ')}  (round-robin behind the gateway URL)`]
+        : []),
+      ...(servers
+        ? [
+            `  PostgreSQL         ${servers.postgresUrl}${servers.started.some((s) => s.url === servers.postgresUrl) ? '  (throw-away, removed on stop)' : ''}`,
+            `  Redis              ${servers.redisUrl}${servers.started.some((s) => s.url === servers.redisUrl) ? '  (throw-away, removed on stop)' : ''}`,
+          ]
+        : []),
       `  policies           ${stack.policiesDir}  (edit a .cedar file: connected clients update within a second)`,
       `  admin token        ${stack.adminToken}`,
       '',
@@ -75,13 +148,18 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping`);
-    stack.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    stack
+      .close()
+      .then(async () => {
+        for (const service of servers?.started ?? []) await service.stop();
+      })
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
