@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { DEFAULT_LIMITS, type LimitSettings } from './limits/quotas';
 import type { GatewayOptions } from './server';
 import type { Subscription } from './signal';
+import { PostgresEnrolmentStore } from './device/attestation/postgres-enrolments';
 import { openPostgresStores } from './store/postgres';
 import { RedisChallengeStore, RedisChangeBus, RedisReplayCache, sharedNonceSecret } from './store/redis';
 
@@ -21,7 +22,7 @@ export interface ChangeBus {
 
 /** Where the shared state lives. */
 export interface SharedStateOptions {
-  /** `postgres://…`: devices, suspensions, entitlement versions and the audit chain. */
+  /** `postgres://…`: devices, device enrolments, suspensions, entitlement versions and the audit chain. */
   readonly postgresUrl: string;
   /** `redis://…`: DPoP replay set and nonce secret, device challenges, rate-limit counters, change fan-out. */
   readonly redisUrl: string;
@@ -60,6 +61,7 @@ export async function connectSharedState(settings: SharedStateOptions): Promise<
       log(`change fan-out: ${(error as Error).message}`),
     );
     await bus.started();
+    const enrolments = await PostgresEnrolmentStore.open(postgres.pool);
     return {
       options: {
         stores: {
@@ -67,6 +69,7 @@ export async function connectSharedState(settings: SharedStateOptions): Promise<
           audit: postgres.audit,
           versions: postgres.versions,
           suspensions: postgres.suspensions,
+          enrolments,
         },
         quotaStores: {
           challenges: new RedisChallengeStore(redis, 120, limits.challengesPerUser),

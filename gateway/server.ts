@@ -37,6 +37,7 @@ import {
 } from './chat/upstream';
 import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
+import type { EnrolmentStore } from './device/attestation/enrolments';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
 import { registerAttestationRoute, verifySessionAttestation } from './device/attestation/session-evidence';
 import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges';
@@ -139,6 +140,8 @@ export interface GatewayOptions {
     readonly versions: EntitlementVersions;
     /** Suspended accounts; without one, suspensions live in this instance's memory only. */
     readonly suspensions?: UserSuspensions;
+    /** Device enrolments (pending, approved, retired); without one, a file in this instance's `stateDir`. */
+    readonly enrolments?: EnrolmentStore;
   };
   /** Enrolment policy and its store (docs/it-deployment.md, "Enrolment policy"). */
   readonly deviceTrust?: DeviceTrustOptions;
@@ -229,7 +232,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     log('suspensions are kept in memory: pass stores.suspensions to share them');
   let trust: ReturnType<typeof openDeviceTrust>;
   try {
-    trust = openDeviceTrust(options.deviceTrust, database, options.stateDir);
+    const enrolments = options.deviceTrust?.enrolments ?? options.stores?.enrolments;
+    trust = openDeviceTrust(
+      enrolments ? { ...options.deviceTrust, enrolments } : options.deviceTrust,
+      database,
+      options.stateDir,
+    );
+    if (options.stores && !enrolments)
+      log('device enrolments are kept in this instance only: pass stores.enrolments to share them');
   } catch (error) {
     database?.close();
     throw error;
