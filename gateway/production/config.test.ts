@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGateway, type RunningGateway } from '../server';
-import { ProductionConfig, readProductionConfig } from './config';
+import { ProductionConfig, readProductionConfig, sharedStateUrls } from './config';
 
 const example = JSON.parse(await readFile(new URL('gateway.example.json', import.meta.url), 'utf8')) as Record<
   string,
@@ -93,5 +93,30 @@ describe('the production configuration file', () => {
     expect(discovery.issuer).toBe('https://clearance-gateway.lab.example');
     expect(discovery.support_contact).toBe('it@lab.example');
     expect(gateway.adminToken).toBe('a'.repeat(40));
+  });
+});
+
+describe('sharedState', () => {
+  const parse = (sharedState: unknown) => ProductionConfig.parse({ ...example, sharedState });
+
+  it('reads the PostgreSQL and Redis URLs from the environment variables it names', () => {
+    expect(sharedStateUrls(ProductionConfig.parse(example), {})).toBeUndefined();
+    const urls = sharedStateUrls(parse({}), {
+      CLEARANCE_POSTGRES_URL: 'postgres://gw:secret@db/clearance',
+      CLEARANCE_REDIS_URL: 'redis://:secret@cache:6379',
+    });
+    expect(urls).toEqual({ postgresUrl: 'postgres://gw:secret@db/clearance', redisUrl: 'redis://:secret@cache:6379' });
+    expect(
+      sharedStateUrls(parse({ postgresUrlEnv: 'PG', redisUrlEnv: 'RD' }), { PG: 'postgres://db/c', RD: 'redis://r' }),
+    ).toEqual({ postgresUrl: 'postgres://db/c', redisUrl: 'redis://r' });
+  });
+
+  it('refuses to start without a named URL, and a URL written in the file', () => {
+    expect(() => sharedStateUrls(parse({}), { CLEARANCE_POSTGRES_URL: 'postgres://db/c' })).toThrow(
+      /sharedState: set CLEARANCE_REDIS_URL/,
+    );
+    expect(ProductionConfig.safeParse({ ...example, sharedState: { postgresUrl: 'postgres://db/c' } }).success).toBe(
+      false,
+    );
   });
 });

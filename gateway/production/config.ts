@@ -75,6 +75,17 @@ export const ProductionConfig = z
       })
       .strict(),
     requiredChecks: z.array(PostureCheckId).optional(),
+    /**
+     * Several instances: PostgreSQL and Redis shared by all, their URLs (with credentials) read
+     * from the environment variables named here, never from the file.
+     */
+    sharedState: z
+      .object({
+        postgresUrlEnv: z.string().min(1).default('CLEARANCE_POSTGRES_URL'),
+        redisUrlEnv: z.string().min(1).default('CLEARANCE_REDIS_URL'),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type ProductionConfig = z.infer<typeof ProductionConfig>;
@@ -83,6 +94,12 @@ export type ProductionConfig = z.infer<typeof ProductionConfig>;
  * Reads and checks the configuration file; throws an error naming each wrong setting.
  */
 export async function readProductionConfig(path: string): Promise<GatewayOptions> {
+  const config = await readProductionConfigFile(path);
+  return toGatewayOptions(config, dirname(resolve(path)), (file) => readFile(file, 'utf8'));
+}
+
+/** Reads and checks the configuration file without reading the files it names. */
+export async function readProductionConfigFile(path: string): Promise<ProductionConfig> {
   let json: unknown;
   try {
     json = JSON.parse(await readFile(path, 'utf8'));
@@ -94,7 +111,29 @@ export async function readProductionConfig(path: string): Promise<GatewayOptions
     const issues = parsed.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new Error(`The gateway configuration ${path} is not valid:\n${issues.join('\n')}`);
   }
-  return toGatewayOptions(parsed.data, dirname(resolve(path)), (file) => readFile(file, 'utf8'));
+  return parsed.data;
+}
+
+/**
+ * The PostgreSQL and Redis URLs of a configuration with `sharedState`, from the environment.
+ *
+ * A missing variable stops the start: an instance that silently fell back to its own SQLite
+ * would not see the others' revocations, suspensions or replayed proofs.
+ */
+export function sharedStateUrls(
+  config: ProductionConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): { readonly postgresUrl: string; readonly redisUrl: string } | undefined {
+  if (!config.sharedState) return undefined;
+  const read = (name: string, example: string) => {
+    const value = env[name];
+    if (!value) throw new Error(`sharedState: set ${name} (${example}) in the gateway's environment`);
+    return value;
+  };
+  return {
+    postgresUrl: read(config.sharedState.postgresUrlEnv, 'postgres://user:password@host:5432/clearance'),
+    redisUrl: read(config.sharedState.redisUrlEnv, 'redis://:password@host:6379'),
+  };
 }
 
 /**

@@ -1,5 +1,8 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { connectSharedState } from '../cluster';
 import { startGateway } from '../server';
-import { readProductionConfig } from './config';
+import { readProductionConfigFile, sharedStateUrls, toGatewayOptions } from './config';
 
 /**
  * `npm start -w gateway`: the gateway in production, from the configuration file in
@@ -19,20 +22,37 @@ function configPath(argv: readonly string[]): string {
 
 async function main(): Promise<void> {
   const path = configPath(process.argv.slice(2));
-  const gateway = await startGateway(await readProductionConfig(path));
-  console.log(`[gateway] serving ${gateway.url} (configuration ${path})`);
+  const config = await readProductionConfigFile(path);
+  const options = await toGatewayOptions(config, dirname(resolve(path)), (file) => readFile(file, 'utf8'));
+  const urls = sharedStateUrls(config, process.env);
+  const shared = urls
+    ? await connectSharedState({ ...urls, log: (line) => console.log(`[gateway] ${line}`) })
+    : undefined;
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway({ ...options, ...(shared ? shared.options : {}) });
+  } catch (error) {
+    await shared?.close();
+    throw error;
+  }
+  console.log(
+    `[gateway] serving ${gateway.url} (configuration ${path}${shared ? '; shared state in PostgreSQL and Redis' : ''})`,
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`[gateway] ${signal}: stopping`);
-    gateway.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
+    gateway
+      .close()
+      .then(() => shared?.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
