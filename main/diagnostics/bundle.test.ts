@@ -18,7 +18,10 @@ const SECRETS = {
   apiKey: 'sk-proj-PlantedUpstreamApiKey1234567890',
   messageText: 'PLANTED MESSAGE TEXT: the export-controlled answer nobody may read',
   clientSecret: 'PlantedClientSecretValue',
+  urlPassword: 'PlantedFeedPassword77',
 };
+
+const FEED_WITH_CREDENTIALS = `https://feed-user:${SECRETS.urlPassword}@updates.lab.example/clearance/`;
 
 const discovery: DiscoveryDocument = {
   issuer: 'https://gateway.lab.example',
@@ -77,6 +80,14 @@ function plantedInput(): DiagnosticsInput {
           status: 'applied',
         },
         {
+          key: 'updateUrl',
+          value: FEED_WITH_CREDENTIALS,
+          source: 'file',
+          level: 'machine',
+          location: '/etc/clearance/policy.json',
+          status: 'applied',
+        },
+        {
           key: 'clientSecret',
           value: SECRETS.clientSecret,
           source: 'file',
@@ -122,6 +133,8 @@ function plantedInput(): DiagnosticsInput {
       policy: 'notify',
       state: 'available',
       version: '0.2.0',
+      feedUrl: FEED_WITH_CREDENTIALS,
+      message: `Clearance could not check for updates at ${FEED_WITH_CREDENTIALS} (HttpError: 500). It will try again later.`,
       token: SECRETS.refreshToken,
       content: SECRETS.messageText,
     },
@@ -165,5 +178,9 @@ describe('the diagnostics bundle', () => {
     expect(redactText(`Authorization: Bearer ${SECRETS.bearerOpaque}`)).toBe('Authorization: Bearer [redacted token]');
     expect(redactText(SECRETS.privateKeyPem)).toBe('[redacted private key]');
     expect(redactText(`x ${SECRETS.accessToken} y`)).toBe('x [redacted token] y');
+    expect(redactText(`feed ${FEED_WITH_CREDENTIALS}`)).toBe(
+      'feed https://[redacted credentials]@updates.lab.example/clearance/',
+    );
+    expect(redactText('https://updates.lab.example/it@lab.example')).toBe('https://updates.lab.example/it@lab.example');
   });
 });

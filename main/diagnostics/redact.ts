@@ -3,7 +3,7 @@
  *
  * Two passes: keys whose names say they hold a secret or conversation text are dropped whole, and
  * every remaining string is scanned for secret shapes (JWTs, bearer and DPoP headers, PEM blocks,
- * API keys, cookies), which are replaced with a marker naming what was removed.
+ * API keys, cookies, credentials in URLs), which are replaced with a marker naming what was removed.
  */
 export const REDACTED = '[redacted]';
 
@@ -19,6 +19,8 @@ const SECRET_PATTERNS: readonly (readonly [RegExp, string])[] = [
   [/\b(?:sk|rk|pk|xox[abpr])-[\w-]{10,}/g, '[redacted key]'],
   [/\b(refresh_token|access_token|id_token|code|client_secret|password)=[^&\s"]+/gi, '$1=[redacted]'],
   [/"d"\s*:\s*"[\w-]{16,}"/g, '"d":"[redacted key]"'],
+  // user:password@ in a URL (an update feed or proxy with basic authentication).
+  [/\b([a-z][\w+.-]*:\/\/)[^\s/@]+@/gi, '$1[redacted credentials]@'],
 ];
 
 /** True for a property or setting name whose value is a secret or message text. */

@@ -163,6 +163,24 @@ describe('UpdateService against a local generic update feed', () => {
     update.dispose();
   });
 
+  it('never shows the feed’s user name or password', async () => {
+    const test = await createTestUpdater(dir, '0.1.0', { publisherNames: ['Clearance authors'] });
+    const withCredentials = feed.url.replace('http://', 'http://feed-user:PlantedFeedPassword77@');
+    const update = new UpdateService({
+      settings: { enabled: true, policy: 'notify', feedUrl: withCredentials, channel: 'latest' },
+      updater: test.updater,
+      currentVersion: '0.1.0',
+      now: () => new Date(),
+      log: (message) => logged.push(message),
+    });
+    feed.put('latest.yml', 'not: [a channel file');
+    const status = await update.start();
+    expect(status.state).toBe('error');
+    expect(status.feedUrl).toBe(feed.url);
+    expect(JSON.stringify(status) + logged.join('\n')).not.toContain('PlantedFeedPassword77');
+    update.dispose();
+  });
+
   it('says so when the feed has no file for its channel', async () => {
     const { update } = await service('notify', '0.1.0', 'beta');
     const status = await update.start();

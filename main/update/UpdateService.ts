@@ -50,7 +50,7 @@ export class UpdateService {
           state: 'idle',
           currentVersion: options.currentVersion,
           channel: settings.channel,
-          feedUrl: settings.feedUrl,
+          feedUrl: withoutCredentials(settings.feedUrl),
           canUpdate: options.updater !== undefined,
         }
       : {
@@ -208,6 +208,18 @@ export class UpdateService {
     this.current = next as UpdateStatus;
     this.changed.fire(this.current);
     return this.current;
+  }
+}
+
+/** A URL as the page and the log may show it: without a user name or password. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return url;
   }
 }
 
