@@ -124,6 +124,13 @@ describe('ChatService against the real gateway', () => {
       subject: testPersonas.fnResearcher.id,
       data: { model: 'mythos-5', effect: 'deny' },
     });
+    // The reply names the same rule and reason the gateway's record holds.
+    expect(reply?.error).toMatchObject({
+      code: 'MODEL_DENIED',
+      reason: record?.data.reason,
+      policy: record?.data.policy,
+    });
+    expect(record?.data.reason).toBe('EXPORT_CONTROL_US_PERSON_REQUIRED');
     expect(forbidden).toBe(1);
   });
 });

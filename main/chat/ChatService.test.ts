@@ -318,7 +318,12 @@ describe('ChatService streaming', () => {
       conversationId: sent.conversationId,
       messageId: sent.messageId,
       status: 'error',
-      error: { code: 'MODEL_DENIED', reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED', message: exportProblem.message },
+      error: {
+        code: 'MODEL_DENIED',
+        reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+        policy: exportProblem.policy,
+        message: exportProblem.message,
+      },
     });
     expect(forbidden).toBe(1);
     const saved = (await store.get(sent.conversationId)).messages[1];
@@ -339,6 +344,7 @@ describe('ChatService streaming', () => {
     expect(doneEvents()[0]?.error).toEqual({
       code: 'MODEL_DENIED',
       reason: 'MODEL_SUSPENDED',
+      policy: exportProblem.policy,
       message: 'Suspended by directive.',
     });
     expect((await store.get(sent.conversationId)).messages[1]?.content).toBe('Partial');
@@ -354,6 +360,7 @@ describe('ChatService streaming', () => {
     expect(doneEvents()[0]?.error).toEqual({
       code: 'MODEL_DENIED',
       reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+      policy: exportProblem.policy,
       message: exportProblem.message,
     });
     expect(forbidden).toBe(1);
