@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connectSharedState, type SharedState } from '../../gateway/cluster';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../gateway/server';
 import type { ChildCommand, ChildReply, ChildRole } from './protocol';
@@ -57,8 +58,15 @@ async function handle(command: ChildCommand): Promise<ChildReply> {
     }
     case 'reload': {
       const started = performance.now();
-      const result = await gateway!.reloadPolicies();
-      return { kind: 'reloaded', ok: result.ok, ms: performance.now() - started };
+      const pending = gateway!.reloadPolicies();
+      // reloadPolicies reads and swaps the set before its first await; the fan-out follows.
+      const syncMs = performance.now() - started;
+      const stalls = monitorEventLoopDelay({ resolution: 1 });
+      stalls.enable();
+      const result = await pending;
+      const ms = performance.now() - started;
+      stalls.disable();
+      return { kind: 'reloaded', ok: result.ok, ms, syncMs, maxStallMs: stalls.max / 1e6 };
     }
     case 'stop': {
       await gateway?.close();

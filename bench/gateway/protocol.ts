@@ -23,6 +23,15 @@ export type ChildCommand =
 export type ChildReply =
   | { readonly kind: 'started'; readonly url: string; readonly adminToken?: string }
   | { readonly kind: 'cpu'; readonly mainThreadMicros: number; readonly processMicros: number }
-  | { readonly kind: 'reloaded'; readonly ok: boolean; readonly ms: number }
+  | {
+      readonly kind: 'reloaded';
+      readonly ok: boolean;
+      /** Reload and fan-out, as the gateway sees them. */
+      readonly ms: number;
+      /** The synchronous part: reading, validating and swapping the policy set. */
+      readonly syncMs: number;
+      /** Longest time the event loop was held during the fan-out (after the synchronous part). */
+      readonly maxStallMs: number;
+    }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'failed'; readonly message: string };

@@ -167,3 +167,33 @@ describe('PolicyEngine', () => {
     expect(afterReload.policyRevision).toBeGreaterThan(first.policyRevision);
   });
 });
+
+describe('Cedar warm-up', () => {
+  it('warms the first set before it serves, and a reloaded one in slices after the swap', async () => {
+    const warmed: number[] = [];
+    const spy = engine as unknown as { warmOne(snapshot: unknown, index: number): void };
+    const original = spy.warmOne.bind(engine);
+    spy.warmOne = (snapshot, index) => {
+      warmed.push(index);
+      original(snapshot, index);
+    };
+    writeFileSync(
+      join(dir, 'zz-warm.cedar'),
+      '@id("warm-edit")\npermit (principal, action, resource) when { false };\n',
+    );
+    expect(engine.reload()).toMatchObject({ ok: true, revision: 2 });
+    // Nothing ran in the reload itself: the event loop was not held for the warm-up.
+    expect(warmed).toEqual([]);
+    // The new set already decides correctly while it warms.
+    expect(
+      engine.decide({
+        userId: 'u',
+        principal: researcher(['research', 'us-persons']),
+        device: compliant,
+        model: model('mythos-5'),
+      }).effect,
+    ).toBe('allow');
+    await expect.poll(() => warmed.length, { timeout: 10_000 }).toBe(96);
+    expect(new Set(warmed).size).toBe(96);
+  });
+});

@@ -149,6 +149,8 @@ const ACTION = { type: 'Clearance::Action', id: 'invoke' } as const;
 const USER_LITERAL = /User\s*::\s*"/;
 /** Synthetic decisions run after each load to warm Cedar up. */
 const WARM_UP_DECISIONS = 96;
+/** Longest run of warm-up decisions after a reload before yielding to the event loop. */
+const WARM_UP_SLICE_MS = 2;
 const FORBID_REASONS = DecisionReason.options.filter(
   (reason) =>
     reason !== 'ENTITLEMENTS_STALE' &&
@@ -276,9 +278,12 @@ export class PolicyEngine {
       slot: loaded.slot,
       namesUsers: [...loaded.policies.values()].some((policy) => USER_LITERAL.test(policy.text)),
     };
-    // Warm the new slot before it takes traffic.
-    this.warm(next);
+    // The first set is warmed before any traffic; a later one (the process is warm by then) in
+    // slices after the swap, so a reload does not hold the event loop for ~100 decisions.
+    const first = this.snapshot === undefined;
+    if (first) this.warm(next);
     this.snapshot = next;
+    if (!first) this.warmInSlices(next);
     this.refused = undefined;
     this.cache.clear();
     const how = candidate.manifest ? ` (manifest of ${candidate.manifest.publishedAt})` : '';
@@ -350,33 +355,47 @@ export class PolicyEngine {
    * decisions otherwise take milliseconds each).
    */
   private warm(snapshot: PolicySetSnapshot): void {
+    for (let index = 0; index < WARM_UP_DECISIONS; index++) this.warmOne(snapshot, index);
+  }
+
+  /** Warms `snapshot` a few decisions at a time between other work; stops once another set is in force. */
+  private warmInSlices(snapshot: PolicySetSnapshot, from = 0): void {
+    setImmediate(() => {
+      let index = from;
+      const until = performance.now() + WARM_UP_SLICE_MS;
+      while (index < WARM_UP_DECISIONS && this.snapshot === snapshot && performance.now() < until) {
+        this.warmOne(snapshot, index++);
+      }
+      if (index < WARM_UP_DECISIONS && this.snapshot === snapshot) this.warmInSlices(snapshot, index);
+    });
+  }
+
+  private warmOne(snapshot: PolicySetSnapshot, index: number): void {
     const assurances: DeviceAssurance[] = ['software', 'hardware'];
-    for (let index = 0; index < WARM_UP_DECISIONS; index++) {
-      const flag = (bit: number) => ((index >> bit) & 1) === 1;
-      this.evaluate(
-        snapshot,
-        {
-          userId: `warm-up-${index}`,
-          principal: {
-            groups: flag(0) ? ['research', 'us-persons'] : flag(1) ? ['contractors'] : [],
-            usPerson: flag(0),
-            verificationPending: flag(2),
-          },
-          device: { assurance: assurances[index % 2]!, compliant: flag(3), failedChecks: flag(3) ? [] : ['firewall'] },
-          model: {
-            id: `warm-up-model-${index % 7}`,
-            attributes: {
-              exportControlled: flag(1),
-              suspended: flag(4),
-              requiredGroups: flag(2) ? ['research'] : [],
-              requiresHardware: flag(3),
-              requiresCompliantDevice: flag(0),
-            },
-          } as unknown as CatalogModel,
+    const flag = (bit: number) => ((index >> bit) & 1) === 1;
+    this.evaluate(
+      snapshot,
+      {
+        userId: `warm-up-${index}`,
+        principal: {
+          groups: flag(0) ? ['research', 'us-persons'] : flag(1) ? ['contractors'] : [],
+          usPerson: flag(0),
+          verificationPending: flag(2),
         },
-        true,
-      );
-    }
+        device: { assurance: assurances[index % 2]!, compliant: flag(3), failedChecks: flag(3) ? [] : ['firewall'] },
+        model: {
+          id: `warm-up-model-${index % 7}`,
+          attributes: {
+            exportControlled: flag(1),
+            suspended: flag(4),
+            requiredGroups: flag(2) ? ['research'] : [],
+            requiresHardware: flag(3),
+            requiresCompliantDevice: flag(0),
+          },
+        } as unknown as CatalogModel,
+      },
+      true,
+    );
   }
 
   private current(): PolicySetSnapshot {
