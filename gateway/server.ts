@@ -569,7 +569,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     reply.header('cache-control', 'max-age=300').send(discovery),
   );
   const health = () => ({
-    status: policy.lastRefused || catalogSource.lastRefused || auditTail.problem ? 'degraded' : 'ok',
+    status:
+      policy.lastRefused || catalogSource.lastRefused || auditTail.problem || checkpoints.lastFailure
+        ? 'degraded'
+        : 'ok',
     policy: {
       revision: policy.revision,
       digest: policy.digest,
@@ -586,6 +589,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     audit: {
       lastCheckpoint: checkpoints.last ? { at: checkpoints.last.at, count: checkpoints.last.count } : null,
       problem: auditTail.problem ?? null,
+      checkpointFailure: refusalForHealth(checkpoints.lastFailure),
     },
   });
   app.get('/healthz', async (_request, reply) => reply.header('cache-control', 'no-store').send(health()));

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,5 +68,39 @@ describe('audit checkpoints of a running gateway', () => {
     const verdict = await verifyStateDir({ stateDir, publicKeyFile: other });
     expect(verdict.ok).toBe(false);
     expect(verdict.problems[0]).toMatch(/checkpoint line 1 does not verify/);
+  });
+
+  it('that cannot be written leave the gateway degraded in health, saying why, until one is written again', async () => {
+    const path = join(stateDir, CHECKPOINT_FILE);
+    const saved = readFileSync(path);
+    rmSync(path);
+    // A folder where the file should be: every append fails.
+    mkdirSync(path);
+    try {
+      const client = await harness.signIn(testPersonas.fnResearcher);
+      expect((await client.request('GET', '/v1/models')).status).toBe(200);
+      const failing = await eventually(async () => {
+        const body = (await (await fetch(`${harness.gateway.url}/healthz`)).json()) as {
+          status: string;
+          audit: { checkpointFailure: { reason: string } | null };
+        };
+        return body.audit.checkpointFailure ? body : undefined;
+      }, 'a failed checkpoint in health');
+      expect(failing.status).toBe('degraded');
+      expect(failing.audit.checkpointFailure?.reason).toMatch(/EISDIR|directory/i);
+      expect(harness.logLines.some((line) => line.startsWith('writing an audit checkpoint failed'))).toBe(true);
+    } finally {
+      rmSync(path, { recursive: true });
+      writeFileSync(path, saved);
+    }
+    const recovered = await eventually(async () => {
+      const body = (await (await fetch(`${harness.gateway.url}/healthz`)).json()) as {
+        status: string;
+        audit: { checkpointFailure: unknown };
+      };
+      return body.audit.checkpointFailure === null ? body : undefined;
+    }, 'the next checkpoint written');
+    expect(recovered.status).toBe('ok');
+    expect((await verifyStateDir({ stateDir })).ok).toBe(true);
   });
 });

@@ -70,6 +70,7 @@ function appendDurably(path: string, line: string): void {
 export class CheckpointWriter {
   private timer: NodeJS.Timeout | undefined;
   private newest: AuditCheckpoint | undefined;
+  private failure: { readonly at: string; readonly reason: string } | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -83,6 +84,11 @@ export class CheckpointWriter {
   /** The newest checkpoint written (or found at start), if any. */
   get last(): AuditCheckpoint | undefined {
     return this.newest;
+  }
+
+  /** The last failure to write a checkpoint, until one is written again. */
+  get lastFailure(): { readonly at: string; readonly reason: string } | undefined {
+    return this.failure;
   }
 
   /** Starts the interval (0 = only on shutdown); `newest` is the newest checkpoint already in the file. */
@@ -109,8 +115,10 @@ export class CheckpointWriter {
         const jws = await signCheckpoint(this.key, checkpoint);
         appendDurably(this.path, jws);
         this.newest = checkpoint;
+        this.failure = undefined;
         this.log(`audit checkpoint (${trigger}): ${head.seq} records, head ${head.hash} ${jws}`);
       } catch (error) {
+        this.failure = { at: this.clock().toISOString(), reason: (error as Error).message };
         this.log(`writing an audit checkpoint failed: ${(error as Error).message}`);
       }
     });
