@@ -27,6 +27,8 @@ export interface StackOptions {
   readonly requiredChecks?: readonly PostureCheckId[];
   /** Enrolment policy, TPM manufacturer roots, device certificates; the gateway's default (open) when omitted. */
   readonly deviceTrust?: DeviceTrustOptions;
+  /** One gateway terminates TLS itself with this key and certificate (PEM), e.g. to try mutual TLS. */
+  readonly gatewayTls?: { readonly key: string; readonly cert: string };
   /** Gateway instances; more than one needs `sharedState` and puts a round-robin balancer on `gatewayPort`. Default 1. */
   readonly instances?: number;
   /** PostgreSQL and Redis every instance shares; default SQLite and memory in `<stateDir>/gateway`. */
@@ -64,6 +66,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const instances = options.instances ?? 1;
   if (!Number.isInteger(instances) || instances < 1)
     throw new Error(`instances must be a whole number ≥ 1, got ${instances}`);
+  if (instances > 1 && options.gatewayTls) throw new Error('gatewayTls is for a single instance');
   if (instances > 1 && !options.sharedState) {
     throw new Error('Several instances need shared state: PostgreSQL and Redis (--store postgres)');
   }
@@ -98,6 +101,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     },
     ...(options.requiredChecks ? { requiredChecks: options.requiredChecks } : {}),
     ...(options.deviceTrust ? { deviceTrust: options.deviceTrust } : {}),
+    ...(options.gatewayTls ? { tls: options.gatewayTls } : {}),
     ...(options.demoTokensPerSecond !== undefined ? { demoTokensPerSecond: options.demoTokensPerSecond } : {}),
   };
   const gateways: RunningGateway[] = [];

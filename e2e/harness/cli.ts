@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { deviceTrustFromEnvironment } from '../../gateway/device/attestation/options';
 import { MemorySecretStore } from '../../main/node/adapters';
 import { HARNESS_DEVICES, startHarness, type HarnessDevice } from './harness';
 
@@ -35,19 +36,37 @@ async function main(): Promise<void> {
       'no-open': { type: 'boolean', default: false },
       /** A folder laid out like /etc/clearance (owned by you, not root) to try managed settings. */
       'managed-policy': { type: 'string' },
+      /** A managed-device certificate (PEM) and its key the app presents by mutual TLS. */
+      'client-cert': { type: 'string' },
+      'client-key': { type: 'string' },
     },
   });
   const device = values.device as HarnessDevice;
   if (!HARNESS_DEVICES.includes(device)) {
     throw new Error(`--device must be ${HARNESS_DEVICES.join(', ')} (got "${device}")`);
   }
+  if (Boolean(values['client-cert']) !== Boolean(values['client-key'])) {
+    throw new Error('--client-cert and --client-key go together');
+  }
   await mkdir(values.profile, { recursive: true });
+  const deviceTrust = deviceTrustFromEnvironment(process.env);
   const harness = await startHarness({
     profileDir: values.profile,
     secrets: new MemorySecretStore(await profileSecretKey(values.profile)),
     stackDir: join('.state', 'stack'),
     device,
     managedPolicyDir: values['managed-policy'],
+    ...(deviceTrust ? { deviceTrust } : {}),
+    ...(values['client-cert'] && values['client-key']
+      ? {
+          tls: {
+            clientCertificate: {
+              cert: await readFile(values['client-cert'], 'utf8'),
+              key: await readFile(values['client-key'], 'utf8'),
+            },
+          },
+        }
+      : {}),
     port: Number(values.port),
     log: (message, error) => console.log(error ? `${message}: ${String(error)}` : message),
     onOpenExternal: (url) => {

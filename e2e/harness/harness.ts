@@ -1,6 +1,9 @@
 import { mkdir, mkdtemp } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DeviceTrustOptions } from '../../gateway/device/attestation/options';
 import { startStack, type RunningStack } from '../../gateway/stack';
 import { startSoftwareTpm, type SoftwareTpm } from '../../gateway/testing/swtpm';
 import { NullHardwareKeyProvider, type HardwareKeyProvider } from '../../main/device/key';
@@ -11,7 +14,7 @@ import {
   noncompliantLinuxDevice,
 } from '../../main/device/fixtures/devices';
 import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters';
-import type { Adapters, Clock, ExternalBrowser, SecretStore } from '../../main/platform';
+import type { Adapters, Clock, ExternalBrowser, HttpClient, SecretStore } from '../../main/platform';
 import { readManagedPolicy } from '../../main/config/managed';
 import { UNMANAGED, type ManagedPolicy } from '../../main/config/policy';
 import { createServices, type ClearanceServices } from '../../main/services';
@@ -41,6 +44,16 @@ export interface HarnessOptions {
    * gateway trusts. Without it the harness starts one and a stack that trusts it.
    */
   readonly tpm?: SoftwareTpm;
+  /** The started stack's enrolment policy and device trust (`--device tpm` adds its TPM's roots). */
+  readonly deviceTrust?: DeviceTrustOptions;
+  /**
+   * A managed-device certificate the app presents by mutual TLS (PEM key and certificate, as Node's
+   * TLS takes them), and the CA of the gateway's own TLS certificate when the gateway terminates TLS.
+   */
+  readonly tls?: {
+    readonly clientCertificate?: { readonly cert: string; readonly key: string };
+    readonly gatewayCaPem?: string;
+  };
   readonly port?: number;
   readonly secrets?: SecretStore;
   /** Called with each URL the app asks the system browser to open (the sign-in page). */
@@ -78,6 +91,18 @@ function postureFor(device: HarnessDevice) {
   return createRecordedPostureService(device === 'noncompliant' ? noncompliantLinuxDevice : compliantLinuxDevice);
 }
 
+/** `fetch` through Node's TLS with the harness's client certificate and the gateway's CA (undici). */
+function tlsHttpClient(tls: NonNullable<HarnessOptions['tls']>): HttpClient {
+  const agent = new Agent({
+    connect: {
+      ...(tls.gatewayCaPem ? { ca: [...rootCertificates, tls.gatewayCaPem] } : {}),
+      ...(tls.clientCertificate ? { cert: tls.clientCertificate.cert, key: tls.clientCertificate.key } : {}),
+    },
+  });
+  return (input, init) =>
+    undiciFetch(input, { ...(init as object), dispatcher: agent }) as unknown as Promise<Response>;
+}
+
 /** The device key's store for a harness device; `undefined` lets the app look for this machine's TPM. */
 function hardwareKeysFor(device: HarnessDevice, tpm: SoftwareTpm | undefined, profileDir: string, adapters: Adapters) {
   if (device === 'real') return undefined;
@@ -107,7 +132,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       (await startStack({
         stateDir: options.stackDir ?? (await mkdtemp(join(tmpdir(), 'clearance-stack-'))),
         demoTokensPerSecond: options.demoTokensPerSecond,
-        ...(tpm ? { deviceTrust: { tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] } } : {}),
+        ...(tpm || options.deviceTrust
+          ? {
+              deviceTrust: {
+                ...options.deviceTrust,
+                ...(tpm ? { tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] } : {}),
+              },
+            }
+          : {}),
         log: (line) => log(line),
       }));
   } catch (error) {
@@ -128,6 +160,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 
   const adapters = {
     ...createNodeAdapters({
+      ...(options.tls ? { http: tlsHttpClient(options.tls) } : {}),
       paths: { userData: profileDir, logs: join(profileDir, 'logs') },
       browser,
       secrets: options.secrets ?? new MemorySecretStore(),
