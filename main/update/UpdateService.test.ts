@@ -163,6 +163,24 @@ describe('UpdateService against a local generic update feed', () => {
     update.dispose();
   });
 
+  it('says so, and never claims to be up to date, when electron-updater cannot update this installation', async () => {
+    const test = await createTestUpdater(dir, '0.1.0', { packaged: false });
+    const update = new UpdateService({
+      settings: settings('auto'),
+      updater: test.updater,
+      currentVersion: '0.1.0',
+      now: () => new Date(),
+      log: () => {},
+    });
+    expect(await update.start()).toMatchObject({
+      state: 'disabled',
+      canUpdate: false,
+      message: 'This kind of installation does not update itself; IT deploys new versions.',
+    });
+    expect(feed.requests).toEqual([]);
+    update.dispose();
+  });
+
   it('never shows the feed’s user name or password', async () => {
     const test = await createTestUpdater(dir, '0.1.0', { publisherNames: ['Clearance authors'] });
     const withCredentials = feed.url.replace('http://', 'http://feed-user:PlantedFeedPassword77@');

@@ -110,7 +110,7 @@ export class UpdateService {
     const { settings, updater } = this.options;
     if (!settings.enabled || !updater || this.disposed || !this.started) return Promise.resolve(this.current);
     if (this.running) return this.running;
-    if (this.current.state === 'downloading' || this.current.state === 'ready') return Promise.resolve(this.current);
+    if (['downloading', 'ready', 'disabled'].includes(this.current.state)) return Promise.resolve(this.current);
     this.running = this.runCheck(updater, settings.policy).finally(() => (this.running = undefined));
     return this.running;
   }
@@ -144,8 +144,17 @@ export class UpdateService {
     let available: boolean;
     try {
       const result = await updater.checkForUpdates();
-      info = result?.updateInfo;
-      available = result?.isUpdateAvailable === true;
+      if (result === null) {
+        // electron-updater is inactive for this kind of installation (e.g. Linux outside an AppImage, deb or rpm).
+        this.options.log('Update check: this installation cannot update itself');
+        return this.set({
+          state: 'disabled',
+          canUpdate: false,
+          message: 'This kind of installation does not update itself; IT deploys new versions.',
+        });
+      }
+      info = result.updateInfo;
+      available = result.isUpdateAvailable;
     } catch (error) {
       return this.fail(this.describeCheckError(error), error);
     }

@@ -106,13 +106,13 @@ export class NodeHttpExecutor extends HttpExecutor<ReturnType<typeof httpRequest
 /** The installed app as the updater sees it, in a temporary folder; quit handlers are kept, never run. */
 export class TestAppAdapter implements AppAdapter {
   readonly name = 'Clearance';
-  readonly isPackaged = true;
   readonly quitHandlers: ((exitCode: number) => void)[] = [];
   quitCalls = 0;
 
   constructor(
     readonly version: string,
     private readonly dir: string,
+    readonly isPackaged = true,
   ) {}
 
   get appUpdateConfigPath(): string {
@@ -155,9 +155,11 @@ export async function createTestUpdater(
   options: {
     readonly publisherNames?: readonly string[];
     readonly verifySignature?: (publisherNames: string[], file: string) => Promise<string | null>;
+    /** False stands for an installation electron-updater cannot update (it then checks nothing). */
+    readonly packaged?: boolean;
   } = {},
 ): Promise<TestUpdater> {
-  const app = new TestAppAdapter(version, dir);
+  const app = new TestAppAdapter(version, dir, options.packaged ?? true);
   await mkdir(join(dir, 'resources'), { recursive: true });
   const publisher = options.publisherNames?.length
     ? `publisherName:\n${options.publisherNames.map((n) => `  - ${n}`).join('\n')}\n`
