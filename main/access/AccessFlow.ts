@@ -84,6 +84,7 @@ export class AccessFlow {
           platform: options.platform,
           commands: adapters.commands,
           userData: adapters.paths.userData,
+          ...(options.managed.config.tpmTcti ? { tcti: options.managed.config.tpmTcti } : {}),
         }),
       clock: adapters.clock,
       log: options.log,

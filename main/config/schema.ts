@@ -79,6 +79,21 @@ export const ManagedConfig = z
       category: 'connection',
       example: [{ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'ent-2026' }],
     }),
+    tpmTcti: key(
+      z
+        .string()
+        .trim()
+        .max(200)
+        .regex(/^(device|tabrmd|swtpm|mssim)(:[\w./=,:-]*)?$/, 'must be a tpm2-tools TCTI such as device:/dev/tpmrm0'),
+      {
+        title: 'TPM connection (Linux)',
+        description:
+          'How the app reaches the TPM 2.0 that holds the device key, as a tpm2-tools TCTI, when it is not the kernel resource manager (device:/dev/tpmrm0, the default when that device exists), for example tabrmd for the TPM access broker. Linux only.',
+        scope: 'machine',
+        category: 'connection',
+        example: 'device:/dev/tpmrm0',
+      },
+    ),
     authority: key(z.url({ protocol: /^https$/ }), {
       title: 'Sign-in authority',
       description:

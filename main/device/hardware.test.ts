@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ManagedConfig } from '../config/schema';
 import type { CommandRunner } from '../platform';
 import { hardwareKeyProviderFor, TPM_RESOURCE_MANAGER } from './hardware';
 
@@ -38,5 +39,14 @@ describe('hardwareKeyProviderFor', () => {
       exists: () => false,
     });
     expect(provider.name).toBe('tpm');
+  });
+
+  it("takes the TCTI from IT's managed tpmTcti, which must be a tpm2-tools TCTI", () => {
+    for (const tcti of ['device:/dev/tpmrm0', 'tabrmd', 'tabrmd:bus_type=system']) {
+      expect(ManagedConfig.safeParse({ tpmTcti: tcti }).success).toBe(true);
+    }
+    for (const tcti of ['', '/dev/tpmrm0', 'device:/dev/tpmrm0 --help', 'cmd:$(reboot)', 'x'.repeat(201)]) {
+      expect(ManagedConfig.safeParse({ tpmTcti: tcti }).success).toBe(false);
+    }
   });
 });
