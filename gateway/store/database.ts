@@ -1,5 +1,5 @@
 import { fsyncSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 
@@ -69,6 +69,8 @@ export class GatewayDatabase {
   private depth = 0;
   private batch: PendingWrite[] | undefined;
   private commits = 0;
+  /** The WAL file, opened once for the group-commit fsyncs (SQLite keeps it while the connection is open). */
+  private walHandle: Promise<FileHandle> | undefined;
 
   constructor(
     readonly connection: DatabaseSync,
@@ -162,7 +164,7 @@ export class GatewayDatabase {
     }
     // The fsync starts after the COMMIT wrote the batch to the WAL, so it covers it (and every
     // earlier batch); a failed fsync fails the batch's callers rather than claiming durability.
-    syncFile(this.walPath).then(
+    this.syncWal().then(
       () => {
         for (const pending of batch) pending.resolve();
       },
@@ -170,6 +172,19 @@ export class GatewayDatabase {
         for (const pending of batch) pending.reject(error);
       },
     );
+  }
+
+  private async syncWal(): Promise<void> {
+    this.walHandle ??= open(this.walPath!, 'r');
+    const handle = this.walHandle;
+    try {
+      await (await handle).sync();
+    } catch (error) {
+      // Open it afresh next time; this batch fails rather than claiming durability.
+      if (this.walHandle === handle) this.walHandle = undefined;
+      void handle.then((opened) => opened.close()).catch(() => {});
+      throw error;
+    }
   }
 
   private restoreFullSync(): void {
@@ -210,6 +225,9 @@ export class GatewayDatabase {
         // no WAL file: nothing was written since the last checkpoint
       }
     }
+    const handle = this.walHandle;
+    this.walHandle = undefined;
+    void handle?.then((opened) => opened.close()).catch(() => {});
     this.statements.clear();
     this.connection.close();
   }
@@ -236,14 +254,4 @@ export function openGatewayDatabase(path: string): GatewayDatabase {
     })();
   }
   return db;
-}
-
-/** fsync of one file on libuv's thread pool. */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
