@@ -134,6 +134,36 @@ describe('npm run audit:verify', () => {
     expect(result.code).toBe(1);
   });
 
+  it('detects a record whose data was given a duplicate key, which SQLite reads and JSON.parse ignores', async () => {
+    // Found by the attack pass: `{"effect":"allow","reason":null, …original…}` parses (last key
+    // wins) to the original object, so its hash still matched, while SQLite's json_extract, what an
+    // auditor's query reads, answers the first key: a denied call read as allowed, verdict INTACT.
+    const state = copyOfState();
+    let seq = 0;
+    tamper(state, (db) => {
+      seq = (
+        db
+          .prepare(
+            `SELECT min(seq) AS seq FROM audit WHERE kind = 'access' AND json_extract(data, '$.effect') = 'deny'`,
+          )
+          .get() as { seq: number }
+      ).seq;
+      db.prepare(`UPDATE audit SET data = '{"effect":"allow","reason":null,' || substr(data, 2) WHERE seq = ?`).run(
+        seq,
+      );
+    });
+    const db = new DatabaseSync(join(state, 'gateway.db'), { readOnly: true });
+    const read = db.prepare(`SELECT json_extract(data, '$.effect') AS effect FROM audit WHERE seq = ?`).get(seq) as {
+      effect: string;
+    };
+    db.close();
+    expect(read.effect).toBe('allow');
+    const result = await verify(state);
+    expect(result.stdout).toContain('VERDICT: TAMPERED');
+    expect(result.stdout).toMatch(/record \d+: data is not exactly as the gateway wrote it/);
+    expect(result.code).toBe(1);
+  });
+
   it('detects deleted newest records, which leave an unbroken chain', async () => {
     const state = copyOfState();
     tamper(state, (db) => db.prepare('DELETE FROM audit WHERE seq > ?').run(count - 2));

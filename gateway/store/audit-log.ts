@@ -182,8 +182,8 @@ export class AuditChainWalk {
     let record: AuditRecord;
     try {
       record = parse();
-    } catch {
-      return broken('data is not valid JSON');
+    } catch (error) {
+      return broken(error instanceof AuditDataEdited ? error.problem : 'data is not valid JSON');
     }
     if (hashAuditRecord(record) !== hash) return broken('hash does not match the record contents');
     this.previous = hash;
@@ -204,10 +204,34 @@ function fromRow(row: AuditRow): AuditRecord {
     at: row.at,
     kind: row.kind,
     subject: row.subject,
-    data: JSON.parse(row.data) as Record<string, unknown>,
+    data: parseAuditData(row.seq, row.data),
     prevHash: row.prev_hash,
     hash: row.hash,
   };
+}
+
+/** A stored record's data text is not the text the gateway wrote for it. */
+export class AuditDataEdited extends Error {
+  readonly problem = 'data is not exactly as the gateway wrote it (a duplicate key or reformatted text)';
+
+  constructor(readonly seq: number) {
+    super('');
+    this.message = `record ${seq}: ${this.problem}`;
+  }
+}
+
+/**
+ * Parses a stored record's data, refusing text the gateway cannot have written.
+ *
+ * The hash covers the parsed data, so text that parses to the same object but reads otherwise is
+ * an undetected edit unless refused here: a duplicate key (`{"effect":"allow", …, "effect":"deny"}`)
+ * that JSON.parse drops but SQL's `json_extract` answers, or any reformatting. The gateway always
+ * stores `JSON.stringify` of the data, which that round trip reproduces exactly.
+ */
+export function parseAuditData(seq: number, text: string): Record<string, unknown> {
+  const data = JSON.parse(text) as Record<string, unknown>;
+  if (JSON.stringify(data) !== text) throw new AuditDataEdited(seq);
+  return data;
 }
 
 function newDecisionId(): string {

@@ -6,6 +6,7 @@ import {
   AuditChainWalk,
   GENESIS_HASH,
   hashAuditRecord,
+  parseAuditData,
   type AuditEntry,
   type AuditKind,
   type AuditLog,
@@ -434,7 +435,7 @@ function fromAuditRow(row: AuditRow): AuditRecord {
     at: row.at,
     kind: row.kind,
     subject: row.subject,
-    data: JSON.parse(row.data) as Record<string, unknown>,
+    data: parseAuditData(Number(row.seq), row.data),
     prevHash: row.prev_hash,
     hash: row.hash,
   };
