@@ -20,6 +20,9 @@ let tpm: SoftwareTpm;
 let harness: GatewayHarness;
 let handle: HardwareKeyHandle;
 let folder: string;
+/** A session whose DPoP proofs the TPM key signs, and one with a software key, on the same gateway. */
+let tpmClient: GatewayTestClient;
+let softwareClient: GatewayTestClient;
 
 beforeAll(async () => {
   folder = mkdtempSync(join(tmpdir(), 'clearance-tpm-bench-'));
@@ -29,9 +32,22 @@ beforeAll(async () => {
   });
   const provider = new TpmKeyProvider({ commands: new NodeCommandRunner(), folder, tcti: tpm.tcti });
   handle = (await provider.openOrCreate())!;
+  const device = await TestDevice.withSigner({ ...handle.publicJwk }, (data) => handle.sign(data));
+  tpmClient = new GatewayTestClient(harness.gateway.url, device);
+  const token = await harness.idp.mint(testPersonas.usResearcher);
+  const nonce = await tpmClient.challenge(token);
+  const attestation = await attestWithTpm(harness.gateway.url, token, nonce, handle.attestor!);
+  await tpmClient.acceptSession(
+    await tpmClient.requestSession(token, nonce, { assurance: 'hardware' }, { attestation }),
+  );
+  const open = await startGatewayHarness();
+  openGateway = open;
+  softwareClient = await open.signIn(testPersonas.usResearcher);
 }, 120_000);
+let openGateway: GatewayHarness | undefined;
 afterAll(async () => {
   await harness?.close();
+  await openGateway?.close();
   await tpm?.close();
   rmSync(folder, { recursive: true, force: true });
 });
@@ -43,6 +59,24 @@ describe('TPM device key', () => {
     'ES256 signature by the TPM (tpm2_sign + flush)',
     async () => {
       await handle.sign(input);
+    },
+    { iterations: 20, warmupIterations: 2 },
+  );
+  bench(
+    'a gateway call (GET /v1/models) whose DPoP proof the TPM key signs',
+    async () => {
+      const response = await tpmClient.request('GET', '/v1/models');
+      if (response.status !== 200) throw new Error(`models failed: ${response.status}`);
+      await response.arrayBuffer();
+    },
+    { iterations: 20, warmupIterations: 2 },
+  );
+  bench(
+    'the same call with a software device key',
+    async () => {
+      const response = await softwareClient.request('GET', '/v1/models');
+      if (response.status !== 200) throw new Error(`models failed: ${response.status}`);
+      await response.arrayBuffer();
     },
     { iterations: 20, warmupIterations: 2 },
   );
