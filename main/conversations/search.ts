@@ -20,19 +20,38 @@ export function textMatcher(query: string | undefined): ((text: string) => TextM
 }
 
 /**
- * A one-line excerpt of `text` around a match, with ellipses where it was cut.
+ * Markdown as the words a reader sees: no emphasis markers, code fences, backticks, heading or quote
+ * marks, list bullets or table pipes, and links as their text.
+ *
+ * For one-line excerpts only (search snippets); it is not a Markdown parser.
  */
-export function snippetAround(text: string, match: TextMatch, before = 40, after = 100): string {
+export function markdownToPlainText(markdown: string): string {
+  return markdown
+    .replace(/^\s*(?:```|~~~)[^\n]*$/gm, ' ')
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/^\s{0,3}(?:#{1,6}|>+|[-*+]|\d+[.)])\s+/gm, '')
+    .replace(/:?-{3,}:?/g, ' ')
+    .replace(/\|/g, ' ')
+    .replace(/(\*\*|__|~~|`+)/g, '')
+    .replace(/(^|[\s(])[*_](\S)/g, '$1$2')
+    .replace(/(\S)[*_](?=[\s).,;:!?]|$)/g, '$1');
+}
+
+/**
+ * A one-line excerpt of `text` around a match, with ellipses where it was cut, as plain text (no Markdown marks).
+ */
+export function snippetAround(text: string, match: TextMatch, before = 24, after = 100): string {
   let start = Math.max(0, match.index - before);
   let end = Math.min(text.length, match.index + match.length + after);
   if (start > 0) {
-    const space = text.lastIndexOf(' ', match.index);
-    if (space > start) start = space + 1;
+    // Start at a word boundary within the context before the hit, not at the hit itself.
+    const space = text.indexOf(' ', start);
+    if (space !== -1 && space < match.index) start = space + 1;
   }
   if (end < text.length) {
     const space = text.indexOf(' ', match.index + match.length);
     if (space !== -1 && space < end) end = Math.max(space, text.lastIndexOf(' ', end));
   }
-  const body = text.slice(start, end).replace(/\s+/g, ' ').trim();
+  const body = markdownToPlainText(text.slice(start, end)).replace(/\s+/g, ' ').trim();
   return `${start > 0 ? '…' : ''}${body}${end < text.length ? '…' : ''}`;
 }

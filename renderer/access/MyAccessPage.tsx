@@ -108,15 +108,21 @@ export function MyAccessPage() {
                         {model.demo ? <span className="badge badge-demo">Demo</span> : null}
                       </span>
                     </th>
-                    <td>
+                    <td className="access-status" data-label="Status">
                       <span className={`status-pill ${allowed ? 'status-allowed' : 'status-denied'}`}>
                         {allowed ? <PassIcon /> : <LockIcon />} {allowed ? 'Available' : 'Restricted'}
                       </span>
                     </td>
-                    <td>{allowed ? '—' : deniedTitle(model)}</td>
-                    <td>{model.policy ? <code>{model.policy}</code> : '—'}</td>
-                    <td>{model.since ? <time dateTime={model.since}>{formatSince(model.since)}</time> : '—'}</td>
-                    <td>
+                    <td className="access-reason" data-label="Reason">
+                      {allowed ? '—' : deniedTitle(model)}
+                    </td>
+                    <td className="access-rule" data-label="Rule">
+                      {model.policy ? <code>{model.policy}</code> : '—'}
+                    </td>
+                    <td className="access-since" data-label="Since">
+                      {model.since ? <time dateTime={model.since}>{formatSince(model.since)}</time> : '—'}
+                    </td>
+                    <td className="access-why">
                       {allowed ? null : (
                         <button
                           type="button"

@@ -170,6 +170,8 @@ export const KeyboardIcon = icon(
   'KeyboardIcon',
 );
 /** A chat bubble: conversations. */
+export const MenuIcon = icon(<path d="M4 7h16M4 12h16M4 17h16" />, 'MenuIcon');
+
 export const ChatIcon = icon(<path d="M4 5h16v11H9l-5 4V5Z" />, 'ChatIcon');
 /** A key: access. */
 export const KeyIcon = icon(

@@ -4,6 +4,7 @@ import {
   KeyboardIcon,
   KeyIcon,
   LogoIcon,
+  MenuIcon,
   MoonIcon,
   SettingsIcon,
   SignOutIcon,
@@ -78,10 +79,20 @@ function AccountMenu() {
   );
 }
 
+/** Props of the app header. */
+export interface HeaderProps {
+  /** The id of the conversations sidebar, which the toggle shows and hides in a narrow window. */
+  readonly sidebarId: string;
+  readonly sidebarOpen: boolean;
+  readonly onToggleSidebar: () => void;
+}
+
 /**
  * The app header: brand, the two sections (Chat, My access), theme, help and the account.
+ *
+ * In a narrow window (or at a large zoom) the sidebar folds away behind the Conversations toggle.
  */
-export function Header() {
+export function Header({ sidebarId, sidebarOpen, onToggleSidebar }: HeaderProps) {
   const view = useAppState((state) => state.view);
   const theme = useAppState((state) => state.theme);
   const { showView, cycleTheme, setShortcutsOpen, exportDiagnostics } = useActions();
@@ -90,6 +101,17 @@ export function Header() {
   const ThemeIcon = theme === 'light' ? SunIcon : theme === 'dark' ? MoonIcon : SystemIcon;
   return (
     <header className="app-header">
+      <button
+        type="button"
+        className="icon-button sidebar-toggle"
+        aria-label="Conversations"
+        aria-expanded={sidebarOpen}
+        aria-controls={sidebarId}
+        title={sidebarOpen ? 'Hide conversations' : 'Show conversations'}
+        onClick={onToggleSidebar}
+      >
+        <MenuIcon />
+      </button>
       <div className="brand">
         <LogoIcon className="icon brand-logo" />
         <span>Clearance</span>

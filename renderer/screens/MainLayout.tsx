@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { AccessBanner } from '../access/LiveState';
 import { MyAccessPage } from '../access/MyAccessPage';
 import { PoliciesPage } from '../settings/PoliciesPage';
@@ -61,15 +61,36 @@ function SaveBanner() {
 export function MainLayout() {
   const view = useAppState((state) => state.view);
   const entitlements = useAppState((state) => state.entitlements);
+  const activeConversationId = useAppState((state) => state.activeConversationId);
+  const sidebarId = useId();
+  // In a narrow window the sidebar is an overlay, open only for the place it was opened at:
+  // choosing a conversation or a section puts it away.
+  const place = `${view}|${activeConversationId ?? ''}`;
+  const [openAt, setOpenAt] = useState<string | undefined>(undefined);
+  const sidebarOpen = openAt === place;
+  const setSidebarOpen = (open: boolean) => setOpenAt(open ? place : undefined);
   useGlobalShortcuts();
+
+  useEffect(() => {
+    if (!sidebarOpen) return undefined;
+    const onKeyDown = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape' || document.querySelector('[aria-modal="true"]')) return;
+      event.preventDefault();
+      setOpenAt(undefined);
+      document.querySelector<HTMLElement>(`[aria-controls="${CSS.escape(sidebarId)}"]`)?.focus();
+    };
+    window.addEventListener('keydown', onKeyDown, true);
+    return () => window.removeEventListener('keydown', onKeyDown, true);
+  }, [sidebarOpen, sidebarId]);
+
   return (
     <div className="app-shell">
-      <Header />
+      <Header sidebarId={sidebarId} sidebarOpen={sidebarOpen} onToggleSidebar={() => setSidebarOpen(!sidebarOpen)} />
       <SaveBanner />
       <UpdateBanner />
       {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
-      <div className="app-body">
-        <Sidebar />
+      <div className={`app-body${sidebarOpen ? ' is-sidebar-open' : ''}`}>
+        <Sidebar id={sidebarId} />
         <main className="app-main">
           {view === 'chat' ? (
             <ChatView />

@@ -54,6 +54,7 @@ function ConversationItem({ summary, active }: { readonly summary: ConversationS
           type="button"
           className="conversation-open"
           aria-current={active ? 'page' : undefined}
+          title={summary.title}
           onClick={() => void openConversation(summary.id)}
         >
           <span className="conversation-title">{summary.title}</span>
@@ -98,7 +99,7 @@ function ConversationItem({ summary, active }: { readonly summary: ConversationS
  * The conversations sidebar: new chat, search across titles and text, and the list with
  * inline rename and delete (undone from the toast).
  */
-export function Sidebar() {
+export function Sidebar({ id }: { readonly id?: string }) {
   const { newChat, searchConversations } = useActions();
   const conversations = useAppState((state) => state.conversations);
   const loaded = useAppState((state) => state.conversationsLoaded);
@@ -125,7 +126,7 @@ export function Sidebar() {
   }, [focusRequest]);
 
   return (
-    <nav className="sidebar" aria-label="Conversations">
+    <nav className="sidebar" id={id} aria-label="Conversations">
       <div className="sidebar-top">
         <button type="button" className="button button-primary new-chat" onClick={newChat}>
           <PlusIcon /> New chat
