@@ -1,36 +1,57 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { startStack } from '../gateway/stack';
+import { installFailureLine, planElectron } from './electron-binary';
 
 /**
  * `npm start`: the embedded demo stack (identity provider + gateway) and the Electron app pointed at it.
  *
- * The gateway runs in this Node process (the pinned Node 24, with its built-in SQLite), not in Electron. Where the Electron binary is not installed
- * (it cannot be downloaded on some machines), the same app opens in the browser harness instead.
+ * The gateway runs in this Node process (the pinned Node 24, with its built-in SQLite), not in Electron.
+ * When the Electron binary is missing, Electron's own installer fetches it (it honours ELECTRON_MIRROR and
+ * electron_config_cache); only if that fails does the same app open in the browser harness, with one line
+ * saying why.
  */
 const require = createRequire(import.meta.url);
 
-function electronBinary(): string | undefined {
+function installedElectron(): string | undefined {
   const electronDir = dirname(require.resolve('electron/package.json'));
-  const pathFile = join(electronDir, 'path.txt');
-  if (!existsSync(pathFile)) return undefined;
-  return require('electron') as string;
+  if (!existsSync(join(electronDir, 'path.txt'))) return undefined;
+  const binary = require('electron') as string;
+  return existsSync(binary) ? binary : undefined;
+}
+
+/** Runs `electron/install.js` as `npm install` would have; answers the binary, or the one line saying why not. */
+function installElectron(): { readonly binary?: string; readonly line?: string } {
+  const { version } = require('electron/package.json') as { version: string };
+  console.log(`Fetching Electron ${version} with its installer…`);
+  const result = spawnSync(process.execPath, [require.resolve('electron/install.js')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'inherit', 'pipe'],
+  });
+  const binary = result.status === 0 ? installedElectron() : undefined;
+  if (binary) return { binary };
+  return { line: installFailureLine(version, `${result.stderr ?? ''}${result.error?.message ?? ''}`, result.status) };
+}
+
+function openHarness(line: string): void {
+  console.log(`\n${line}\n`);
+  const harness = spawn(process.execPath, ['--import', 'tsx', 'e2e/harness/cli.ts'], { stdio: 'inherit' });
+  harness.on('exit', (code) => process.exit(code ?? 0));
 }
 
 async function main(): Promise<void> {
-  const binary = electronBinary();
-  if (!binary) {
-    console.log(
-      '\nThe Electron binary is not installed on this machine (it is downloaded on first use, and this machine cannot).' +
-        '\nOpening the same app in the browser harness instead (as `npm run demo:web`).\n',
-    );
-    const harness = spawn(process.execPath, ['--import', 'tsx', 'e2e/harness/cli.ts'], { stdio: 'inherit' });
-    harness.on('exit', (code) => process.exit(code ?? 0));
-    return;
+  const plan = planElectron(installedElectron(), process.env);
+  if (plan.kind === 'harness') return openHarness(plan.line);
+  let binary = plan.kind === 'use' ? plan.binary : undefined;
+  if (plan.kind === 'install') {
+    const installed = installElectron();
+    if (!installed.binary) return openHarness(installed.line ?? 'Electron could not be installed.');
+    binary = installed.binary;
   }
+  if (!binary) return;
   const stateDir = join('.state', 'stack');
   await mkdir(stateDir, { recursive: true });
   const stack = await startStack({ stateDir, log: (line) => console.log(line) });
