@@ -1019,6 +1019,17 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     revokeDevice: (userId, jkt, actor) => revokeDevice(userId, jkt, actor, 'POST /v1/admin/devices/retire'),
   });
 
+  /**
+   * The user id an admin call names: explain takes an id or a username, so suspend, resume and
+   * revoke do too. A username known to the registry is mapped to its user's id (an exact id wins);
+   * anything else is taken as an id, so a user who never signed in can still be suspended ahead.
+   * Without this, suspending "avery@…" answered `suspended: true` and suspended nobody.
+   */
+  const resolveUserId = async (idOrUsername: string): Promise<string> => {
+    const latest = await devices.latestForUser(idOrUsername);
+    if (!latest || latest.userId === idOrUsername) return idOrUsername;
+    return (await devices.listForUser(idOrUsername)).length > 0 ? idOrUsername : latest.userId;
+  };
   app.post('/v1/admin/revoke', async (request, reply) => {
     requireAdmin(request);
     const body = z
@@ -1034,12 +1045,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ),
       );
     const actor = body.data.actor ?? ADMIN_ACTOR;
+    const user = await resolveUserId(body.data.user);
     const targets = body.data.jkt
       ? [body.data.jkt]
-      : (await devices.listForUser(body.data.user)).filter((d) => !d.revokedAt).map((d) => d.jkt);
+      : (await devices.listForUser(user)).filter((d) => !d.revokedAt).map((d) => d.jkt);
     const revoked: string[] = [];
-    for (const jkt of targets)
-      if (await revokeDevice(body.data.user, jkt, actor, 'POST /v1/admin/revoke')) revoked.push(jkt);
+    for (const jkt of targets) if (await revokeDevice(user, jkt, actor, 'POST /v1/admin/revoke')) revoked.push(jkt);
     return reply.header('cache-control', 'no-store').send({ revoked });
   });
 
@@ -1073,7 +1084,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const UserPath = z.object({ id: z.string().min(1).max(256) });
   app.post('/v1/admin/users/:id/suspend', async (request, reply) => {
     requireAdmin(request);
-    const { id } = UserPath.parse(request.params);
+    const id = await resolveUserId(UserPath.parse(request.params).id);
     const body = z
       .object({ reason: z.string().max(500).optional(), actor: Actor })
       .strict()
@@ -1120,7 +1131,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   app.post('/v1/admin/users/:id/resume', async (request, reply) => {
     requireAdmin(request);
-    const { id } = UserPath.parse(request.params);
+    const id = await resolveUserId(UserPath.parse(request.params).id);
     const body = z
       .object({ actor: Actor })
       .strict()
