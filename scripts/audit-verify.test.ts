@@ -197,6 +197,21 @@ describe('npm run audit:verify', () => {
     expect(result.code).toBe(1);
   });
 
+  // OPEN WEAKNESS (attack pass, 2026-11-28): a rollback of the state folder needs no key. Deleting
+  // every record and the checkpoint file (or, with several checkpoints, the newest records together
+  // with the newest lines of audit-checkpoints.jsonl) leaves a folder that looks like an earlier,
+  // honest one, and the verdict is INTACT. Only checkpoint copies kept off the host
+  // (`--checkpoints`, from the shipped gateway log) or an external anchor can catch it; the fix is
+  // not small (the verifier would need a record of the newest checkpoint outside the folder).
+  it.fails('detects a rollback: every record and the checkpoint file deleted (needs no key)', async () => {
+    const state = copyOfState();
+    tamper(state, (db) => db.prepare('DELETE FROM audit').run());
+    rmSync(join(state, CHECKPOINT_FILE));
+    const result = await verify(state);
+    expect(result.stdout).toContain('VERDICT: TAMPERED');
+    expect(result.code).toBe(1);
+  });
+
   it('detects a deleted checkpoint file, and a checkpoint line that was altered', async () => {
     const withoutFile = copyOfState();
     rmSync(join(withoutFile, CHECKPOINT_FILE));
