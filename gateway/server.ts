@@ -126,6 +126,14 @@ export interface GatewayOptions {
   readonly reconcileSeconds?: number;
   /** Per-principal limits (requests, challenges, replay entries, body sizes); defaults in `DEFAULT_LIMITS`. */
   readonly limits?: Partial<LimitSettings>;
+  /**
+   * Addresses of the reverse proxies in front of the gateway (IPs or CIDR ranges).
+   *
+   * Only from these peers is `X-Forwarded-For` read, so the per-address limit and the audit's
+   * `address` see the real client; from any other peer the header is ignored. Without it, behind a
+   * proxy every caller shares the proxy's one address budget, so one outsider could starve everyone.
+   */
+  readonly trustedProxies?: readonly string[];
   /** Shared quota stores for several instances; default in memory. */
   readonly quotaStores?: {
     readonly challenges?: ChallengeStore;
@@ -390,6 +398,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const app = Fastify({
     logger: false,
     bodyLimit: limits.smallBodyBytes,
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     requestIdHeader: false,
     genReqId: (request) => currentRequest()?.requestId ?? requestIdFor(request.headers[REQUEST_ID_HEADER]),
     serverFactory: (h) => {

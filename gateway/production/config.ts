@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PostureCheckId } from '../../shared/device';
@@ -75,6 +76,10 @@ export const ProductionConfig = z
       })
       .strict(),
     requiredChecks: z.array(PostureCheckId).optional(),
+    /** The TLS proxy's addresses (IPs): only from them is X-Forwarded-For read (per-address limit, audit). */
+    trustedProxies: z
+      .array(z.string().refine((address) => isIP(address) !== 0, { message: 'must be an IP address' }))
+      .optional(),
     /**
      * Several instances: PostgreSQL and Redis shared by all, their URLs (with credentials) read
      * from the environment variables named here, never from the file.
@@ -182,5 +187,6 @@ export async function toGatewayOptions(
       ...(config.discovery.minAppVersion ? { minAppVersion: config.discovery.minAppVersion } : {}),
     },
     ...(config.requiredChecks ? { requiredChecks: config.requiredChecks } : {}),
+    ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
   };
 }
