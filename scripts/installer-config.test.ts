@@ -80,6 +80,12 @@ describe('electron-builder.yml installers', () => {
     ]);
   });
 
+  it('refuses macOS targets without the zip the in-app updater installs from', () => {
+    const changed = clone();
+    changed.mac = { ...changed.mac, target: ['dmg', 'pkg'] };
+    expect(installerProblems(changed, packageJson, readReal)).toEqual(['mac.target must include zip']);
+  });
+
   it('refuses a Windows icon without a 256×256 image and entitlements that disable library validation', () => {
     const png = readReal('build/icons/32x32.png')!;
     const read: ReadFile = (path) =>

@@ -81,7 +81,8 @@ export function installerProblems(config: Config, packageJson: Config, read: Rea
     problems.push('win.icon must be an .ico with a 256×256 image');
 
   const mac = section(config, 'mac');
-  for (const target of ['dmg', 'pkg'])
+  // zip: Squirrel.Mac, which electron-updater drives on macOS, installs updates only from the zip.
+  for (const target of ['dmg', 'pkg', 'zip'])
     if (!targets(mac).includes(target)) problems.push(`mac.target must include ${target}`);
   if (mac.hardenedRuntime !== true) problems.push('mac.hardenedRuntime must be true');
   if (mac.notarize !== true) problems.push('mac.notarize must be true');
