@@ -51,7 +51,7 @@ test.describe('on the device whose key a TPM attests (--device tpm)', () => {
   test.use({ device: 'tpm' });
   // Every gateway call is signed by the software TPM through tpm2-tools (most of a second on a
   // loaded machine, docs/performance.md), and attestation runs about 20 tpm2-tools processes.
-  test.setTimeout(240_000);
+  test.describe.configure({ timeout: 240_000 });
 
   test('Orion 2 Secure is available in the picker and answers', async ({ app, harness, stack }) => {
     await signIn(app, harness, 'Avery Stone');
