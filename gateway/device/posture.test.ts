@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProblemDetails } from '../../shared/problem';
 import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
 import { testPersonas } from '../testing/identity-provider';
-import { PASSING_CHECKS, TestDevice } from '../testing/device-client';
+import { GatewayTestClient, PASSING_CHECKS, TestDevice } from '../testing/device-client';
 import { deviceVerdict } from './posture';
 
 let harness: GatewayHarness;
@@ -68,6 +68,27 @@ describe('device attestation', () => {
   it('refuses an old report', async () => {
     const { response } = await attempt({ iat: Math.floor(Date.now() / 1000) - 3600 });
     expect(response.status).toBe(400);
+  });
+});
+
+describe('the device id a report claims', () => {
+  // Found by the attack pass: a software key could call itself "tpm-ek:<hash>", the id the gateway
+  // gives only to a TPM-verified device, and IT's enrolment list and explain showed it as such; ids
+  // with control characters or 5,000 characters were recorded too.
+  it.each([
+    ['the TPM-verified namespace', `tpm-ek:${'a'.repeat(64)}`],
+    ['control characters', 'laptop\n<script>'],
+    ['more than 128 characters', 'x'.repeat(129)],
+  ])('refuses %s with 400 and enrols nothing', async (_name, deviceId) => {
+    const idpToken = await harness.idp.mint(testPersonas.usResearcher);
+    const client = new GatewayTestClient(harness.gateway.url, await TestDevice.create());
+    const response = await client.requestSession(idpToken, await client.challenge(idpToken), { deviceId });
+    expect(response.status).toBe(400);
+    const body = ProblemDetails.parse(await response.json());
+    expect(body.detail).toContain('posture report deviceId must be 1-128 printable characters');
+    expect(await harness.gateway.devices.listForUser(testPersonas.usResearcher.id)).not.toContainEqual(
+      expect.objectContaining({ jkt: client.device.jkt }),
+    );
   });
 });
 

@@ -54,11 +54,25 @@ export async function verifyPostureReport(
     const issues = claims.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw new PostureError(`posture report claims are invalid: ${issues.join('; ')}`);
   }
+  if (!REPORTED_DEVICE_ID.test(claims.data.deviceId)) {
+    throw new PostureError(
+      'posture report deviceId must be 1-128 printable characters without spaces and must not start with "tpm-ek:" (the id the gateway gives only to a device whose TPM it verified)',
+    );
+  }
   if (Math.abs(Date.now() / 1000 - claims.data.iat) > POSTURE_MAX_SKEW_SECONDS) {
     throw new PostureError('posture report iat is too far from the current time');
   }
   return claims.data;
 }
+
+/**
+ * What a device may call itself in its report.
+ *
+ * The id is shown to IT (explain, the enrolment list, the audit), so a software key must not pass
+ * for a TPM-verified device (`tpm-ek:…`, set by the gateway after attestation), nor carry control
+ * characters or kilobytes of text into those views.
+ */
+const REPORTED_DEVICE_ID = /^(?!tpm-ek:)[\x21-\x7e]{1,128}$/;
 
 /**
  * Judges a device: compliant only when every required check is reported and `pass`.
