@@ -68,6 +68,10 @@ test.describe('on the recorded non-compliant device', () => {
     }
     await expect(gate).toContainText('2 required checks are not passing');
     await expect(gate.getByText(/device key/)).toContainText('(software)');
+    // Whom to ask comes from discovery, and each fix can be copied.
+    await expect(gate.getByTestId('device-gate-contact')).toContainText(/Contact \S+@\S+/);
+    await expect(gate.getByRole('button', { name: 'Copy what to do for Firewall' })).toBeVisible();
+    await expect(gate.getByRole('button', { name: 'Copy details for IT' })).toBeVisible();
     await expect(app.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
     await saveScreenshot(app, 'device-gate');
 

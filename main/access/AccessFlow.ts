@@ -96,7 +96,8 @@ export class AccessFlow {
       clock: adapters.clock,
     });
     this.onDeviceChanged = this.gate.onDidChange;
-    this.entitlementSource = new NullEntitlementService(options.managed.config.supportContact);
+    // Discovery's contact is known only once discovery answers: the device gate shows it before any document.
+    this.entitlementSource = new NullEntitlementService(() => this.supportContact);
   }
 
   /** Where sign-in stands; before discovery answers, signed out with the reason. */
@@ -341,7 +342,7 @@ export class AccessFlow {
     const entitlements = this.entitlementSource;
     this.entitlementSubscriptions.forEach((s) => s.dispose());
     this.entitlementSubscriptions = [];
-    this.entitlementSource = new NullEntitlementService(this.supportContact);
+    this.entitlementSource = new NullEntitlementService(() => this.supportContact);
     this.entitlementsPerson = undefined;
     if (entitlements instanceof EntitlementService) {
       await entitlements.signOut();

@@ -537,12 +537,12 @@ export class NullEntitlementService implements EntitlementSource {
   readonly onDidChange: Event<EntitlementsView> = () => ({ dispose: () => undefined });
   readonly onDidRevokeSession: Event<SessionRevocation> = () => ({ dispose: () => undefined });
 
-  constructor(private readonly supportContact?: string) {}
+  /** `supportContact` may be a function, for a contact known only later (discovery answers after start). */
+  constructor(private readonly supportContact?: string | (() => string | undefined)) {}
 
   get view(): EntitlementsView {
-    return this.supportContact
-      ? { ...NULL_ENTITLEMENTS_VIEW, supportContact: this.supportContact }
-      : NULL_ENTITLEMENTS_VIEW;
+    const contact = typeof this.supportContact === 'function' ? this.supportContact() : this.supportContact;
+    return contact ? { ...NULL_ENTITLEMENTS_VIEW, supportContact: contact } : NULL_ENTITLEMENTS_VIEW;
   }
 
   checkModel(modelId: string): ModelAccess {

@@ -5,7 +5,7 @@ import { byRole, click, flush, perform, queryByRole, renderApp, type Rendered } 
 import { FakeClearance, ok } from '../test/fakeClearance';
 import { blockedDevice, passingDevice } from '../test/fixtures';
 
-let view: Rendered | undefined;
+let view: (Rendered & { readonly clipboard?: string[] }) | undefined;
 
 afterEach(async () => {
   await view?.unmount();
@@ -84,6 +84,27 @@ describe('device gate', () => {
     expect(fake.callsTo('recheckDevice')).toHaveLength(1);
     expect(gate()).toBeNull();
     expect(byRole(document.body, 'textbox', 'Message')).toBeTruthy();
+  });
+
+  it('lets the fixes and the device details be copied, names the IT contact, and says what a check found', async () => {
+    const fake = new FakeClearance({ device: blockedDevice });
+    const app = await renderApp(fake);
+    view = app;
+    await click(byRole(gate(), 'button', 'Copy what to do for Disk encryption'));
+    expect(app.clipboard.at(-1)).toMatch(/^Enable full-disk encryption \(LUKS\)/);
+    await click(byRole(gate(), 'button', 'Copy details for IT'));
+    const details = app.clipboard.at(-1) ?? '';
+    expect(details).toContain(`Device key: ${blockedDevice.thumbprint} (software)`);
+    expect(details).toContain('Disk encryption: Failed (required)');
+    expect(details).toContain('What to do: Enable full-disk encryption (LUKS)');
+    expect(gate().querySelector('[data-testid="device-gate-contact"]')?.textContent).toContain('it-help@lab.example');
+
+    fake.handle('recheckDevice', () => Promise.resolve(ok(blockedDevice)));
+    await click(byRole(gate(), 'button', 'Check again'));
+    await flush();
+    expect(gate().querySelector('[data-testid="device-check-result"]')?.textContent).toBe(
+      'Checked just now: 2 required checks are still not passing.',
+    );
   });
 
   it('follows a device change pushed by main', async () => {

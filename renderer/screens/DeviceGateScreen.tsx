@@ -1,6 +1,8 @@
+import { useState } from 'react';
 import type { PostureCheck } from '../../shared/device';
+import type { DeviceStatus } from '../../shared/ipc';
 import { reasonTitles } from '../../shared/reasonTitles';
-import { DeviceIcon, FailIcon, PassIcon, RefreshIcon, SignOutIcon, UnknownIcon } from '../components/icons';
+import { CopyIcon, DeviceIcon, FailIcon, PassIcon, RefreshIcon, SignOutIcon, UnknownIcon } from '../components/icons';
 import { Spinner } from '../components/Spinner';
 import { checkLabels, formatDateTime, shortThumbprint } from '../components/format';
 import { useActions, useAppState } from '../state/context';
@@ -19,6 +21,22 @@ function CheckIcon({ status }: { readonly status: PostureCheck['status'] }) {
   return <UnknownIcon />;
 }
 
+/** The device's state as plain text for IT: key, assurance, when checked, and every check with its detail. */
+export function deviceDetailsText(device: DeviceStatus | undefined): string {
+  const required = new Set(device?.requiredChecks ?? []);
+  return [
+    `Device key: ${device?.thumbprint ?? 'unknown'}${device?.assurance ? ` (${device.assurance})` : ''}`,
+    `Checked: ${device?.checkedAt ?? 'not yet'}`,
+    ...(device?.enrolment ? [`Enrolment: ${device.enrolment.reason}: ${device.enrolment.message}`] : []),
+    ...(device?.problem ? [`Problem: ${device.problem}`] : []),
+    ...(device?.checks ?? []).map(
+      (check) =>
+        `${checkLabels[check.id]}: ${statusText[check.status]}${required.has(check.id) ? ' (required)' : ''}` +
+        `${check.detail ? ` — ${check.detail}` : ''}${check.status !== 'pass' && check.remediation ? ` — What to do: ${check.remediation}` : ''}`,
+    ),
+  ].join('\n');
+}
+
 /**
  * The device gate: shown instead of the chat when a required posture check does not pass.
  *
@@ -30,7 +48,9 @@ export function DeviceGateScreen() {
   const device = useAppState((state) => state.device);
   const checking = useAppState((state) => state.deviceChecking);
   const error = useAppState((state) => state.deviceError);
+  const supportContact = useAppState((state) => state.entitlements?.supportContact);
   const { recheckDevice, signOut, copy, exportDiagnostics } = useActions();
+  const [result, setResult] = useState<string | undefined>(undefined);
   const required = new Set(device?.requiredChecks ?? []);
   const checks = [...(device?.checks ?? [])].sort((a, b) => order[a.status] - order[b.status]);
   const enrolment = device?.enrolment;
@@ -66,7 +86,15 @@ export function DeviceGateScreen() {
                 {check.detail ? <p className="check-detail">{check.detail}</p> : null}
                 {check.status !== 'pass' && check.remediation ? (
                   <p className="check-fix">
-                    <strong>What to do:</strong> {check.remediation}
+                    <strong>What to do:</strong> <span className="selectable">{check.remediation}</span>{' '}
+                    <button
+                      type="button"
+                      className="button button-ghost button-small"
+                      aria-label={`Copy what to do for ${checkLabels[check.id]}`}
+                      onClick={() => void copy(check.remediation, `What to do for ${checkLabels[check.id]}`)}
+                    >
+                      <CopyIcon /> Copy
+                    </button>
                   </p>
                 ) : null}
               </div>
@@ -80,11 +108,24 @@ export function DeviceGateScreen() {
           </p>
         ) : null}
 
+        {result && !checking ? (
+          <p className="gate-result" role="status" data-testid="device-check-result">
+            {device?.gate === 'pass'
+              ? 'Checked just now: this device now meets the requirements.'
+              : blocking > 0
+                ? `Checked just now: ${blocking === 1 ? 'one required check is' : `${blocking} required checks are`} still not passing.`
+                : 'Checked just now: this device is still blocked, for the reason above.'}
+          </p>
+        ) : null}
+
         <div className="gate-actions">
           <button
             type="button"
             className="button button-primary"
-            onClick={() => void recheckDevice()}
+            onClick={() => {
+              setResult(undefined);
+              void recheckDevice().then(() => setResult('done'));
+            }}
             disabled={checking}
             aria-busy={checking}
           >
@@ -96,7 +137,20 @@ export function DeviceGateScreen() {
           <button type="button" className="button" onClick={() => void exportDiagnostics()}>
             Export diagnostics
           </button>
+          <button
+            type="button"
+            className="button"
+            onClick={() => void copy(deviceDetailsText(device), 'Device details')}
+          >
+            <CopyIcon /> Copy details for IT
+          </button>
         </div>
+
+        {supportContact ? (
+          <p className="gate-contact" data-testid="device-gate-contact">
+            Need help? Contact <strong className="selectable">{supportContact}</strong> and paste the details.
+          </p>
+        ) : null}
 
         <p className="gate-it">
           For IT: device key <code title={device?.thumbprint}>{shortThumbprint(device?.thumbprint)}</code>
