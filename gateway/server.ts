@@ -1066,11 +1066,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   app.post('/v1/admin/policies/reload', async (request, reply) => {
     requireAdmin(request);
     const body = z
-      .object({ acceptRemovals: z.boolean().default(false) })
+      .object({ acceptRemovals: z.boolean().default(false), actor: Actor })
       .strict()
       .safeParse(request.body ?? {});
     if (!body.success)
-      throw new ProblemError(problem('bad-request', 400, 'Invalid request', 'Body: {"acceptRemovals"?: boolean}'));
+      throw new ProblemError(
+        problem(
+          'bad-request',
+          400,
+          'Invalid request',
+          'Body: {"acceptRemovals"?: boolean, "actor"?: "<who is acting>"}',
+        ),
+      );
     const before = policy.revision;
     const result = reloadPolicy({ acceptRemovals: body.data.acceptRemovals });
     await pendingChange;
@@ -1078,7 +1085,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       kind: 'admin',
       data: {
         action: 'policies.reload',
-        actor: 'admin-token',
+        actor: body.data.actor ?? ADMIN_ACTOR,
+        credential: ADMIN_ACTOR,
         acceptRemovals: body.data.acceptRemovals,
         ok: result.ok,
         ...(result.ok ? { revision: result.revision, previousRevision: before } : { error: result.error }),

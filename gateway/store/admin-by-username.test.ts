@@ -71,3 +71,17 @@ describe('admin calls that name a user by username', () => {
     expect(await suspended.json()).toMatchObject({ user: 'not-yet-seen', suspended: true });
   });
 });
+
+describe('the person acting on a policy reload', () => {
+  // Found by the attack pass: every admin call is documented to take an optional actor, but the
+  // reload refused one (400) and always recorded "admin-token", so IT could not say who forced a
+  // reload that accepted removed rules.
+  it('records the actor given with the reload in the audit', async () => {
+    const response = await admin('/v1/admin/policies/reload', { actor: 'it-oncall@clearance.example' });
+    expect(response.status).toBe(200);
+    await response.text();
+    const records = await harness.gateway.audit.list({ limit: 10_000 });
+    const reload = records.filter((r) => r.kind === 'admin' && r.data.action === 'policies.reload').at(-1);
+    expect(reload?.data).toMatchObject({ actor: 'it-oncall@clearance.example', credential: 'admin-token' });
+  });
+});
