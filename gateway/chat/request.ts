@@ -33,7 +33,8 @@ export const ChatCompletionRequest = z.looseObject({
   n: z.number().int().min(1).max(128).nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(4)]).nullish(),
   seed: z.number().int().nullish(),
-  user: z.string().nullish(),
+  // Copied into the audit record as `endUser`: bounded, so one caller cannot write megabytes a call.
+  user: z.string().max(256).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   tools: z.array(Tool).nullish(),
