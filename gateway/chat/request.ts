@@ -22,7 +22,8 @@ const Tool = z.looseObject({
  * the rest of OpenAI's parameters pass as they are to upstreams that honour them.
  */
 export const ChatCompletionRequest = z.looseObject({
-  model: z.string().min(1),
+  // Echoed in the 404 and recorded in the audit: bounded like `user`.
+  model: z.string().min(1).max(256),
   messages: z.array(Message).min(1),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
