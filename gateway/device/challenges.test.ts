@@ -4,6 +4,7 @@ import { PROBLEM_TYPE_BASE } from '../http/problems';
 import { startGatewayHarness, type GatewayHarness } from '../testing/gateway-harness';
 import { testPersonas } from '../testing/identity-provider';
 import { TestDevice } from '../testing/device-client';
+import { QuotaExceeded } from '../limits/quotas';
 import { InMemoryChallengeStore } from './challenges';
 
 describe('InMemoryChallengeStore', () => {
@@ -57,6 +58,41 @@ describe('InMemoryChallengeStore', () => {
     now = 1061;
     expect((await store.issue('dave')).expiresAt).toBe(1121);
     expect((await store.issue('erin')).expiresAt).toBe(1121);
+  });
+
+  it('refuses one user beyond their own outstanding challenges, saying when the oldest expires', async () => {
+    let now = 1000;
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 60, perUser: 2, clock: () => now });
+    await store.issue('alice');
+    now = 1030.5;
+    await store.issue('alice');
+    now = 1040;
+    const refused = await store.issue('alice').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(QuotaExceeded);
+    expect(refused).toMatchObject({
+      scope: 'user',
+      retryAfterSeconds: 20,
+      message: 'This account already holds 2 unused device challenges; use one or wait for them to expire.',
+    });
+    // At the oldest one's expiry second it is still live: the answer is never "retry in 0 s".
+    now = 1060;
+    await expect(store.issue('alice')).rejects.toMatchObject({ scope: 'user', retryAfterSeconds: 1 });
+    expect(await store.outstanding('alice')).toBe(2);
+    // Another user is not affected.
+    expect((await store.issue('bob')).expiresAt).toBe(1120);
+    now = 1060.5;
+    expect((await store.issue('alice')).expiresAt).toBe(1120);
+  });
+
+  it('sweeps expired challenges at once when the store is full, even between periodic sweeps', async () => {
+    let now = 1000;
+    const store = new InMemoryChallengeStore({ lifetimeSeconds: 5, maxOutstanding: 2, clock: () => now });
+    await store.issue('alice');
+    await store.issue('bob');
+    // Both expired, and the periodic sweep (every 10 s) is not due yet: only the forced one frees room.
+    now = 1006;
+    expect((await store.issue('carol')).expiresAt).toBe(1011);
+    expect(await store.outstanding('alice')).toBe(0);
   });
 
   it('keeps unexpired challenges through a sweep', async () => {

@@ -1,3 +1,4 @@
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemorySecretStore } from '../node/adapters';
 import { DataKey, UnreadableDataError } from './sealedFile';
@@ -80,6 +81,55 @@ describe('DataKey', () => {
     expect(() => DataKey.unwrap(new Uint8Array(40), refusing)).toThrow(
       new UnreadableDataError('the OS secret store could not decrypt the data key (keychain locked)'),
     );
+  });
+
+  it('binds a person’s key to their account: it unwraps only for that account', () => {
+    const secrets = new MemorySecretStore();
+    const alice = DataKey.generate('tenant/alice');
+    const wrapped = alice.wrap(secrets);
+    // The account is inside the encrypted envelope, not only beside it.
+    expect(Buffer.from(secrets.decrypt(wrapped)).subarray(0, 4).toString('ascii')).toBe('CLP1');
+    const again = DataKey.unwrap(wrapped, secrets, 'tenant/alice');
+    expect(again.account).toBe('tenant/alice');
+    expect(again.open(alice.seal(Buffer.from('mine'), 'p'), 'p').toString()).toBe('mine');
+    for (const other of ['tenant/bob', '']) {
+      expect(() => DataKey.unwrap(wrapped, secrets, other)).toThrow(
+        new UnreadableDataError('the data key belongs to another person'),
+      );
+    }
+  });
+
+  it('refuses a shared (unbound) key for a person and a bound key with no terminator', () => {
+    const secrets = new MemorySecretStore();
+    const shared = DataKey.generate();
+    expect(Buffer.from(secrets.decrypt(shared.wrap(secrets))).length).toBe(32);
+    expect(() => DataKey.unwrap(shared.wrap(secrets), secrets, 'tenant/alice')).toThrow(
+      new UnreadableDataError('the data key belongs to another person'),
+    );
+    const damaged = secrets.encrypt(Buffer.concat([Buffer.from('CLP1tenant/alice'), Buffer.alloc(32, 1)]));
+    expect(() => DataKey.unwrap(damaged, secrets, 'tenant/alice')).toThrow(
+      new UnreadableDataError('the data key is damaged'),
+    );
+  });
+
+  it('binds the account into every sealed blob, so the same key bytes under another account cannot open it', () => {
+    const secrets = new MemorySecretStore();
+    const alice = DataKey.generate('tenant/alice');
+    const sealed = alice.seal(Buffer.from('mine'), 'conversation:a');
+    // Re-wrap the same 32 key bytes as the shared store's key: only the account differs.
+    const raw = Buffer.from(secrets.decrypt(alice.wrap(secrets))).subarray(-32);
+    const unbound = DataKey.unwrap(secrets.encrypt(raw), secrets);
+    expect(() => unbound.open(sealed, 'conversation:a')).toThrow(/integrity check/);
+    expect(unbound.open(unbound.seal(Buffer.from('shared'), 'conversation:a'), 'conversation:a').toString()).toBe(
+      'shared',
+    );
+    // The shared store of earlier versions bound only the purpose: its files still open.
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', raw, iv);
+    cipher.setAAD(Buffer.from('conversation:a', 'utf8'));
+    const body = Buffer.concat([cipher.update('from 1.x'), cipher.final()]);
+    const earlier = Buffer.concat([Buffer.from('CLC1'), iv, cipher.getAuthTag(), body]);
+    expect(unbound.open(earlier, 'conversation:a').toString()).toBe('from 1.x');
   });
 
   it('names its error class so logs can tell it apart', () => {

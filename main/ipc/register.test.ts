@@ -206,7 +206,8 @@ describe('IPC refusals name what they refused and do not reach the service', () 
       error: { code: 'INTERNAL', message: 'Clearance produced an answer it could not check. Try again.' },
     });
     expect(log).toHaveBeenCalledOnce();
-    expect(log.mock.calls[0]![0]).toMatch(/^IPC getAppInfo answered outside the contract: /);
+    // Every field that is wrong is named, each as `path: problem`, separated so a reader can tell them apart.
+    expect(log.mock.calls[0]![0]).toMatch(/^IPC getAppInfo answered outside the contract: \w+: [^;]+; \w+: /);
   });
 
   it('logs an unexpected failure with its error and passes on only its message', async () => {
