@@ -92,6 +92,10 @@ describe('DataKey', () => {
     const again = DataKey.unwrap(wrapped, secrets, 'tenant/alice');
     expect(again.account).toBe('tenant/alice');
     expect(again.open(alice.seal(Buffer.from('mine'), 'p'), 'p').toString()).toBe('mine');
+    // The purpose stays bound too: a person's file renamed to another conversation does not open.
+    expect(() => again.open(alice.seal(Buffer.from('mine'), 'conversation:a'), 'conversation:b')).toThrow(
+      /integrity check/,
+    );
     for (const other of ['tenant/bob', '']) {
       expect(() => DataKey.unwrap(wrapped, secrets, other)).toThrow(
         new UnreadableDataError('the data key belongs to another person'),

@@ -210,6 +210,16 @@ describe('IPC refusals name what they refused and do not reach the service', () 
     expect(log.mock.calls[0]![0]).toMatch(/^IPC getAppInfo answered outside the contract: \w+: [^;]+; \w+: /);
   });
 
+  it('names a nested field of a wrong answer by its whole dotted path', async () => {
+    const log = vi.fn();
+    const refreshEntitlements = vi.fn(async () => ({ status: 'current', models: [{ id: 42 }] }) as never);
+    expect(await dispatchIpc(handlersWith({ refreshEntitlements }), 'refreshEntitlements', {}, log)).toMatchObject({
+      ok: false,
+      error: { code: 'INTERNAL' },
+    });
+    expect(log.mock.calls[0]![0]).toMatch(/: models\.0\.id: /);
+  });
+
   it('logs an unexpected failure with its error and passes on only its message', async () => {
     const log = vi.fn();
     const failure = new Error('disk full');
