@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, IpcResult } from '../../shared/ipc';
 import { createTestStore } from '../test/dom';
 import { FakeClearance, ok } from '../test/fakeClearance';
-import { entitlementsFixture, mythosDenied } from '../test/fixtures';
+import { entitlementsFixture, mythosDenied, signedInSession, signedOutSession } from '../test/fixtures';
 import { currentModelId } from './store';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -16,6 +16,21 @@ async function started(fake = new FakeClearance()) {
 }
 
 describe('app store', () => {
+  it('keeps each person’s theme and spell check to themselves on a shared laptop', async () => {
+    const { store, fake } = await started();
+    const bao = { ...signedInSession, account: { ...signedInSession.account!, name: 'Bao', homeAccountId: 'bao.lab' } };
+    store.getState().setTheme('dark');
+    store.getState().setSpellCheck(false);
+    fake.emit('sessionChanged', signedOutSession);
+    expect(store.getState()).toMatchObject({ theme: 'system', spellCheck: true });
+    fake.emit('sessionChanged', bao);
+    expect(store.getState()).toMatchObject({ theme: 'system', spellCheck: true });
+    store.getState().setTheme('light');
+    fake.emit('sessionChanged', signedOutSession);
+    fake.emit('sessionChanged', signedInSession);
+    expect(store.getState()).toMatchObject({ theme: 'dark', spellCheck: false });
+  });
+
   it('says once, in words, when a model comes back, and nothing on the first view', async () => {
     const { store, fake } = await started();
     expect(store.getState().toasts).toEqual([]);

@@ -264,6 +264,15 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
       if (notices.ok) for (const notice of notices.value.notices) toast(notice);
     };
 
+    /** Reads the preferences of whoever is signed in now (the device's before sign-in) and applies them. */
+    const applyPreferencesOf = (session: SessionState | undefined): void => {
+      deps.preferences.usePerson(session?.status === 'signed-in' ? session.account?.homeAccountId : undefined);
+      const policy = get().policy;
+      const theme = effectiveTheme(policy, deps.preferences.readTheme(), deps.preferences.hasTheme());
+      if (deps.themeRoot) applyTheme(deps.themeRoot, theme);
+      set({ theme, spellCheck: effectiveSpellCheck(policy, deps.preferences.readSpellCheck()) });
+    };
+
     const onSession = (session: SessionState): void => {
       const previous = get().session;
       const before = previous?.status;
@@ -281,6 +290,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
         listLoad++;
         pendingDeltas.clear();
         set({ session, ...signedOutChat, entitlements: undefined, toasts: [] });
+        applyPreferencesOf(session);
       } else {
         set({ session });
       }
@@ -423,6 +433,7 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
           return;
         }
         set({ appInfo: info.ok ? info.value : undefined, session: session.value });
+        applyPreferencesOf(session.value);
         void api.getUpdateStatus({}).then((update) => update.ok && set({ update: update.value }));
         if (session.value.status === 'signed-in') await loadSignedIn();
         set({ boot: 'ready' });
