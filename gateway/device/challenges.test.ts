@@ -93,6 +93,11 @@ describe('InMemoryChallengeStore', () => {
     now = 1006;
     expect((await store.issue('carol')).expiresAt).toBe(1011);
     expect(await store.outstanding('alice')).toBe(0);
+    // That sweep also scheduled the next periodic one; a store full again before it is still swept at once.
+    await store.issue('dave');
+    now = 1012;
+    expect((await store.issue('erin')).expiresAt).toBe(1017);
+    expect(await store.outstanding('carol')).toBe(0);
   });
 
   it('keeps unexpired challenges through a sweep', async () => {

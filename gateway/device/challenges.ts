@@ -61,6 +61,7 @@ export class InMemoryChallengeStore implements ChallengeStore {
         Math.max(1, Math.ceil(oldest - now)),
       );
     }
+    // Stryker disable next-line ConditionalExpression: sweeping on every call only costs time (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
     if (this.byNonce.size >= this.maxOutstanding) this.sweep(now, true);
     if (this.byNonce.size >= this.maxOutstanding) {
       throw new QuotaExceeded('global', 'Too many outstanding device challenges; retry shortly.', 5);
@@ -70,6 +71,7 @@ export class InMemoryChallengeStore implements ChallengeStore {
     this.byNonce.set(nonce, { userId, expiresAt });
     mine.set(nonce, expiresAt);
     this.byUser.set(userId, mine);
+    // Stryker disable next-line BooleanLiteral: a forced sweep here only costs time (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
     this.sweep(now, false);
     return { nonce, expiresAt };
   }
@@ -91,21 +93,27 @@ export class InMemoryChallengeStore implements ChallengeStore {
     for (const [nonce, expiresAt] of mine) {
       if (expiresAt < now) {
         mine.delete(nonce);
+        // Stryker disable next-line all: an expired nonce left here is refused by consume() and swept later (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
         this.byNonce.delete(nonce);
       }
     }
+    // Stryker disable next-line ConditionalExpression: an empty map kept for a user answers the same (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
     if (mine.size === 0) this.byUser.delete(userId);
     return mine;
   }
 
   private sweep(now: number, force: boolean): void {
+    // The forced sweep must run even right after a periodic one (tested); how often the periodic one runs is housekeeping.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: the periodic sweep's timing (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
     if (!force && now < this.nextSweep) return;
+    // Stryker disable next-line ArithmeticOperator: the periodic sweep's interval (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
     this.nextSweep = now + 10;
     for (const [nonce, entry] of this.byNonce) {
       if (entry.expiresAt >= now) continue;
       this.byNonce.delete(nonce);
       const mine = this.byUser.get(entry.userId);
       mine?.delete(nonce);
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty map kept for a user answers the same (when expired entries' memory is reclaimed; no answer depends on it: docs/security.md, equivalent mutants)
       if (mine?.size === 0) this.byUser.delete(entry.userId);
     }
   }
