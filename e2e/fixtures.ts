@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStack, type RunningStack } from '../gateway/stack';
+import type { DeviceGateScope } from '../shared/discovery';
 import { startHarness, type Harness, type HarnessDevice } from './harness/harness';
 
 /** Where specs save screenshots for people to look at. */
@@ -50,6 +51,8 @@ export async function signOut(app: Page): Promise<void> {
 }
 
 interface WorkerFixtures {
+  /** The worker's stack's device gate scope (discovery's `device_policy.scope`); the gateway's default (`app`) when unset. */
+  readonly deviceGateScope: DeviceGateScope | undefined;
   readonly stack: RunningStack;
 }
 
@@ -69,11 +72,11 @@ interface TestFixtures {
  * Specs get a fresh profile and harness per test, over one demo stack per worker.
  */
 export const test = base.extend<TestFixtures, WorkerFixtures>({
+  deviceGateScope: [undefined, { option: true, scope: 'worker' }],
   stack: [
-    // Playwright requires an object pattern for a fixture's first argument, even with no dependencies.
-    // eslint-disable-next-line no-empty-pattern
-    async ({}, use) => {
+    async ({ deviceGateScope }, use) => {
       const stack = await startStack({
+        ...(deviceGateScope ? { deviceGateScope } : {}),
         stateDir: await mkdtemp(join(tmpdir(), 'clearance-e2e-stack-')),
         // Replies take a few seconds, so a spec can act while one is still streaming.
         demoTokensPerSecond: 20,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PostureCheckId } from '../shared/device';
+import { DeviceGateScope } from '../shared/discovery';
 import { deviceTrustFromEnvironment } from './device/attestation/options';
 import { startStack } from './stack';
 import { startTestPostgres, startTestRedis, type TestService } from './testing/services';
@@ -21,6 +22,7 @@ import { startTestPostgres, startTestRedis, type TestService } from './testing/s
       gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
       ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
       ...(checks ? { requiredChecks: checks } : {}),
+      ...(deviceGateScope ? { deviceGateScope } : {}),
       ...(deviceTrust ? { deviceTrust } : {}),
     });
   } catch (error) {
@@ -55,11 +57,19 @@ function requiredChecks(): PostureCheckId[] | undefined {
     });
 }
 
-/** `--instances N` and `--store sqlite|postgres`. */
-function topology(): { instances: number; store: 'sqlite' | 'postgres' } {
+/** `--instances N`, `--store sqlite|postgres` and `--device-gate app|models`. */
+function topology(): { instances: number; store: 'sqlite' | 'postgres'; deviceGateScope?: DeviceGateScope } {
   const { values } = parseArgs({
-    options: { instances: { type: 'string', default: '1' }, store: { type: 'string', default: 'sqlite' } },
+    options: {
+      instances: { type: 'string', default: '1' },
+      store: { type: 'string', default: 'sqlite' },
+      'device-gate': { type: 'string' },
+    },
   });
+  const gate = values['device-gate'] === undefined ? undefined : DeviceGateScope.safeParse(values['device-gate']);
+  if (gate && !gate.success) {
+    throw new Error(`--device-gate must be ${DeviceGateScope.options.join(' or ')}, got "${values['device-gate']}"`);
+  }
   const instances = Number(values.instances);
   if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
     throw new Error(`--instances must be a whole number from 1 to 16, got "${values.instances}"`);
@@ -70,7 +80,7 @@ function topology(): { instances: number; store: 'sqlite' | 'postgres' } {
   if (instances > 1 && values.store !== 'postgres') {
     throw new Error('Several instances share their state in PostgreSQL and Redis: add --store postgres');
   }
-  return { instances, store: values.store };
+  return { instances, store: values.store, ...(gate?.success ? { deviceGateScope: gate.data } : {}) };
 }
 
 /** PostgreSQL and Redis from the environment, or throw-away local servers. */
@@ -93,7 +103,7 @@ async function startLocal(started: TestService[], start: () => Promise<TestServi
 }
 
 async function main(): Promise<void> {
-  const { instances, store } = topology();
+  const { instances, store, deviceGateScope } = topology();
   const servers = store === 'postgres' ? await sharedServers() : undefined;
   const stateDir = resolve(process.env.CLEARANCE_STATE_DIR ?? '.state/stack');
   const tokensText = process.env.CLEARANCE_DEMO_TOKENS_PER_SECOND;

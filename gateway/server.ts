@@ -6,7 +6,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
-import { DiscoveryDocument } from '../shared/discovery';
+import { DiscoveryDocument, type DeviceGateScope } from '../shared/discovery';
 import type { ProblemDetails } from '../shared/problem';
 import type { DeviceAssurance, PostureCheckId } from '../shared/device';
 import { REQUEST_ID_HEADER } from '../shared/protocol';
@@ -106,6 +106,11 @@ export interface GatewayOptions {
   readonly discovery: DiscoverySettings;
   /** Posture checks that must all `pass` for a device to be compliant. */
   readonly requiredChecks?: readonly PostureCheckId[];
+  /**
+   * Published as discovery's `device_policy.scope`: `app` (default) gates the whole app on the required
+   * checks; `models` lets a non-compliant device in and leaves each model to the policy (device.cedar).
+   */
+  readonly deviceGateScope?: DeviceGateScope;
   /** Speed of the built-in demo model; default 40 tokens/s. */
   readonly demoTokensPerSecond?: number;
   readonly upstreamTimeouts?: Partial<UpstreamTimeouts>;
@@ -568,6 +573,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     device_policy: {
       required_checks: requiredChecks,
       enrolment: trust.policy.name,
+      scope: options.deviceGateScope ?? 'app',
       ...(options.discovery.minOsVersions ? { min_os_versions: { ...options.discovery.minOsVersions } } : {}),
     },
     ...(options.discovery.supportContact ? { support_contact: options.discovery.supportContact } : {}),

@@ -1,6 +1,7 @@
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PostureCheckId } from '../shared/device';
+import type { DeviceGateScope } from '../shared/discovery';
 import { startIdentityProvider } from './idp/provider';
 import type { Persona } from './idp/personas';
 import { DEFAULT_POLICIES_DIR } from './policy/engine';
@@ -25,6 +26,8 @@ export interface StackOptions {
   readonly demoTokensPerSecond?: number;
   /** Posture checks that must pass; the gateway's default when omitted. */
   readonly requiredChecks?: readonly PostureCheckId[];
+  /** Discovery's `device_policy.scope`; the gateway's default (`app`) when omitted. */
+  readonly deviceGateScope?: DeviceGateScope;
   /** Enrolment policy, TPM manufacturer roots, device certificates; the gateway's default (open) when omitted. */
   readonly deviceTrust?: DeviceTrustOptions;
   /** One gateway terminates TLS itself with this key and certificate (PEM), e.g. to try mutual TLS. */
@@ -100,6 +103,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       supportContact: 'it-help@clearance.example',
     },
     ...(options.requiredChecks ? { requiredChecks: options.requiredChecks } : {}),
+    ...(options.deviceGateScope ? { deviceGateScope: options.deviceGateScope } : {}),
     ...(options.deviceTrust ? { deviceTrust: options.deviceTrust } : {}),
     ...(options.gatewayTls ? { tls: options.gatewayTls } : {}),
     ...(options.demoTokensPerSecond !== undefined ? { demoTokensPerSecond: options.demoTokensPerSecond } : {}),

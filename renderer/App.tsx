@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { LiveRegion, Toasts } from './components/Toasts';
 import { HighlighterProvider, type HighlighterLoader } from './markdown/highlighter';
 import { DeviceGateScreen } from './screens/DeviceGateScreen';
@@ -21,6 +21,13 @@ function Screen() {
   const policyInvalid = useAppState((state) => state.policy?.state === 'invalid');
   const updateRequired = useAppState((state) => state.update?.requiredVersion !== undefined);
   const { load, exportDiagnostics } = useActions();
+  const [reviewingDevice, setReviewingDevice] = useState(false);
+  const [returnedFromReview, setReturnedFromReview] = useState(false);
+  useEffect(() => {
+    if (!returnedFromReview) return;
+    setReturnedFromReview(false);
+    document.querySelector<HTMLElement>('[data-testid="device-limited-banner"] button')?.focus();
+  }, [returnedFromReview]);
   if (policyInvalid) return <ManagedPolicyErrorScreen />;
   if (boot === 'failed')
     return (
@@ -34,7 +41,18 @@ function Screen() {
   if (updateRequired) return <UpdateRequiredScreen />;
   if (status !== 'signed-in') return <SignInScreen />;
   if (gate === 'blocked') return <DeviceGateScreen />;
-  return <MainLayout />;
+  // The policy limits only the models that need a compliant device: the app opens with a banner,
+  // and its device checks are a page with a way back.
+  if (gate === 'limited' && reviewingDevice)
+    return (
+      <DeviceGateScreen
+        onBack={() => {
+          setReviewingDevice(false);
+          setReturnedFromReview(true);
+        }}
+      />
+    );
+  return <MainLayout onReviewDevice={gate === 'limited' ? () => setReviewingDevice(true) : undefined} />;
 }
 
 /**

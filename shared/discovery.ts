@@ -3,6 +3,12 @@ import { PostureCheckId } from './device';
 import { AppVersion } from './update';
 
 /**
+ * What the device gate covers: the whole app (`app`) or only models that require a compliant device (`models`).
+ */
+export const DeviceGateScope = z.enum(['app', 'models']);
+export type DeviceGateScope = z.infer<typeof DeviceGateScope>;
+
+/**
  * The gateway's discovery document (`GET /.well-known/clearance`).
  *
  * IT deploys only the gateway URL; everything else the client needs comes from here.
@@ -31,6 +37,11 @@ export const DiscoveryDocument = z.object({
     min_os_versions: z.record(z.string(), z.string()).optional(),
     /** The gateway's enrolment policy: `open`, or `certificate`, `tpm`, `approval` joined by `+`. */
     enrolment: z.string().optional(),
+    /**
+     * What a non-compliant device is kept from: `app` (or absent) the whole app; `models` only the
+     * models whose policy requires a compliant device, so the rest and the person's history stay usable.
+     */
+    scope: DeviceGateScope.optional(),
   }),
   support_contact: z.string().optional(),
   /** The oldest app version the gateway accepts: an older app explains and offers the update. */

@@ -100,7 +100,7 @@ export const DeviceStatus = z.object({
   assurance: DeviceAssurance.optional(),
   checks: z.array(PostureCheck),
   requiredChecks: z.array(z.string()),
-  gate: z.enum(['unknown', 'pass', 'blocked']),
+  gate: z.enum(['unknown', 'pass', 'limited', 'blocked']),
   checkedAt: z.string().optional(),
   /** Why the device cannot be attested at all (e.g. no OS secret store for its key), in words a person can act on. */
   problem: z.string().optional(),

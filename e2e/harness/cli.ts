@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { deviceTrustFromEnvironment } from '../../gateway/device/attestation/options';
+import { DeviceGateScope } from '../../shared/discovery';
 import { MemorySecretStore } from '../../main/node/adapters';
 import { HARNESS_DEVICES, startHarness, type HarnessDevice } from './harness';
 
@@ -34,6 +35,8 @@ async function main(): Promise<void> {
       port: { type: 'string', default: '5173' },
       profile: { type: 'string', default: join('.state', 'harness-profile') },
       'no-open': { type: 'boolean', default: false },
+      /** The started stack's device gate: `app` (whole app) or `models` (only models requiring a compliant device). */
+      'device-gate': { type: 'string' },
       /** A folder laid out like /etc/clearance (owned by you, not root) to try managed settings. */
       'managed-policy': { type: 'string' },
       /** A managed-device certificate (PEM) and its key the app presents by mutual TLS. */
@@ -48,6 +51,10 @@ async function main(): Promise<void> {
   if (Boolean(values['client-cert']) !== Boolean(values['client-key'])) {
     throw new Error('--client-cert and --client-key go together');
   }
+  const gateScope = values['device-gate'] === undefined ? undefined : DeviceGateScope.safeParse(values['device-gate']);
+  if (gateScope && !gateScope.success) {
+    throw new Error(`--device-gate must be ${DeviceGateScope.options.join(' or ')} (got "${values['device-gate']}")`);
+  }
   await mkdir(values.profile, { recursive: true });
   const deviceTrust = deviceTrustFromEnvironment(process.env);
   const harness = await startHarness({
@@ -56,6 +63,7 @@ async function main(): Promise<void> {
     stackDir: join('.state', 'stack'),
     device,
     managedPolicyDir: values['managed-policy'],
+    ...(gateScope?.success ? { deviceGateScope: gateScope.data } : {}),
     ...(deviceTrust ? { deviceTrust } : {}),
     ...(values['client-cert'] && values['client-key']
       ? {

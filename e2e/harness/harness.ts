@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DeviceTrustOptions } from '../../gateway/device/attestation/options';
 import { startStack, type RunningStack } from '../../gateway/stack';
+import type { DeviceGateScope } from '../../shared/discovery';
 import { startSoftwareTpm, type SoftwareTpm } from '../../gateway/testing/swtpm';
 import { NullHardwareKeyProvider, type HardwareKeyProvider } from '../../main/device/key';
 import { TpmKeyProvider } from '../../main/device/tpm/tpm2-tools';
@@ -46,6 +47,8 @@ export interface HarnessOptions {
   readonly tpm?: SoftwareTpm;
   /** The started stack's enrolment policy and device trust (`--device tpm` adds its TPM's roots). */
   readonly deviceTrust?: DeviceTrustOptions;
+  /** The started stack's device gate scope (discovery's `device_policy.scope`); the gateway's default when omitted. */
+  readonly deviceGateScope?: DeviceGateScope;
   /**
    * A managed-device certificate the app presents by mutual TLS (PEM key and certificate, as Node's
    * TLS takes them), and the CA of the gateway's own TLS certificate when the gateway terminates TLS.
@@ -132,6 +135,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       (await startStack({
         stateDir: options.stackDir ?? (await mkdtemp(join(tmpdir(), 'clearance-stack-'))),
         demoTokensPerSecond: options.demoTokensPerSecond,
+        ...(options.deviceGateScope ? { deviceGateScope: options.deviceGateScope } : {}),
         ...(tpm || options.deviceTrust
           ? {
               deviceTrust: {

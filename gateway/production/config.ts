@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { PostureCheckId } from '../../shared/device';
+import { DeviceGateScope } from '../../shared/discovery';
 import { AppVersion } from '../../shared/update';
 import type { GatewayOptions } from '../server';
 
@@ -76,6 +77,8 @@ export const ProductionConfig = z
       })
       .strict(),
     requiredChecks: z.array(PostureCheckId).optional(),
+    /** `app` (default): a non-compliant device is kept out; `models`: only from models requiring a compliant one. */
+    deviceGateScope: DeviceGateScope.optional(),
     /** The TLS proxy's addresses (IPs): only from them is X-Forwarded-For read (per-address limit, audit). */
     trustedProxies: z
       .array(z.string().refine((address) => isIP(address) !== 0, { message: 'must be an IP address' }))
@@ -187,6 +190,7 @@ export async function toGatewayOptions(
       ...(config.discovery.minAppVersion ? { minAppVersion: config.discovery.minAppVersion } : {}),
     },
     ...(config.requiredChecks ? { requiredChecks: config.requiredChecks } : {}),
+    ...(config.deviceGateScope ? { deviceGateScope: config.deviceGateScope } : {}),
     ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
   };
 }

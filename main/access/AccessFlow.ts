@@ -93,6 +93,7 @@ export class AccessFlow {
       posture: () => options.posture.check(),
       deviceKey: () => this.keys.load(),
       requiredChecks: () => this.discovery?.device_policy.required_checks,
+      scope: () => this.discovery?.device_policy.scope,
       clock: adapters.clock,
     });
     this.onDeviceChanged = this.gate.onDidChange;
@@ -210,10 +211,13 @@ export class AccessFlow {
     return this.identity ? this.identity.signOut() : this.sessionState;
   }
 
-  /** Runs the posture checks again and, if the device now passes, goes on to the gateway session. */
+  /**
+   * Runs the posture checks again and, if the device may go on (`pass`, or `limited` by the policy's
+   * scope), re-attests, so the session's compliance follows the device (a fix lifts the model limits).
+   */
   async recheckDevice(): Promise<DeviceStatus> {
     const status = await this.gate.recheck();
-    if (status.gate === 'pass' && this.identity?.state.status === 'signed-in') {
+    if (mayGoOn(status) && this.identity?.state.status === 'signed-in') {
       if (this.session)
         await this.session.reattest().then(
           () => this.gate.setEnrolmentRefusal(undefined),
@@ -255,8 +259,9 @@ export class AccessFlow {
     const discovery = this.discovery;
     if (!identity || !discovery || identity.state.status !== 'signed-in') return;
     const device = await this.gate.recheck();
-    // The local gate: a device that fails a required check goes no further; the gateway would refuse it too.
-    if (device.gate !== 'pass') return;
+    // The local gate: a device that fails a required check goes no further, unless discovery scopes the
+    // gate to models (`limited`): then the gateway's policy keeps it from only the models needing compliance.
+    if (!mayGoOn(device)) return;
     if (!this.session) {
       const { adapters } = this.options;
       this.session = new GatewaySession({
@@ -388,4 +393,9 @@ export function toIpcFailure(error: unknown): IpcFailure {
     return new IpcFailure(code, error.message);
   }
   return new IpcFailure('INTERNAL', error instanceof Error ? error.message : String(error));
+}
+
+/** Whether the local gate lets the app on to the gateway session: it passed, or it is limited to some models. */
+function mayGoOn(device: DeviceStatus): boolean {
+  return device.gate === 'pass' || device.gate === 'limited';
 }

@@ -1,4 +1,5 @@
 import type { PostureCheck, PostureCheckId } from '../../shared/device';
+import type { DeviceGateScope } from '../../shared/discovery';
 import type { DeviceStatus } from '../../shared/ipc';
 import { Emitter } from '../events';
 import type { Clock } from '../platform';
@@ -14,15 +15,19 @@ export interface GateDecision {
 /**
  * Decides the local device gate: it passes only when every required check reports `pass`.
  *
- * A required check that is `unknown` or absent blocks, exactly like one that failed.
+ * A required check that is `unknown` or absent fails, exactly like one that failed. With discovery's
+ * scope `models` a failing device is `limited` (the app opens; the gateway keeps it from the models
+ * that require a compliant device); with `app` or no scope it is `blocked`.
  */
 export function evaluateDeviceGate(
   required: readonly PostureCheckId[] | undefined,
   checks: readonly PostureCheck[] | undefined,
+  scope?: DeviceGateScope,
 ): GateDecision {
   if (!required || !checks) return { gate: 'unknown', blocking: [] };
   const blocking = required.filter((id) => checks.find((c) => c.id === id)?.status !== 'pass');
-  return { gate: blocking.length === 0 ? 'pass' : 'blocked', blocking };
+  if (blocking.length === 0) return { gate: 'pass', blocking };
+  return { gate: scope === 'models' ? 'limited' : 'blocked', blocking };
 }
 
 /** What {@link DeviceGate} needs. */
@@ -32,6 +37,8 @@ export interface DeviceGateOptions {
   readonly deviceKey: () => Promise<Pick<DeviceKey, 'thumbprint' | 'assurance'>>;
   /** Discovery's `device_policy.required_checks`; `undefined` until discovery is known. */
   readonly requiredChecks: () => readonly PostureCheckId[] | undefined;
+  /** Discovery's `device_policy.scope`; `undefined` (the whole app) until discovery says otherwise. */
+  readonly scope?: () => DeviceGateScope | undefined;
   readonly clock: Clock;
 }
 
@@ -58,7 +65,7 @@ export class DeviceGate {
   /** The status as of the last check. */
   status(): DeviceStatus {
     const required = this.options.requiredChecks();
-    const decision = evaluateDeviceGate(required, this.checks);
+    const decision = evaluateDeviceGate(required, this.checks, this.options.scope?.());
     return {
       thumbprint: this.key?.thumbprint,
       assurance: this.key?.assurance,

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { PostureCheck } from '../../shared/device';
 import type { DeviceStatus } from '../../shared/ipc';
 import { reasonTitles } from '../../shared/reasonTitles';
@@ -37,14 +37,20 @@ export function deviceDetailsText(device: DeviceStatus | undefined): string {
   ].join('\n');
 }
 
+/** Where the device checks page goes back to when the gate only limits models (absent: the full gate). */
+export interface DeviceGateScreenProps {
+  readonly onBack?: () => void;
+}
+
 /**
  * The device gate: shown instead of the chat when a required posture check does not pass.
  *
  * Lists every check with its outcome in words and an icon, and for each one that is not passing
  * what to do. A check that could not tell counts as not passing. When the gateway's enrolment
  * policy refused the device (waiting for IT's approval, no device certificate), it says so first.
+ * With `onBack` (the policy limits only some models) it is a page of the app: Back or Esc returns.
  */
-export function DeviceGateScreen() {
+export function DeviceGateScreen({ onBack }: DeviceGateScreenProps = {}) {
   const device = useAppState((state) => state.device);
   const checking = useAppState((state) => state.deviceChecking);
   const error = useAppState((state) => state.deviceError);
@@ -55,18 +61,43 @@ export function DeviceGateScreen() {
   const checks = [...(device?.checks ?? [])].sort((a, b) => order[a.status] - order[b.status]);
   const enrolment = device?.enrolment;
   const blocking = checks.filter((check) => required.has(check.id) && check.status !== 'pass').length;
+  const backButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (!onBack) return undefined;
+    backButton.current?.focus();
+    const onKeyDown = (event: KeyboardEvent) => {
+      if (event.key !== 'Escape' || event.defaultPrevented) return;
+      event.preventDefault();
+      onBack();
+    };
+    window.addEventListener('keydown', onKeyDown);
+    return () => window.removeEventListener('keydown', onKeyDown);
+  }, [onBack]);
 
   return (
     <main className="screen-center" data-testid="device-gate">
       <div className="card gate-card">
+        {onBack ? (
+          <p className="gate-back">
+            <button ref={backButton} type="button" className="button button-ghost" onClick={onBack}>
+              ← Back to Clearance
+            </button>
+          </p>
+        ) : null}
         <DeviceIcon className="icon logo-large" />
-        <h1>{enrolment ? reasonTitles[enrolment.reason] : 'This device needs attention'}</h1>
+        <h1>{enrolment ? reasonTitles[enrolment.reason] : onBack ? 'Device checks' : 'This device needs attention'}</h1>
         {enrolment ? (
           <p className="callout" role="status" data-testid="device-enrolment">
             {enrolment.message}
           </p>
         ) : null}
-        {blocking > 0 || !enrolment ? (
+        {onBack && !enrolment ? (
+          <p>
+            {blocking === 0
+              ? 'Every required check passes: every model your access allows is available.'
+              : `${blocking === 1 ? 'One required check is' : `${blocking} required checks are`} not passing, so models that need a compliant device are unavailable. Everything else, including your history, works.`}
+          </p>
+        ) : blocking > 0 || !enrolment ? (
           <p>
             Your organisation requires some checks to pass before Clearance can be used on this device.{' '}
             {blocking === 1 ? 'One required check is' : `${blocking} required checks are`} not passing.
@@ -131,9 +162,11 @@ export function DeviceGateScreen() {
           >
             {checking ? <Spinner /> : <RefreshIcon />} {checking ? 'Checking…' : 'Check again'}
           </button>
-          <button type="button" className="button" onClick={() => void signOut()}>
-            <SignOutIcon /> Sign out
-          </button>
+          {onBack ? null : (
+            <button type="button" className="button" onClick={() => void signOut()}>
+              <SignOutIcon /> Sign out
+            </button>
+          )}
           <button type="button" className="button" onClick={() => void exportDiagnostics()}>
             Export diagnostics
           </button>
@@ -171,5 +204,31 @@ export function DeviceGateScreen() {
         </p>
       </div>
     </main>
+  );
+}
+
+/**
+ * The banner of the main layout while the device is `limited`: which required checks fail, that models
+ * needing a compliant device are unavailable and the rest works, and the way to the device checks.
+ */
+export function DeviceLimitedBanner({ onReview }: { readonly onReview: () => void }) {
+  const device = useAppState((state) => state.device);
+  if (device?.gate !== 'limited') return null;
+  // A required check that is missing from the report fails like one that failed.
+  const all = device.requiredChecks
+    .filter((id) => device.checks.find((check) => check.id === id)?.status !== 'pass')
+    .map((id) => (checkLabels as Readonly<Record<string, string>>)[id] ?? id);
+  return (
+    <div className="banner banner-warning" role="status" data-testid="device-limited-banner">
+      <DeviceIcon />
+      <p>
+        <strong>This device does not pass every required check</strong>
+        {all.length > 0 ? ` (${all.join(', ')})` : ''}. Models that need a compliant device are unavailable;
+        everything else, including your history, works.{' '}
+        <button type="button" className="button button-small" onClick={onReview}>
+          Review device checks
+        </button>
+      </p>
+    </div>
   );
 }

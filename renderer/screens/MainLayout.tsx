@@ -8,6 +8,7 @@ import { WhyPanelHost } from '../chat/WhyPanel';
 import { Sidebar } from '../sidebar/Sidebar';
 import { useActions, useAppState } from '../state/context';
 import { WarningIcon } from '../components/icons';
+import { DeviceLimitedBanner } from './DeviceGateScreen';
 import { Header } from './Header';
 import { ShortcutsDialog } from './ShortcutsDialog';
 import { UpdateBanner } from './UpdateNotices';
@@ -58,7 +59,7 @@ function SaveBanner() {
 }
 
 /** The signed-in app: header, conversations, and the chat or My access. */
-export function MainLayout() {
+export function MainLayout({ onReviewDevice }: { readonly onReviewDevice?: () => void } = {}) {
   const view = useAppState((state) => state.view);
   const entitlements = useAppState((state) => state.entitlements);
   const activeConversationId = useAppState((state) => state.activeConversationId);
@@ -87,6 +88,7 @@ export function MainLayout() {
     <div className="app-shell">
       <Header sidebarId={sidebarId} sidebarOpen={sidebarOpen} onToggleSidebar={() => setSidebarOpen(!sidebarOpen)} />
       <SaveBanner />
+      {onReviewDevice ? <DeviceLimitedBanner onReview={onReviewDevice} /> : null}
       <UpdateBanner />
       {view === 'chat' ? <AccessBanner view={entitlements} /> : null}
       <div className={`app-body${sidebarOpen ? ' is-sidebar-open' : ''}`}>

@@ -483,7 +483,9 @@ export function createAppStore(deps: AppStoreDeps): AppStore {
           result.ok
             ? result.value.gate === 'blocked'
               ? 'Device checked: still blocked.'
-              : 'Device checked: this device meets the requirements.'
+              : result.value.gate === 'limited'
+                ? 'Device checked: some required checks still fail; models that need a compliant device stay unavailable.'
+                : 'Device checked: this device meets the requirements.'
             : `Device check failed: ${result.error.message}`,
         );
       },
