@@ -80,7 +80,7 @@ export function DeviceGateScreen({ onBack }: DeviceGateScreenProps = {}) {
         {onBack ? (
           <p className="gate-back">
             <button ref={backButton} type="button" className="button button-ghost" onClick={onBack}>
-              ← Back to Clearance
+              <span aria-hidden="true">←</span> Back to Clearance
             </button>
           </p>
         ) : null}
