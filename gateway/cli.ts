@@ -11,24 +11,10 @@ import { startTestPostgres, startTestRedis, type TestService } from './testing/s
  *
  * Environment: CLEARANCE_STATE_DIR (default .state/stack), CLEARANCE_IDP_PORT (8443),
  * CLEARANCE_GATEWAY_PORT (8787), CLEARANCE_DEMO_TOKENS_PER_SECOND (40),
-  const deviceTrust = deviceTrustFromEnvironment(process.env);
-  let stack: Awaited<ReturnType<typeof startStack>>;
-  try {
-    stack = await startStack({
-      stateDir,
-      instances,
-      ...(servers ? { sharedState: { postgresUrl: servers.postgresUrl, redisUrl: servers.redisUrl } } : {}),
-      idpPort: port('CLEARANCE_IDP_PORT', 8443),
-      gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
-      ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
-      ...(checks ? { requiredChecks: checks } : {}),
-      ...(deviceGateScope ? { deviceGateScope } : {}),
-      ...(deviceTrust ? { deviceTrust } : {}),
-    });
-  } catch (error) {
-    for (const service of servers?.started ?? []) await service.stop();
-    throw error;
-  }
+ * CLEARANCE_REQUIRED_CHECKS (comma-separated posture check ids), and the device trust settings of
+ * `deviceTrustFromEnvironment` (CLEARANCE_ENROLMENT_POLICY, CLEARANCE_TPM_ROOTS, CLEARANCE_DEVICE_CA…).
+ * Flags: `--instances N`, `--store sqlite|postgres`, `--device-gate app|models` (discovery's
+ * `device_policy.scope`).
  */
 function port(name: string, fallback: number): number {
   const text = process.env[name];
@@ -119,6 +105,7 @@ async function main(): Promise<void> {
       gatewayPort: port('CLEARANCE_GATEWAY_PORT', 8787),
       ...(tokensText ? { demoTokensPerSecond: Number(tokensText) } : {}),
       ...(checks ? { requiredChecks: checks } : {}),
+      ...(deviceGateScope ? { deviceGateScope } : {}),
       ...(deviceTrust ? { deviceTrust } : {}),
     });
   } catch (error) {

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { LiveRegion, Toasts } from './components/Toasts';
 import { HighlighterProvider, type HighlighterLoader } from './markdown/highlighter';
 import { DeviceGateScreen } from './screens/DeviceGateScreen';
@@ -22,12 +22,13 @@ function Screen() {
   const updateRequired = useAppState((state) => state.update?.requiredVersion !== undefined);
   const { load, exportDiagnostics } = useActions();
   const [reviewingDevice, setReviewingDevice] = useState(false);
-  const [returnedFromReview, setReturnedFromReview] = useState(false);
+  // Back from the device checks, focus returns to the banner's button that opened them.
+  const returnFocus = useRef(false);
   useEffect(() => {
-    if (!returnedFromReview) return;
-    setReturnedFromReview(false);
+    if (!returnFocus.current) return;
+    returnFocus.current = false;
     document.querySelector<HTMLElement>('[data-testid="device-limited-banner"] button')?.focus();
-  }, [returnedFromReview]);
+  });
   if (policyInvalid) return <ManagedPolicyErrorScreen />;
   if (boot === 'failed')
     return (
@@ -48,7 +49,7 @@ function Screen() {
       <DeviceGateScreen
         onBack={() => {
           setReviewingDevice(false);
-          setReturnedFromReview(true);
+          returnFocus.current = true;
         }}
       />
     );

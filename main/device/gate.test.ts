@@ -41,6 +41,23 @@ describe('evaluateDeviceGate', () => {
     });
   });
 
+  it('limits instead of blocking when discovery scopes the gate to models', () => {
+    const checks = [check('disk-encryption', 'fail'), check('firewall', 'unknown')];
+    expect(evaluateDeviceGate(['disk-encryption', 'firewall', 'screen-lock'], checks, 'models')).toEqual({
+      gate: 'limited',
+      blocking: ['disk-encryption', 'firewall', 'screen-lock'],
+    });
+  });
+
+  it('keeps the full gate with scope app or no scope, and passes a compliant device whatever the scope', () => {
+    const failing = [check('firewall', 'fail')];
+    expect(evaluateDeviceGate(['firewall'], failing, 'app').gate).toBe('blocked');
+    expect(evaluateDeviceGate(['firewall'], failing, undefined).gate).toBe('blocked');
+    const passing = [check('firewall', 'pass')];
+    expect(evaluateDeviceGate(['firewall'], passing, 'models')).toEqual({ gate: 'pass', blocking: [] });
+    expect(evaluateDeviceGate(undefined, failing, 'models').gate).toBe('unknown');
+  });
+
   it('is unknown until both the required list and the checks are known', () => {
     expect(evaluateDeviceGate(undefined, [check('firewall', 'pass')]).gate).toBe('unknown');
     expect(evaluateDeviceGate(['firewall'], undefined).gate).toBe('unknown');
@@ -74,6 +91,34 @@ describe('DeviceGate', () => {
     expect(failing.every((c) => c.remediation.length > 20)).toBe(true);
     expect(status.checkedAt).toBe('2026-11-26T10:00:00.000Z');
     expect(status.thumbprint).toBe(key.thumbprint);
+  });
+
+  it('limits the recorded non-compliant device under scope models, yet blocks it on an enrolment refusal or a key problem', async () => {
+    const posture = createRecordedPostureService(noncompliantLinuxDevice);
+    let scope: 'app' | 'models' | undefined = 'models';
+    const gate = new DeviceGate({
+      posture: () => posture.check(),
+      deviceKey: async () => key,
+      requiredChecks: () => required,
+      scope: () => scope,
+      clock,
+    });
+    expect(DeviceStatus.parse(await gate.recheck()).gate).toBe('limited');
+    gate.setEnrolmentRefusal({ reason: 'DEVICE_ENROLMENT_PENDING', message: 'IT has been asked to approve it.' });
+    expect(gate.status().gate).toBe('blocked');
+    expect((await gate.recheck()).gate).toBe('limited');
+    // Discovery changes back to the whole app: the same checks block again.
+    scope = 'app';
+    expect(gate.status().gate).toBe('blocked');
+
+    const broken = new DeviceGate({
+      posture: () => posture.check(),
+      deviceKey: () => Promise.reject(new DeviceKeyError('secret-store-unavailable', 'Install and unlock a keyring.')),
+      requiredChecks: () => required,
+      scope: () => 'models',
+      clock,
+    });
+    expect(await broken.recheck()).toMatchObject({ gate: 'blocked', problem: 'Install and unlock a keyring.' });
   });
 
   it('passes the recorded compliant device', async () => {

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeviceStatus, IpcResult } from '../../shared/ipc';
-import { byRole, click, flush, perform, queryByRole, renderApp, type Rendered } from '../test/dom';
+import { byRole, click, flush, perform, press, queryByRole, renderApp, type Rendered } from '../test/dom';
 import { FakeClearance, ok } from '../test/fakeClearance';
 import { blockedDevice, passingDevice } from '../test/fixtures';
 
@@ -122,5 +122,62 @@ describe('device gate', () => {
     await flush();
     expect(fake.callsTo('signOut')).toHaveLength(1);
     expect(document.querySelector('[data-testid="sign-in-screen"]')).not.toBeNull();
+  });
+});
+
+describe('device gate limited to models', () => {
+  const limitedDevice: DeviceStatus = { ...blockedDevice, gate: 'limited' };
+
+  function banner(): HTMLElement | null {
+    return document.querySelector('[data-testid="device-limited-banner"]');
+  }
+
+  it('opens the app with a banner naming the failing checks instead of stopping at the gate', async () => {
+    view = await renderApp(new FakeClearance({ device: limitedDevice }));
+    expect(gate()).toBeNull();
+    expect(queryByRole(document.body, 'textbox', 'Message')).not.toBeNull();
+    const shown = banner();
+    expect(shown?.getAttribute('role')).toBe('status');
+    expect(shown?.textContent).toContain('(Disk encryption, Screen lock)');
+    expect(shown?.textContent).toContain('Models that need a compliant device are unavailable');
+    expect(shown?.textContent).toContain('including your history');
+  });
+
+  it('shows no banner on a passing device, and the full gate when blocked', async () => {
+    const fake = new FakeClearance({ device: passingDevice });
+    view = await renderApp(fake);
+    expect(banner()).toBeNull();
+    await perform(() => fake.emit('deviceChanged', blockedDevice));
+    expect(banner()).toBeNull();
+    expect(gate()).not.toBeNull();
+    expect(queryByRole(gate(), 'button', 'Back to Clearance')).toBeNull();
+  });
+
+  it('opens the device checks from the banner, checks again, and Esc returns to the banner’s button', async () => {
+    const fake = new FakeClearance({ device: limitedDevice });
+    view = await renderApp(fake);
+    await click(byRole(banner() as HTMLElement, 'button', 'Review device checks'));
+    expect(gate()).not.toBeNull();
+    expect(gate().querySelector('h1')?.textContent).toBe('Device checks');
+    expect(gate().textContent).toContain('2 required checks are not passing, so models that need a compliant device');
+    expect(document.activeElement).toBe(byRole(gate(), 'button', 'Back to Clearance'));
+    expect(queryByRole(gate(), 'button', 'Sign out')).toBeNull();
+
+    fake.handle('recheckDevice', () => Promise.resolve(ok(limitedDevice)));
+    await click(byRole(gate(), 'button', 'Check again'));
+    await flush();
+    expect(fake.callsTo('recheckDevice')).toHaveLength(1);
+    expect(gate().querySelector('[data-testid="device-check-result"]')?.textContent).toBe(
+      'Checked just now: 2 required checks are still not passing.',
+    );
+
+    await press(document.body, 'Escape');
+    expect(gate()).toBeNull();
+    expect(document.activeElement).toBe(byRole(banner() as HTMLElement, 'button', 'Review device checks'));
+
+    // Fixed: the banner goes, the app stays.
+    await perform(() => fake.emit('deviceChanged', passingDevice));
+    expect(banner()).toBeNull();
+    expect(gate()).toBeNull();
   });
 });

@@ -223,8 +223,8 @@ export function DeviceLimitedBanner({ onReview }: { readonly onReview: () => voi
       <DeviceIcon />
       <p>
         <strong>This device does not pass every required check</strong>
-        {all.length > 0 ? ` (${all.join(', ')})` : ''}. Models that need a compliant device are unavailable;
-        everything else, including your history, works.{' '}
+        {all.length > 0 ? ` (${all.join(', ')})` : ''}. Models that need a compliant device are unavailable; everything
+        else, including your history, works.{' '}
         <button type="button" className="button button-small" onClick={onReview}>
           Review device checks
         </button>
