@@ -48,6 +48,27 @@ describe('discovery and keys', () => {
     expect(discovery.endpoints.chat_completions).toBe(`${harness.gateway.url}/v1/chat/completions`);
     expect(discovery.identity_provider.authority).toBe(harness.idp.issuer);
     expect(discovery.device_policy.required_checks).toContain('disk-encryption');
+    // The full device gate is the default: a gateway not told otherwise never opens the app to a failing device.
+    expect(discovery.device_policy.scope).toBe('app');
+  });
+
+  it('publishes device_policy.scope models when told, and still forbids a compliance-only model to a failing device', async () => {
+    const scoped = await startGatewayHarness({ deviceGateScope: 'models' });
+    try {
+      const discovery = DiscoveryDocument.parse(
+        await (await fetch(`${scoped.gateway.url}/.well-known/clearance`)).json(),
+      );
+      expect(discovery.device_policy.scope).toBe('models');
+      const client = await scoped.signIn(testPersonas.usResearcher, undefined, {
+        checks: [{ id: 'disk-encryption', status: 'fail', detail: 'not encrypted', remediation: 'encrypt' }],
+      });
+      const document = EntitlementDocument.parse((await client.entitlements()).claims);
+      expect(document.device.compliant).toBe(false);
+      expect(byModel(document)['haiku-4']).toBe('allowed');
+      expect(byModel(document)['mythos-5']).toBe('DEVICE_NOT_COMPLIANT');
+    } finally {
+      await scoped.close();
+    }
   });
 
   it('publishes two distinct ES256 keys, one per token kind', async () => {

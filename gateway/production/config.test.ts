@@ -54,6 +54,7 @@ describe('the production configuration file', () => {
     ],
     ['listn', { ...example, listn: { port: 1 } }],
     ['listen.port', { ...example, listen: { port: 70000 } }],
+    ['deviceGateScope', { ...example, deviceGateScope: 'everything' }],
   ])('refuses a file whose %s is wrong, naming the setting', async (setting, config) => {
     const path = await writeConfig(config);
     await expect(readProductionConfig(path)).rejects.toThrow(
