@@ -486,10 +486,11 @@ async function main(): Promise<void> {
       const start = docs.indexOf('<!-- bench:gateway');
       const end = docs.indexOf('<!-- /bench:gateway -->');
       if (start < 0 || end < 0) throw new Error('docs/performance.md has no bench:gateway markers');
-      writeFileSync(
-        DOCS,
-        `${docs.slice(0, start)}${lines.join('\n')}${docs.slice(end + '<!-- /bench:gateway -->'.length)}`,
-      );
+      const updated = `${docs.slice(0, start)}${lines.join('\n')}${docs.slice(end + '<!-- /bench:gateway -->'.length)}`;
+      // Written as Prettier would, so `npm test`'s format check stays green after a --write.
+      const prettier = await import('prettier');
+      const options = (await prettier.resolveConfig(DOCS)) ?? {};
+      writeFileSync(DOCS, await prettier.format(updated, { ...options, filepath: DOCS }));
       console.error('[bench] docs/performance.md updated');
     }
     console.error(`[bench] sign-in of ${fan.subscribers} users took ${fan.signInSeconds.toFixed(1)} s (not a target)`);
