@@ -1,6 +1,12 @@
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
-import { expect, saveScreenshot, signIn, test } from './fixtures';
+import {
+  compliantLinuxDevice,
+  createRecordedPostureService,
+  noncompliantLinuxDevice,
+} from '../main/device/fixtures/devices';
+import { blockRealNetwork, expect, saveScreenshot, signIn, test } from './fixtures';
+import { startHarness } from './harness/harness';
 
 /** Fails on any serious or critical axe violation on the page as it is now. */
 async function expectAccessible(page: Page, screen: string): Promise<void> {
@@ -89,3 +95,44 @@ for (const scheme of ['light', 'dark'] as const) {
     });
   });
 }
+
+test('fixing the device and pressing Check again re-attests and lifts the limit on Mythos 5', async ({
+  page,
+  context,
+  stack,
+}) => {
+  // The laptop is fixed while the app runs: the same profile's checks start failing, then pass.
+  const failing = createRecordedPostureService(noncompliantLinuxDevice);
+  const passing = createRecordedPostureService(compliantLinuxDevice);
+  let fixed = false;
+  const harness = await startHarness({ stack, posture: { check: () => (fixed ? passing : failing).check() } });
+  try {
+    await blockRealNetwork(context);
+    await page.goto(harness.url);
+    await signIn(page, harness, 'Avery Stone');
+    const banner = page.getByTestId('device-limited-banner');
+    await expect(banner).toBeVisible();
+    const picker = page.getByRole('combobox', { name: 'Model' });
+    await picker.click();
+    await expect(page.getByRole('listbox').getByRole('option', { name: /Mythos 5/ })).toHaveAttribute(
+      'aria-disabled',
+      'true',
+    );
+    await page.keyboard.press('Escape');
+
+    fixed = true;
+    await banner.getByRole('button', { name: 'Review device checks' }).click();
+    const gate = page.getByTestId('device-gate');
+    await gate.getByRole('button', { name: 'Check again' }).click();
+    // The device passes: the page leaves for the app, the banner is gone, and the session is compliant.
+    await expect(gate).toHaveCount(0);
+    await expect(banner).toHaveCount(0);
+    await picker.click();
+    const mythos = page.getByRole('listbox').getByRole('option', { name: /Mythos 5/ });
+    await expect(mythos).not.toHaveAttribute('aria-disabled', 'true');
+    await mythos.click();
+    await expect(picker).toContainText('Mythos 5');
+  } finally {
+    await harness.close();
+  }
+});

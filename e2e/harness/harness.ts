@@ -18,6 +18,7 @@ import { createNodeAdapters, MemorySecretStore } from '../../main/node/adapters'
 import type { Adapters, Clock, ExternalBrowser, HttpClient, SecretStore } from '../../main/platform';
 import { readManagedPolicy } from '../../main/config/managed';
 import { UNMANAGED, type ManagedPolicy } from '../../main/config/policy';
+import type { PostureSource } from '../../main/access/AccessFlow';
 import { createServices, type ClearanceServices } from '../../main/services';
 import { startBridgeServer, type BridgeServer } from './server';
 
@@ -40,6 +41,8 @@ export interface HarnessOptions {
   /** Use a running stack instead of starting one. */
   readonly stack?: RunningStack;
   readonly device?: HarnessDevice;
+  /** Posture checks in place of the device's recorded ones (a spec that fixes the device mid-test). */
+  readonly posture?: PostureSource;
   /**
    * With `device: 'tpm'` and a running `stack`: the software TPM whose manufacturer that stack's
    * gateway trusts. Without it the harness starts one and a stack that trusts it.
@@ -192,7 +195,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     env: {},
     managed,
     idpCaCertPem: stack.caCertPem,
-    posture: postureFor(device),
+    posture: options.posture ?? postureFor(device),
     ...(hardwareKeys ? { hardwareKeys } : {}),
     log,
   });

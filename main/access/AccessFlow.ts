@@ -220,7 +220,14 @@ export class AccessFlow {
     if (mayGoOn(status) && this.identity?.state.status === 'signed-in') {
       if (this.session)
         await this.session.reattest().then(
-          () => this.gate.setEnrolmentRefusal(undefined),
+          async () => {
+            this.gate.setEnrolmentRefusal(undefined);
+            // The session's compliance may have changed: the access view follows it at once (a fixed
+            // device gets the models that need a compliant device back, a broken one loses them).
+            await this.entitlementSource
+              .refresh()
+              .catch((e: unknown) => this.options.log('Access could not be refreshed after re-attestation', e));
+          },
           (e: unknown) => {
             this.options.log('Re-attestation failed', e);
             this.noteEnrolmentRefusal(e);
