@@ -129,12 +129,7 @@ export class AccessService {
       subject: session.userId,
       data: {
         ...context,
-        requestId: currentRequest()?.requestId,
-        user: session.userId,
-        username: session.identity.username,
-        sessionId: session.sessionId,
-        deviceId: session.device.id,
-        jkt: session.jkt,
+        ...sessionFields(session),
         model: access.model.id,
         effect: access.decision.effect,
         reason: access.decision.reason,
@@ -170,9 +165,7 @@ export class AccessService {
       subject: session.userId,
       data: {
         ...context,
-        user: session.userId,
-        sessionId: session.sessionId,
-        jkt: session.jkt,
+        ...sessionFields(session),
         model: modelId,
         effect: 'deny',
         policy: 'model-not-found',
@@ -374,4 +367,16 @@ function deviceKey(userId: string, jkt: string): string {
 
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Who an access record is about: the same fields for a decision and for an unknown model. */
+function sessionFields(session: ActiveSession): Record<string, unknown> {
+  return {
+    requestId: currentRequest()?.requestId,
+    user: session.userId,
+    username: session.identity.username,
+    sessionId: session.sessionId,
+    deviceId: session.device.id,
+    jkt: session.jkt,
+  };
 }

@@ -114,16 +114,7 @@ export class SqliteAuditLog implements AuditLog {
           `INSERT INTO audit (seq, decision_id, at, kind, subject, data, prev_hash, hash)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(
-          record.seq,
-          record.decisionId,
-          record.at,
-          record.kind,
-          record.subject,
-          JSON.stringify(record.data),
-          record.prevHash,
-          record.hash,
-        );
+        .run(...auditRowValues(record));
       this.last = { seq: record.seq, hash: record.hash };
       return record;
     });
@@ -246,4 +237,20 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** A record's column values in table order (`seq, decision_id, at, kind, subject, data, prev_hash, hash`), for every store. */
+export function auditRowValues(
+  record: AuditRecord,
+): [number, string, string, string, string | null, string, string, string] {
+  return [
+    record.seq,
+    record.decisionId,
+    record.at,
+    record.kind,
+    record.subject,
+    JSON.stringify(record.data),
+    record.prevHash,
+    record.hash,
+  ];
 }

@@ -12,6 +12,7 @@ import {
   type AuditLog,
   type AuditRecord,
   type ChainVerification,
+  auditRowValues,
 } from './audit-log';
 import type { DeviceAttestation, DeviceEnrolment, DeviceRegistry, PrincipalSnapshot } from './device-registry';
 import type { EntitlementVersions } from './entitlement-versions';
@@ -369,16 +370,7 @@ export class PostgresAuditLog implements AuditLog {
       }
       const values: unknown[] = [];
       const tuples = records.map((record, index) => {
-        values.push(
-          record.seq,
-          record.decisionId,
-          record.at,
-          record.kind,
-          record.subject,
-          JSON.stringify(record.data),
-          record.prevHash,
-          record.hash,
-        );
+        values.push(...auditRowValues(record));
         const base = index * 8;
         return `(${Array.from({ length: 8 }, (_, offset) => `$${base + offset + 1}`).join(', ')})`;
       });
