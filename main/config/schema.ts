@@ -94,6 +94,14 @@ export const ManagedConfig = z
         example: 'device:/dev/tpmrm0',
       },
     ),
+    deviceCertificateIssuer: key(z.string().trim().min(1).max(256), {
+      title: 'Device certificate issuer',
+      description:
+        'When the gateway requires a managed-device certificate, the CA that issues it (its common name, or its full distinguished name): the app presents only a valid certificate from this issuer, and only to the gateway. Unset: the most recently issued valid certificate among those the gateway’s CA list matches.',
+      scope: 'machine',
+      category: 'connection',
+      example: 'Lab Device CA',
+    }),
     authority: key(z.url({ protocol: /^https$/ }), {
       title: 'Sign-in authority',
       description:

@@ -10,6 +10,7 @@ import { fuseBinaryPath, readFuseWire } from '../device/posture/fuses';
 import { registerIpcHandlers } from '../ipc/register';
 import { createServices } from '../services';
 import { createElectronAdapters } from './adapters';
+import { chooseClientCertificate } from './clientCertificate';
 import { registerAppScheme, serveRenderer } from './protocol';
 import { createPlatformUpdater } from './updater';
 import { installAppMenu } from './menu';
@@ -69,6 +70,19 @@ async function main(): Promise<void> {
     return;
   }
   const caFile = startup.developmentCaFile;
+
+  // Mutual TLS with a managed-device certificate: only the main process's calls to the gateway get
+  // one, from IT's issuer when named (Electron's default would give the first to any site that asks).
+  app.on('select-client-certificate', (event, webContents, url, list, callback) => {
+    event.preventDefault();
+    const choice = chooseClientCertificate({ url, fromPage: webContents !== null }, list, {
+      gatewayUrl: startup.gatewayUrl,
+      issuer: managed.config.deviceCertificateIssuer,
+      now: Date.now(),
+    });
+    log.info(`Client certificate for ${url}: ${choice.why}`);
+    callback(choice.certificate);
+  });
 
   // What the app-integrity check can observe of the fuses: read back from this very executable.
   const fuses = app.isPackaged ? await readFuseWire(fuseBinaryPath(process.platform, process.execPath)) : undefined;
