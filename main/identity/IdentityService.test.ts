@@ -277,6 +277,26 @@ describe('IdentityService against the development identity provider', () => {
     }
   }, 60_000);
 
+  it('keeps renewing in the background when the renewal timer fires before the clock says it is due', async () => {
+    // Timers run on a monotonic clock, the token's expiry on the wall clock: here the wall clock runs
+    // behind the timer, so at the first firing renewal is not due yet. It must be tried again, not dropped.
+    const short = await startProvider({ accessTokenTtlSeconds: 6 });
+    try {
+      const fixture = await makeFixture(short.idp, { service: { renewInBackground: true } });
+      await signInAs(fixture, 'contractor');
+      fixture.clock.offsetMs = -400;
+      const refreshes = () => short.logs.filter((line) => line === 'idp: issued tokens (refresh_token)').length;
+      expect(refreshes()).toBe(0);
+      await waitFor(() => refreshes() >= 1, 45_000);
+      expect(fixture.browser.opened).toHaveLength(1);
+      expect(fixture.service.state.status).toBe('signed-in');
+    } finally {
+      for (const cleanup of cleanups.splice(0)) await cleanup();
+      await short.idp.close();
+      await rm(short.stateDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('answers a claims challenge by acquiring a token that carries the requested claims', async () => {
     const fixture = await makeFixture(idp);
     await signInAs(fixture, 'us-researcher');

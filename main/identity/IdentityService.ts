@@ -472,6 +472,13 @@ export class IdentityService {
     this.renewalTimer = setTimeout(
       () => {
         this.renewalTimer = undefined;
+        // A timer may fire a little before the clock says renewal is due (timers run on a monotonic
+        // clock, the token's expiry on the wall clock, which can also be set back): try again then,
+        // rather than let background renewal stop for good.
+        if (this.token && !this.needsRenewal(this.token)) {
+          this.scheduleRenewal();
+          return;
+        }
         this.getAccessToken().catch((error: unknown) => {
           if (error instanceof IdentityError && error.code === 'IDENTITY_PROVIDER_UNREACHABLE' && this.account) {
             this.scheduleRenewal(RETRY_AFTER_NETWORK_FAILURE_MS);
