@@ -43,16 +43,12 @@ export type ClientCertificateChoice<T extends ClientCertificateCandidate> =
   { readonly certificate: T; readonly why: string } | { readonly certificate: undefined; readonly why: string };
 
 function originOf(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  try {
-    const parsed = new URL(url);
-    return parsed.protocol === 'https:' ? parsed.origin : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = url ? URL.parse(url) : null;
+  return parsed?.protocol === 'https:' ? parsed.origin : undefined;
 }
 
-const sameName = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+/** Names compared as a person would type them (the setting is trimmed when read). */
+const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
 
 /**
  * Picks the certificate to present, or none (the TLS handshake then continues without one and the
