@@ -39,7 +39,12 @@ import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
 import type { EnrolmentStore } from './device/attestation/enrolments';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
-import { registerAttestationRoute, verifySessionAttestation } from './device/attestation/session-evidence';
+import {
+  refuseUnattestedSessionKey,
+  registerAttestationRoute,
+  verifySessionAttestation,
+  verifySessionKey,
+} from './device/attestation/session-evidence';
 import { InMemoryChallengeStore, type ChallengeStore } from './device/challenges';
 import { DEFAULT_LIMITS, PrincipalRateLimits, QuotaExceeded, type LimitSettings } from './limits/quotas';
 import type { ChangeBus, ClusterChange } from './cluster';
@@ -657,13 +662,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       );
     }
     const proof = await dpop.verify(request.headers.dpop, { method: 'POST', urls: auth.targetUrls(request) });
-    const body = z.object({ posture: z.string().min(1), attestation: z.unknown().optional() }).safeParse(request.body);
-    if (!body.success) throw new PostureError('the body must be {"posture": "<compact JWS>", "attestation"?: {…}}');
+    const body = z
+      .object({ posture: z.string().min(1), attestation: z.unknown().optional(), session_key: z.unknown().optional() })
+      .safeParse(request.body);
+    if (!body.success) {
+      throw new PostureError(
+        'the body must be {"posture": "<compact JWS>", "attestation"?: {…}, "session_key"?: "<compact JWS>"}',
+      );
+    }
+    // The posture report and the DPoP proof are signed by one key: the device key, or the session key.
     const report = await verifyPostureReport(body.data.posture, proof.jwk, proof.jkt);
     if (!(await challenges.consume(report.nonce, who.userId))) {
       throw new PostureError('posture report nonce is unknown, already used, expired, or was issued to someone else');
     }
-    const existing = await devices.find(who.userId, proof.jkt);
+    // A session key certified by the device key (docs/protocol.md, "Session key"): the device is then
+    // the certifying key, which this request's TPM attestation must prove; the token binds the session key.
+    const sessionKey = await verifySessionKey(audit, who.userId, body.data.session_key, {
+      nonce: report.nonce,
+      proofJkt: proof.jkt,
+    });
+    const device = sessionKey ? { jwk: sessionKey.deviceJwk, jkt: sessionKey.deviceJkt } : proof;
+    const existing = await devices.find(who.userId, device.jkt);
     if (existing?.revokedAt) {
       const refusal = await audit.append({
         kind: 'session',
@@ -671,7 +690,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         data: {
           effect: 'deny',
           reason: 'DEVICE_REVOKED',
-          jkt: proof.jkt,
+          jkt: device.jkt,
           deviceId: existing.deviceId,
           revokedAt: existing.revokedAt,
         },
@@ -693,8 +712,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       who.userId,
       report.nonce,
       body.data.attestation,
-      proof.jwk,
+      device.jwk,
     );
+    if (sessionKey && !tpm) await refuseUnattestedSessionKey(audit, who.userId);
     const assurance: DeviceAssurance = tpm ? 'hardware' : 'software';
     const certificate = trust.certificates ? await trust.certificates.verify(request.raw) : undefined;
     const managed = certificate?.verified;
@@ -702,7 +722,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     await admitDevice(trust.policy, trust.enrolments, audit, {
       facts: {
         userId: who.userId,
-        jkt: proof.jkt,
+        jkt: device.jkt,
         deviceId,
         ...(who.username ? { username: who.username } : {}),
         platform: report.platform,
@@ -728,9 +748,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const verdict = deviceVerdict({ ...report, deviceId }, requiredChecks, assurance);
     await devices.enrol({
       userId: who.userId,
-      jkt: proof.jkt,
+      jkt: device.jkt,
       deviceId,
-      publicJwk: proof.jwk,
+      publicJwk: device.jwk,
       assurance: verdict.assurance,
       platform: report.platform,
       appVersion: report.appVersion,
@@ -751,6 +771,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ...(who.username ? { preferred_username: who.username } : {}),
         groups: [...who.groups],
         cnf: { jkt: proof.jkt },
+        device_jkt: device.jkt,
         device: {
           id: verdict.id,
           assurance: verdict.assurance,
@@ -758,7 +779,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           failedChecks: verdict.failedChecks,
         },
       },
-      who.expiresAt,
+      Math.min(who.expiresAt, sessionKey?.exp ?? Number.POSITIVE_INFINITY),
     );
     const record = await audit.append({
       kind: 'session',
@@ -767,7 +788,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         sessionId,
         username: who.username,
         deviceId: verdict.id,
-        jkt: proof.jkt,
+        jkt: device.jkt,
+        ...(sessionKey ? { sessionJkt: sessionKey.sessionJkt } : {}),
         assurance: verdict.assurance,
         compliant: verdict.compliant,
         failedChecks: verdict.failedChecks,
@@ -779,7 +801,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     access.track({
       sessionId,
       userId: who.userId,
-      jkt: proof.jkt,
+      jkt: device.jkt,
       identity: {
         ...(who.name ? { name: who.name } : {}),
         ...(who.username ? { username: who.username } : {}),

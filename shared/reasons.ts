@@ -45,6 +45,7 @@ export const AttestationStep = z.enum([
   'credential-activation',
   'certification',
   'device-key',
+  'session-key',
 ]);
 export type AttestationStep = z.infer<typeof AttestationStep>;
 

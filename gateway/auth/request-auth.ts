@@ -6,7 +6,7 @@ import { timePhaseAsync } from '../observability/context';
 import type { DpopVerifier, VerifiedDpopProof } from './dpop';
 import { AuthError } from './errors';
 import type { ClaimMapping, IdentityTokenVerifier, VerifiedIdentity } from './identity-token';
-import type { SessionTokenClaims, SessionTokens } from './session-token';
+import { deviceThumbprint, type SessionTokenClaims, type SessionTokens } from './session-token';
 
 /** The parts of an HTTP request authentication looks at. */
 export interface RequestLike {
@@ -146,7 +146,8 @@ export class RequestAuthenticator {
       accessToken: token,
       boundJkt: claims.cnf.jkt,
     });
-    const enrolment = await this.enrolment(claims.sub, proof.jkt);
+    // The device is the device key, also when a session key it certified signs the proofs.
+    const enrolment = await this.enrolment(claims.sub, deviceThumbprint(claims));
     if (!enrolment) throw new AuthError('invalid_token', 'The device key of this token is not enrolled');
     if (enrolment.revokedAt) throw new AuthError('invalid_token', 'The device key of this token has been revoked');
     const known = this.sessions.get(claims);
@@ -162,7 +163,7 @@ export class RequestAuthenticator {
     const session: ActiveSession = {
       sessionId: claims.sid,
       userId: claims.sub,
-      jkt: claims.cnf.jkt,
+      jkt: deviceThumbprint(claims),
       identity,
       principal: principalFromGroups(claims.groups, this.claimMapping),
       device: claims.device,

@@ -25,7 +25,14 @@ export const SessionTokenClaims = z.object({
   name: z.string().optional(),
   preferred_username: z.string().optional(),
   groups: z.array(z.string()),
+  /** Thumbprint of the key every DPoP proof must be signed with: the device key, or its session key. */
   cnf: z.object({ jkt: z.string().min(43) }),
+  /**
+   * Thumbprint of the device key: the device's identity for enrolment, revocation, quotas, streams
+   * and the audit. Differs from `cnf.jkt` when a TPM device key certified a session key; absent in
+   * tokens from gateways before session keys, where it is `cnf.jkt`.
+   */
+  device_jkt: z.string().min(43).optional(),
   /** The device verdict at session time; Cedar's `context.device`. */
   device: z.object({
     id: z.string(),
@@ -35,6 +42,11 @@ export const SessionTokenClaims = z.object({
   }),
 });
 export type SessionTokenClaims = z.infer<typeof SessionTokenClaims>;
+
+/** The device key's thumbprint of a token (its identity), whichever key signs its proofs. */
+export function deviceThumbprint(claims: Pick<SessionTokenClaims, 'cnf' | 'device_jkt'>): string {
+  return claims.device_jkt ?? claims.cnf.jkt;
+}
 
 /** Claims the caller supplies; the issuer adds `iss`, `aud`, `iat`, `exp`, `jti`. */
 export type SessionTokenContent = Omit<SessionTokenClaims, 'iss' | 'aud' | 'iat' | 'exp' | 'jti'>;
@@ -67,10 +79,10 @@ export class SessionTokens {
     for (const [token, claims] of this.verified) if (claims.sub === userId) this.verified.delete(token);
   }
 
-  /** Forgets every cached token bound to one device key of a user (revocation). */
+  /** Forgets every cached token of one device key of a user (revocation), its session keys' included. */
   forgetDevice(userId: string, jkt: string): void {
     for (const [token, claims] of this.verified) {
-      if (claims.sub === userId && claims.cnf.jkt === jkt) this.verified.delete(token);
+      if (claims.sub === userId && deviceThumbprint(claims) === jkt) this.verified.delete(token);
     }
   }
 

@@ -12,7 +12,7 @@ export interface PrincipalSnapshot {
 /** A device key enrolled for one user. */
 export interface DeviceEnrolment {
   readonly userId: string;
-  /** RFC 7638 thumbprint of the device public key; `cnf.jkt` of the user's tokens. */
+  /** RFC 7638 thumbprint of the device public key; `device_jkt` of the user's tokens. */
   readonly jkt: string;
   readonly deviceId: string;
   readonly publicJwk: JWK;

@@ -1,6 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { signWithDeviceKey } from '../device/jws';
-import type { DeviceKey } from '../device/key';
+import { signWithDeviceKey, type JwsSigner } from '../device/jws';
 
 /** `typ` of a DPoP proof (RFC 9449 §4.2). */
 export const DPOP_TYP = 'dpop+jwt';
@@ -31,10 +30,10 @@ export function accessTokenHash(accessToken: string): string {
 }
 
 /**
- * Creates a DPoP proof JWT signed by the device key (RFC 9449 §4.2): `typ dpop+jwt`, ES256, public
+ * Creates a DPoP proof JWT signed by the device key or the session's key (RFC 9449 §4.2): `typ dpop+jwt`, ES256, public
  * `jwk` header, a random `jti`, `iat` from `nowMs`, `htm`, `htu`, and `ath`/`nonce` when given.
  */
-export function createDpopProof(key: DeviceKey, request: DpopRequest, nowMs: number): Promise<string> {
+export function createDpopProof(key: JwsSigner, request: DpopRequest, nowMs: number): Promise<string> {
   const claims: Record<string, string | number> = {
     jti: randomUUID(),
     htm: request.htm.toUpperCase(),

@@ -2,12 +2,13 @@ import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import { DeviceVerdict, PostureReportClaims, type PostureCheck } from '../../shared/device';
 import { AttestationCredential, attestDeviceKey, type TpmSessionEvidence } from '../device/attestation';
-import { signWithDeviceKey } from '../device/jws';
+import { signWithDeviceKey, type JwsSigner } from '../device/jws';
 import type { DeviceKey } from '../device/key';
 import { Emitter } from '../events';
 import type { Clock, HttpClient } from '../platform';
 import { createDpopProof } from './dpop';
 import { challengeError, GatewaySessionError, sessionErrorFromResponse } from './errors';
+import { certifySessionKey, createSessionKey, type SessionKey } from './session-key';
 import { transportProblem } from './transport';
 
 /** `typ` of the posture report JWS. */
@@ -81,7 +82,8 @@ interface ActiveSession {
   readonly accessToken: string;
   readonly expiresAt: number;
   readonly verdict: DeviceVerdict;
-  readonly key: DeviceKey;
+  /** The key that signs this session's DPoP proofs (`cnf.jkt`): a session key, or the device key itself. */
+  readonly proofKey: SessionKey;
 }
 
 /**
@@ -92,6 +94,10 @@ interface ActiveSession {
  * `POST /v1/session` (Bearer identity token + DPoP proof) with a posture report signed by the
  * device key. The session token is renewed when less than a minute is left, re-established once
  * when the gateway says it is invalid, and a `DPoP-Nonce` the gateway asks for is remembered.
+ *
+ * A device key the gateway verified as hardware (TPM attestation) signs once per session: it certifies
+ * a fresh in-memory software session key, which signs the posture report and every DPoP proof of that
+ * session (docs/protocol.md, "Session key"). A software device key signs them itself.
  */
 export class GatewaySession {
   private readonly changed = new Emitter<GatewaySessionState>();
@@ -164,7 +170,7 @@ export class GatewaySession {
    * A DPoP proof for a request to the gateway (RFC 9449 §4.2), using the remembered server nonce unless given one.
    */
   async createDpopProof(htm: string, htu: string | URL, accessToken?: string, nonce?: string): Promise<string> {
-    const key = await this.key();
+    const key = this.session?.proofKey ?? (await this.key());
     return createDpopProof(key, { htm, htu, accessToken, nonce: nonce ?? this.dpopNonce }, this.options.clock.now());
   }
 
@@ -193,7 +199,7 @@ export class GatewaySession {
       headers.set(
         'DPoP',
         await createDpopProof(
-          session.key,
+          session.proofKey,
           { htm: method, htu: url, accessToken: session.accessToken, nonce: this.dpopNonce },
           this.options.clock.now(),
         ),
@@ -305,8 +311,21 @@ export class GatewaySession {
     for (let attempt = 0; ; attempt++) {
       const nonce = await this.challenge(idpToken);
       const tpm = await this.attestKey(key, idpToken, nonce);
+      // An attested hardware key signs once, certifying a session key that signs everything else
+      // (a TPM signature costs most of a second on a busy machine); a software key signs itself.
+      const sessionKey = tpm.evidence ? await createSessionKey() : undefined;
+      const proofKey: SessionKey = sessionKey ?? key;
+      const certification = sessionKey
+        ? await certifySessionKey(key, sessionKey, nonce, this.options.clock.now())
+        : undefined;
       // Only a key the gateway can verify is claimed as hardware: a bare claim is refused.
-      const report = await this.signPostureReport(key, nonce, checks, tpm.evidence ? 'hardware' : 'software');
+      const report = await this.signPostureReport(
+        proofKey,
+        key.deviceId,
+        nonce,
+        checks,
+        tpm.evidence ? 'hardware' : 'software',
+      );
       const response = await this.send(
         sessionUrl,
         {
@@ -314,14 +333,18 @@ export class GatewaySession {
           headers: {
             Authorization: `Bearer ${idpToken}`,
             DPoP: await createDpopProof(
-              key,
+              proofKey,
               { htm: 'POST', htu: sessionUrl, nonce: this.dpopNonce },
               this.options.clock.now(),
             ),
             'Content-Type': 'application/json',
             Accept: 'application/json',
           },
-          body: JSON.stringify({ posture: report, ...(tpm.evidence ? { attestation: tpm.evidence } : {}) }),
+          body: JSON.stringify({
+            posture: report,
+            ...(tpm.evidence ? { attestation: tpm.evidence } : {}),
+            ...(certification ? { session_key: certification } : {}),
+          }),
           signal: AbortSignal.timeout(this.options.attestTimeoutMs ?? DEFAULT_ATTEST_TIMEOUT_MS),
         },
         'the session request',
@@ -340,7 +363,7 @@ export class GatewaySession {
         // Refused for want of attestation: the reason the attestation itself failed says more.
         throw tpm.refusal && error.details.reason === 'DEVICE_ATTESTATION_FAILED' ? tpm.refusal : error;
       }
-      return this.acceptSession(response, key);
+      return this.acceptSession(response, key, proofKey);
     }
   }
 
@@ -408,7 +431,7 @@ export class GatewaySession {
     return code === 'use_dpop_nonce';
   }
 
-  private async acceptSession(response: Response, key: DeviceKey): Promise<ActiveSession> {
+  private async acceptSession(response: Response, key: DeviceKey, proofKey: SessionKey): Promise<ActiveSession> {
     let body: unknown;
     try {
       body = await response.json();
@@ -422,8 +445,11 @@ export class GatewaySession {
         `The gateway at ${this.base.origin} sent a session answer Clearance does not understand. Ask IT to check the gateway version.`,
       );
     }
-    const jkt = boundThumbprint(parsed.data.access_token);
-    if (jkt !== undefined && jkt !== key.thumbprint) {
+    const bound = boundThumbprints(parsed.data.access_token);
+    if (
+      (bound.jkt !== undefined && bound.jkt !== proofKey.thumbprint) ||
+      (bound.deviceJkt !== undefined && bound.deviceJkt !== key.thumbprint)
+    ) {
       throw new GatewaySessionError(
         'INTERNAL',
         'The gateway bound the session to a different device key. Try again; if it keeps happening, send IT a diagnostics bundle.',
@@ -433,7 +459,7 @@ export class GatewaySession {
       accessToken: parsed.data.access_token,
       expiresAt: this.options.clock.now() + parsed.data.expires_in * 1000,
       verdict: parsed.data.device,
-      key,
+      proofKey,
     };
   }
 
@@ -478,7 +504,8 @@ export class GatewaySession {
   }
 
   private async signPostureReport(
-    key: DeviceKey,
+    signer: JwsSigner,
+    deviceId: string,
     nonce: string,
     checks: readonly PostureCheck[],
     assurance: DeviceKey['assurance'],
@@ -493,13 +520,13 @@ export class GatewaySession {
     const claims: PostureReportClaims = PostureReportClaims.strict().parse({
       nonce,
       iat: Math.floor(this.options.clock.now() / 1000),
-      deviceId: key.deviceId,
+      deviceId,
       assurance,
       platform,
       appVersion: this.options.appVersion,
       checks,
     });
-    return signWithDeviceKey(key, POSTURE_TYP, claims);
+    return signWithDeviceKey(signer, POSTURE_TYP, claims);
   }
 
   private async send(url: URL, init: RequestInit, what: string): Promise<Response> {
@@ -521,13 +548,17 @@ export class GatewaySession {
   }
 }
 
-/** The `cnf.jkt` of a JWT access token, or `undefined` for an opaque token. */
-function boundThumbprint(accessToken: string): string | undefined {
+/** The `cnf.jkt` (proof key) and `device_jkt` (device key) of a JWT access token; none for an opaque token. */
+function boundThumbprints(accessToken: string): { jkt?: string; deviceJkt?: string } {
   try {
-    const cnf = decodeJwt(accessToken).cnf as { jkt?: unknown } | undefined;
-    return typeof cnf?.jkt === 'string' ? cnf.jkt : undefined;
+    const claims = decodeJwt(accessToken);
+    const jkt = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    return {
+      ...(typeof jkt === 'string' ? { jkt } : {}),
+      ...(typeof claims.device_jkt === 'string' ? { deviceJkt: claims.device_jkt } : {}),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

@@ -7,7 +7,7 @@ export type EnrolmentStatus = 'pending' | 'approved' | 'retired';
 /** What the gateway verified about a device when it asked to enrol. */
 export interface EnrolmentFacts {
   readonly userId: string;
-  /** Thumbprint of the device key (`cnf.jkt`). */
+  /** Thumbprint of the device key (the tokens' `device_jkt`). */
   readonly jkt: string;
   readonly deviceId: string;
   readonly username?: string;

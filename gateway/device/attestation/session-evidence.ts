@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../store/audit-log';
 import type { DeviceTrust } from './options';
 import { AttestationError } from './refusal';
+import { verifySessionKeyCertification, type CertifiedSessionKey, type SessionKeyExpectations } from './session-key';
 import { AttestationStartBody, TpmAttestationEvidence, type VerifiedTpmKey } from './tpm-attestation';
 
 /** What the attestation route needs from the gateway. */
@@ -76,6 +77,40 @@ export async function verifySessionAttestation(
     await auditRefusal(audit, userId, error);
     throw error.toProblem();
   }
+}
+
+/**
+ * Verifies the session-key certification in a session request, if any (`session_key`); refuses
+ * (audited, step `session-key`) when it does not hold. Returns undefined when there is none: the
+ * DPoP key is then the device key itself.
+ */
+export async function verifySessionKey(
+  audit: AuditLog,
+  userId: string,
+  value: unknown,
+  expected: SessionKeyExpectations,
+): Promise<CertifiedSessionKey | undefined> {
+  if (value === undefined) return undefined;
+  try {
+    return await verifySessionKeyCertification(value, expected);
+  } catch (error) {
+    if (!(error instanceof AttestationError)) throw error;
+    await auditRefusal(audit, userId, error);
+    throw error.toProblem();
+  }
+}
+
+/**
+ * Refuses (audited) a session key whose certifying key this request did not prove to be in a TPM:
+ * only a verified hardware key may hand its sessions to a software key.
+ */
+export async function refuseUnattestedSessionKey(audit: AuditLog, userId: string): Promise<never> {
+  const error = new AttestationError(
+    'session-key',
+    'only a device key verified as hardware by TPM attestation in the same request may certify a session key',
+  );
+  await auditRefusal(audit, userId, error);
+  throw error.toProblem();
 }
 
 async function auditRefusal(audit: AuditLog, userId: string, error: AttestationError): Promise<void> {
