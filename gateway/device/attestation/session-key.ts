@@ -1,9 +1,5 @@
 import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
-import {
-  SESSION_KEY_MAX_LIFETIME_SECONDS,
-  SESSION_KEY_TYP,
-  SessionKeyClaims,
-} from '../../../shared/session-key';
+import { SESSION_KEY_MAX_LIFETIME_SECONDS, SESSION_KEY_TYP, SessionKeyClaims } from '../../../shared/session-key';
 import { AttestationError } from './refusal';
 
 /** How far a certification's `iat` may be from now (as the posture report's). */

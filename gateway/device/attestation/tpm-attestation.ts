@@ -227,7 +227,10 @@ export class TpmAttestationVerifier {
     const x = Buffer.from(device.ecc.x).toString('base64url');
     const y = Buffer.from(device.ecc.y).toString('base64url');
     if (deviceJwk.crv !== 'P-256' || deviceJwk.x !== x || deviceJwk.y !== y) {
-      throw new AttestationError('device-key', 'the attested device key is not the key that signed the DPoP proof');
+      throw new AttestationError(
+        'device-key',
+        'the attested device key is not the key that signed the DPoP proof or certified the session key',
+      );
     }
     return { ekFingerprint: pending.ekFingerprint, ekSubject: pending.ekSubject, ekIssuer: pending.ekIssuer };
   }
