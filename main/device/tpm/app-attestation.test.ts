@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { decodeJwt } from 'jose';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { testPersonas } from '../../../gateway/testing/identity-provider';
 import { startSoftwareTpm, type SoftwareTpm } from '../../../gateway/testing/swtpm';
 import { DiscoveryDocument } from '../../../shared/discovery';
 import { NodeCommandRunner, MemorySecretStore } from '../../node/adapters';
+import type { CommandRunner } from '../../platform';
+import { SseReader } from '../../../gateway/testing/device-client';
 import { GatewaySessionError } from '../../session/errors';
 import { GatewaySession } from '../../session/gateway-session';
 import { compliantLinuxDevice, createRecordedPostureService } from '../fixtures/devices';
@@ -45,25 +48,40 @@ afterAll(async () => {
 async function connect(harness: GatewayHarness, tpm: SoftwareTpm) {
   const userData = join(folder, randomUUID());
   const logged: string[] = [];
+  // Every tpm2-tools process the key store starts, by tool.
+  const tpmCommands: string[] = [];
+  const node = new NodeCommandRunner();
+  const commands: CommandRunner = {
+    run: (command, args, options) => {
+      tpmCommands.push(command);
+      return node.run(command, args, options);
+    },
+  };
+  const signatures = () => tpmCommands.filter((command) => command === 'tpm2_sign').length;
   const keys = new DeviceKeyStore({
     paths: { userData, logs: userData },
     secrets: new MemorySecretStore(),
     hardware: hardwareKeyProviderFor({
       platform: 'linux',
-      commands: new NodeCommandRunner(),
+      commands,
       userData,
       tcti: tpm.tcti,
     }),
     log: (message) => logged.push(message),
   });
   const discovery = DiscoveryDocument.parse(await (await fetch(`${harness.gateway.url}/.well-known/clearance`)).json());
-  const requests: { path: string; status: number }[] = [];
+  const requests: { path: string; status: number; authorization?: string }[] = [];
   const posture = createRecordedPostureService(compliantLinuxDevice);
   const session = new GatewaySession({
     gatewayUrl: harness.gateway.url,
     http: async (input, init) => {
       const response = await fetch(input, init);
-      requests.push({ path: new URL(String(input)).pathname, status: response.status });
+      const authorization = new Headers(init?.headers).get('authorization') ?? undefined;
+      requests.push({
+        path: new URL(String(input)).pathname,
+        status: response.status,
+        ...(authorization ? { authorization } : {}),
+      });
       return response;
     },
     clock: { now: () => Date.now() },
@@ -79,7 +97,7 @@ async function connect(harness: GatewayHarness, tpm: SoftwareTpm) {
     },
     log: (message) => logged.push(message),
   });
-  return { keys, session, requests, logged, discovery };
+  return { keys, session, requests, logged, discovery, signatures };
 }
 
 async function chat(session: GatewaySession, model: string): Promise<Response> {
@@ -92,7 +110,7 @@ async function chat(session: GatewaySession, model: string): Promise<Response> {
 
 describe('the app attests its TPM key through the real gateway', () => {
   it('opens a hardware session keyed by the EK certificate, and Orion 2 Secure answers 200', async () => {
-    const { keys, session, requests } = await connect(tpmGateway, trusted);
+    const { keys, session, requests, signatures } = await connect(tpmGateway, trusted);
     const state = await session.ensureSession();
     const key = await keys.load();
     expect(key.assurance).toBe('hardware');
@@ -109,10 +127,34 @@ describe('the app attests its TPM key through the real gateway', () => {
       deviceId: state.deviceVerdict?.id,
     });
 
-    // Every later call is signed by the TPM key (DPoP), and the hardware-only model answers.
+    // Opening the session cost one TPM signature: the certification of the session key.
+    expect(signatures()).toBe(1);
+
+    // Later calls are signed by the session key: the hardware-only model answers, the entitlement
+    // document and the event stream are served, and the TPM is not used for any of them.
     const reply = await chat(session, 'orion-2-secure');
     expect(reply.status).toBe(200);
     await reply.text();
+    expect((await session.fetch('/v1/entitlements')).status).toBe(200);
+    const streaming = new AbortController();
+    const events = new SseReader(await session.fetch('/v1/events', { signal: streaming.signal }));
+    expect((await events.next())?.event).toBe('entitlements.changed');
+    streaming.abort();
+    expect(signatures()).toBe(1);
+    const bound = (path: string) => {
+      const authorization = requests.findLast((r) => r.path === path)?.authorization ?? '';
+      return decodeJwt(authorization.replace(/^DPoP /, ''));
+    };
+    const token = bound('/v1/chat/completions');
+    expect(token.cnf).not.toEqual({ jkt: key.thumbprint });
+    expect(token.device_jkt).toBe(key.thumbprint);
+
+    // A new session (as on expiry) attests again and costs one more TPM signature, for a new session key.
+    await session.reattest();
+    expect(signatures()).toBe(2);
+    expect((await session.fetch('/v1/models')).status).toBe(200);
+    expect(signatures()).toBe(2);
+    expect(bound('/v1/models').cnf).not.toEqual(token.cnf);
   }, 60_000);
 
   it('a TPM from an untrusted manufacturer is refused at the EK certificate, and the device is not enrolled', async () => {
