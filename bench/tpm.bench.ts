@@ -54,6 +54,13 @@ beforeAll(async () => {
   tpm = await startSoftwareTpm();
   harness = await startGatewayHarness({
     deviceTrust: { enrolmentPolicy: 'tpm', tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] },
+    // Every session here is the same person on the same device key: lift the per-minute quotas.
+    limits: {
+      perAddress: { max: 1_000_000, windowMs: 60_000 },
+      perUser: { max: 1_000_000, windowMs: 60_000 },
+      perDevice: { max: 1_000_000, windowMs: 60_000 },
+      challengesPerUser: 1000,
+    },
   });
   const provider = new TpmKeyProvider({ commands: new NodeCommandRunner(), folder, tcti: tpm.tcti });
   handle = (await provider.openOrCreate())!;
@@ -66,7 +73,13 @@ beforeAll(async () => {
     await tpmClient.requestSession(token, nonce, { assurance: 'hardware' }, { attestation }),
   );
   sessionKeyClient = await openWithSessionKey();
-  const open = await startGatewayHarness();
+  const open = await startGatewayHarness({
+    limits: {
+      perAddress: { max: 1_000_000, windowMs: 60_000 },
+      perUser: { max: 1_000_000, windowMs: 60_000 },
+      perDevice: { max: 1_000_000, windowMs: 60_000 },
+    },
+  });
   openGateway = open;
   softwareClient = await open.signIn(testPersonas.usResearcher);
 }, 120_000);
