@@ -92,8 +92,12 @@ async function expectRefused(response: Response, detail: RegExp, step = 'session
   const body = ProblemDetails.parse(await response.json());
   expect(body).toMatchObject({ reason: 'DEVICE_ATTESTATION_FAILED', step });
   expect(body.detail).toMatch(detail);
-  // Nothing was enrolled for the person, under the device key or the session key.
+  // Nothing was enrolled for the person, under the device key or the session key; the refusal is audited.
   expect(await harness.gateway.devices.listForUser(refused.id)).toEqual([]);
+  const audited = (await harness.gateway.audit.list({ limit: 10_000 }))
+    .filter((record) => record.subject === refused.id && record.kind === 'enrolment')
+    .at(-1);
+  expect(audited?.data).toMatchObject({ outcome: 'refused', reason: 'DEVICE_ATTESTATION_FAILED', step });
 }
 
 describe('a session key certified by the TPM device key', () => {
@@ -112,6 +116,10 @@ describe('a session key certified by the TPM device key', () => {
     // The device is the TPM key; the session key is never enrolled.
     expect(await harness.gateway.devices.find(persona.id, deviceJkt)).toMatchObject({ assurance: 'hardware' });
     expect(await harness.gateway.devices.find(persona.id, sessionKey.jkt)).toBeUndefined();
+    const audited = (await harness.gateway.audit.list({ limit: 10_000 })).findLast(
+      (record) => record.kind === 'session' && record.data.sessionId === session.sessionId,
+    );
+    expect(audited?.data).toMatchObject({ jkt: deviceJkt, sessionJkt: sessionKey.jkt, assurance: 'hardware' });
 
     const reply = await client.request('POST', '/v1/chat/completions', {
       body: { model: 'orion-2-secure', messages: [{ role: 'user', content: 'hello' }] },
