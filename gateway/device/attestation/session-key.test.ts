@@ -171,12 +171,19 @@ describe('a session key certified by the TPM device key', () => {
     expect((await stream.next())?.event).toBe('entitlements.changed');
     // Warm the token, key and enrolment caches with this token.
     for (let call = 0; call < 3; call++) expect((await client.request('GET', '/v1/models')).status).toBe(200);
+    const cachedTokens = async () => {
+      const metrics = await (await fetch(`${harness.gateway.url}/metrics`)).text();
+      return Number(/clearance_cache_entries\{cache="session_tokens"\} (\d+)/.exec(metrics)?.[1]);
+    };
+    const cachedBefore = await cachedTokens();
     const revoked = await fetch(`${harness.gateway.url}/v1/admin/revoke`, {
       method: 'POST',
       headers: { authorization: `Bearer ${harness.gateway.adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ user: persona.id, jkt: deviceJkt }),
     });
     expect(await revoked.json()).toEqual({ revoked: [deviceJkt] });
+    // The session key's token left the token cache with the device key's revocation.
+    expect(await cachedTokens()).toBe(cachedBefore - 1);
     const event = await stream.next();
     expect(event?.event).toBe('session.revoked');
     expect(JSON.parse(event!.data)).toMatchObject({ reason: 'device_revoked' });
