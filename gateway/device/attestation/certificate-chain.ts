@@ -56,8 +56,33 @@ export class TrustBundle {
       if (!(await certificate.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) {
         throw new Error(`the signature on "${certificate.subject}" does not verify with "${issuer.subject}"`);
       }
+      // The anchor is IT's configured trust (RFC 5280 §6.1); every certificate between it and the leaf must be a CA.
+      if (i > 0 && i < chain.length - 1) assertMayIssue(certificate, i - 1);
     }
     return chain;
+  }
+}
+
+/**
+ * Only a CA certificate may sign another certificate (RFC 5280 §4.2.1.9, §4.2.1.3): basic constraints
+ * with `cA: true`, a path length that allows the `below` CA certificates under it, and, when it lists
+ * key usages, `keyCertSign`. Without this an end-entity certificate (a device's) could issue more.
+ */
+function assertMayIssue(certificate: x509.X509Certificate, below: number): void {
+  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) {
+    throw new Error(
+      `"${certificate.subject}" is not a CA certificate (basic constraints), so it may not issue certificates`,
+    );
+  }
+  if (constraints.pathLength !== undefined && below > constraints.pathLength) {
+    throw new Error(`"${certificate.subject}" may not issue through ${below} intermediate CA(s) (path length)`);
+  }
+  const usages = certificate.getExtension(x509.KeyUsagesExtension);
+  if (usages && (usages.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
+    throw new Error(
+      `"${certificate.subject}" is not a CA certificate (key usage lacks keyCertSign), so it may not issue certificates`,
+    );
   }
 }
 
