@@ -127,7 +127,7 @@ export class TpmAttestationVerifier {
       );
     }
     const attestationKey = keyOf(ak, 'format', 'attestation key');
-    const attestationKeyName = Buffer.from(tpmName(ak));
+    const attestationKeyName = nameOf(ak, 'format', 'attestation key');
     const secret = randomBytes(32);
     const credential = makeCredential(ekKey, attestationKeyName, secret);
     this.pending.set(pendingKey(userId, body.nonce), {
@@ -210,7 +210,7 @@ export class TpmAttestationVerifier {
       throw new AttestationError('certification', 'the certification is not signed by the activated attestation key');
     }
     const device = readPublic(evidence.device_public, 'device-key', 'device key');
-    const deviceName = Buffer.from(tpmName(device));
+    const deviceName = nameOf(device, 'device-key', 'device key');
     if (attest.name.length !== deviceName.length || !timingSafeEqual(attest.name, deviceName)) {
       throw new AttestationError('certification', 'the certification is of another key than the device key sent');
     }
@@ -250,6 +250,15 @@ function readPublic(value: string, step: 'format' | 'device-key', what: string):
     return parseTpmPublic(decode(value));
   } catch (error) {
     throw new AttestationError(step, `the ${what}'s public area cannot be read: ${(error as Error).message}`);
+  }
+}
+
+/** The TPM name (nameAlg ‖ H(TPMT_PUBLIC)); an unsupported name algorithm is the caller's fault, not a 500. */
+function nameOf(area: TpmPublic, step: 'format' | 'device-key', what: string): Buffer {
+  try {
+    return Buffer.from(tpmName(area));
+  } catch (error) {
+    throw new AttestationError(step, `the ${what} has no usable name: ${(error as Error).message}`);
   }
 }
 
