@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,10 @@ import { ProblemDetails } from '../../../shared/problem';
 import { GatewayTestClient, TestDevice } from '../../testing/device-client';
 import { startGatewayHarness, type GatewayHarness } from '../../testing/gateway-harness';
 import { testPersonas } from '../../testing/identity-provider';
+import { QuotaExceeded } from '../../limits/quotas';
 import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
+import { TrustBundle } from './certificate-chain';
+import { TpmAttestationVerifier } from './tpm-attestation';
 import { attestWithTpm, requestCredential } from '../../testing/tpm-client';
 
 /**
@@ -79,5 +83,57 @@ describe('TPM structures with a name algorithm other than SHA-256', () => {
     };
     const response = await client.requestSession(idpToken, nonce, { assurance: 'hardware' }, { attestation: forged });
     await expectAttestationRefusal(response, 'device-key');
+  });
+});
+
+describe('pending credential activations', () => {
+  it('one person cannot fill the activations in progress for everyone: past their own share they get 429, another person still gets a credential', async () => {
+    const endorsement = await deviceKey.attestor!.endorsement();
+    const mallory = testPersonas.contractor;
+    const victim = testPersonas.usResearcher;
+    const verifier = new TpmAttestationVerifier(
+      TrustBundle.fromPem([tpm.rootCaPem, tpm.issuerCaPem], 'roots'),
+      120,
+      15,
+    );
+    const body = (nonce: string) => ({
+      nonce,
+      ek_certificate: Buffer.from(endorsement.ekCertificate).toString('base64url'),
+      ak_public: Buffer.from(endorsement.attestationKeyPublic).toString('base64url'),
+    });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      outcomes.push(
+        await verifier.begin(mallory.id, body(randomBytes(32).toString('base64url'))).then(
+          () => 'credential',
+          (error: unknown) => (error instanceof QuotaExceeded ? `429 ${error.scope}` : `refused ${String(error)}`),
+        ),
+      );
+    }
+    // The victim's own attestation must not be refused because of Mallory's.
+    const victims = await verifier.begin(victim.id, body(randomBytes(32).toString('base64url'))).then(
+      () => 'credential',
+      (error: unknown) => `refused: ${(error as Error).message}`,
+    );
+    expect(victims).toBe('credential');
+    expect(outcomes.slice(0, 10)).toEqual(Array(10).fill('credential'));
+    expect(outcomes.slice(10)).toEqual(Array(5).fill('429 user'));
+  });
+
+  it('through the gateway, the eleventh activation a person holds is a 429 with Retry-After', async () => {
+    const endorsement = await deviceKey.attestor!.endorsement();
+    const idpToken = await harness.idp.mint(testPersonas.contractor);
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 11; i++) {
+      last = await requestCredential(harness.gateway.url, idpToken, randomBytes(32).toString('base64url'), {
+        ekCertificate: endorsement.ekCertificate,
+        attestationKeyPublic: endorsement.attestationKeyPublic,
+      });
+      statuses.push(last.status);
+      await last.text();
+    }
+    expect(statuses).toEqual([...Array(10).fill(200), 429]);
+    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

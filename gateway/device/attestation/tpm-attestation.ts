@@ -1,5 +1,6 @@
 import { createPublicKey, randomBytes, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { QuotaExceeded } from '../../limits/quotas';
 import { certificateFingerprint, TrustBundle, x509 } from './certificate-chain';
 import { makeCredential } from './credential';
 import { AttestationError } from './refusal';
@@ -84,6 +85,8 @@ export class TpmAttestationVerifier {
     private readonly lifetimeSeconds = 120,
     private readonly maxPending = 10_000,
     private readonly clock: () => number = () => Date.now() / 1000,
+    /** Activations one person may hold at once (as their unused device challenges), so one cannot fill `maxPending`. */
+    private readonly perUser = 10,
   ) {}
 
   /** Checks the endorsement and returns the credential (TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET). */
@@ -92,6 +95,16 @@ export class TpmAttestationVerifier {
     body: AttestationStartBody,
   ): Promise<{ readonly credentialBlob: Buffer; readonly encryptedSecret: Buffer }> {
     this.sweep();
+    const key = pendingKey(userId, body.nonce);
+    const mine = [...this.pending.entries()].filter(([other, entry]) => entry.userId === userId && other !== key);
+    if (mine.length >= this.perUser) {
+      const oldest = Math.min(...mine.map(([, entry]) => entry.expiresAt));
+      throw new QuotaExceeded(
+        'user',
+        `This account already has ${mine.length} TPM attestations in progress; finish one or wait for them to expire.`,
+        Math.max(1, Math.ceil(oldest - this.clock())),
+      );
+    }
     if (this.pending.size >= this.maxPending) throw new AttestationError('format', 'too many attestations in progress');
     let ek: x509.X509Certificate;
     try {
@@ -130,7 +143,7 @@ export class TpmAttestationVerifier {
     const attestationKeyName = nameOf(ak, 'format', 'attestation key');
     const secret = randomBytes(32);
     const credential = makeCredential(ekKey, attestationKeyName, secret);
-    this.pending.set(pendingKey(userId, body.nonce), {
+    this.pending.set(key, {
       userId,
       secret,
       attestationKey,
