@@ -23,6 +23,12 @@ export interface DpopExpectations {
   readonly accessToken?: string;
   /** The `cnf.jkt` of that token; the proof's key must have this thumbprint. */
   readonly boundJkt?: string;
+  /**
+   * Whose share of the replay cache the proof counts against besides its key: the token's subject.
+   * People sharing a laptop share its device key; one must not fill the other's share. A replay is
+   * still caught: a proof names (`ath`) one token, and so one subject.
+   */
+  readonly replayScope?: string;
 }
 
 /** A proof that passed every check. */
@@ -291,7 +297,8 @@ export class DpopVerifier {
       throw new AuthError('invalid_token', 'DPoP proof key does not match the key the token is bound to (cnf.jkt)');
     }
     // Replay: remember (key, jti) until the proof could no longer pass the age check.
-    const verdict = await this.replay.remember(jkt, jti, iat + this.maxAge + this.tolerance, now);
+    const replayKey = expected.replayScope === undefined ? jkt : `${expected.replayScope}\u0000${jkt}`;
+    const verdict = await this.replay.remember(replayKey, jti, iat + this.maxAge + this.tolerance, now);
     if (verdict === 'replay') throw proofError('DPoP proof was already used (jti replay)');
     if (verdict === 'key-full') {
       throw new QuotaExceeded('device', 'Too many requests from this device key; retry shortly.', this.maxAge);

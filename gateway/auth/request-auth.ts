@@ -145,6 +145,7 @@ export class RequestAuthenticator {
       urls: this.targetUrls(request),
       accessToken: token,
       boundJkt: claims.cnf.jkt,
+      replayScope: claims.sub,
     });
     // The device is the device key, also when a session key it certified signs the proofs.
     const enrolment = await this.enrolment(claims.sub, deviceThumbprint(claims));

@@ -98,7 +98,8 @@ export class PrincipalRateLimits {
       );
     }
     if (principal.jkt === undefined) return;
-    this.keys.set(request, `device:${principal.jkt}`);
+    // Per person on the device: people sharing a laptop share its device key, and one must not starve the other.
+    this.keys.set(request, `device:${principal.userId}\u0000${principal.jkt}`);
     const byDevice = await this.device(request);
     if (!byDevice.isAllowed && byDevice.isExceeded) {
       throw new QuotaExceeded(
