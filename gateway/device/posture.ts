@@ -59,10 +59,33 @@ export async function verifyPostureReport(
       'posture report deviceId must be 1-128 printable characters without spaces and must not start with "tpm-ek:" (the id the gateway gives only to a device whose TPM it verified)',
     );
   }
+  const overlong = overlongText(claims.data);
+  if (overlong) throw new PostureError(`posture report ${overlong}`);
   if (Math.abs(Date.now() / 1000 - claims.data.iat) > POSTURE_MAX_SKEW_SECONDS) {
     throw new PostureError('posture report iat is too far from the current time');
   }
   return claims.data;
+}
+
+/**
+ * Longest free text a report may carry, in characters. The app writes a version string and a line or two
+ * per check; the registry keeps it and the audit log records it on every session, so a script must not
+ * store kilobytes there.
+ */
+const MAX_APP_VERSION = 100;
+const MAX_CHECK_TEXT = 1000;
+
+/** Names the first free-text field over its bound, or undefined. */
+function overlongText(claims: PostureReportClaims): string | undefined {
+  if (claims.appVersion.length > MAX_APP_VERSION) return `appVersion is longer than ${MAX_APP_VERSION} characters`;
+  for (const [index, check] of claims.checks.entries()) {
+    for (const field of ['detail', 'remediation'] as const) {
+      if (check[field].length > MAX_CHECK_TEXT) {
+        return `checks.${index}.${field} is longer than ${MAX_CHECK_TEXT} characters`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /**
