@@ -56,17 +56,41 @@ export async function admitDevice(
       `The enrolment policy (${policy.name}) admits only devices that present a managed-device certificate from the organisation's CA: ${request.certificateDetail ?? 'none was presented'}.`,
     );
   }
-  const record = await store.upsert(facts, policy.requirements.has('approval') ? 'pending' : 'approved');
-  if (record.status === 'retired') {
-    throw new ProblemError(
+  const retiredProblem = (decidedAt: string | undefined) =>
+    new ProblemError(
       problem(
         'device-revoked',
         403,
         'Device retired',
-        `IT retired this device on ${record.decidedAt ?? 'an earlier date'}; contact IT to enrol it again.`,
+        `IT retired this device on ${decidedAt ?? 'an earlier date'}; contact IT to enrol it again.`,
       ),
     );
+  // A TPM-verified device is its TPM (the EK), not one key: once IT retired it for this person, a new key
+  // made in the same TPM is the same device and stays out.
+  if (facts.ekFingerprint !== undefined) {
+    const retired = (await store.list({ userId: facts.userId, status: 'retired' })).find(
+      (other) =>
+        other.userId === facts.userId && other.ekFingerprint === facts.ekFingerprint && other.jkt !== facts.jkt,
+    );
+    if (retired) {
+      await audit.append({
+        kind: 'enrolment',
+        subject: facts.userId,
+        data: {
+          outcome: 'refused',
+          reason: 'DEVICE_REVOKED',
+          jkt: facts.jkt,
+          policy: policy.name,
+          detail: `a new key of the TPM whose device key ${retired.jkt} IT retired`,
+          retiredJkt: retired.jkt,
+          ekFingerprint: facts.ekFingerprint,
+        },
+      });
+      throw retiredProblem(retired.decidedAt);
+    }
   }
+  const record = await store.upsert(facts, policy.requirements.has('approval') ? 'pending' : 'approved');
+  if (record.status === 'retired') throw retiredProblem(record.decidedAt);
   if (record.status === 'pending') {
     return refuse(
       'DEVICE_ENROLMENT_PENDING',

@@ -9,7 +9,7 @@ import { NodeCommandRunner } from '../../../main/node/adapters';
 import { ProblemDetails } from '../../../shared/problem';
 import { GatewayTestClient, TestDevice } from '../../testing/device-client';
 import { startGatewayHarness, type GatewayHarness } from '../../testing/gateway-harness';
-import { testPersonas } from '../../testing/identity-provider';
+import { testPersonas, type TestPersona } from '../../testing/identity-provider';
 import { QuotaExceeded } from '../../limits/quotas';
 import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
 import { TrustBundle } from './certificate-chain';
@@ -135,5 +135,55 @@ describe('pending credential activations', () => {
     }
     expect(statuses).toEqual([...Array(10).fill(200), 429]);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
+describe('a TPM whose device IT retired', () => {
+  /** Opens a session for `who` with a fresh device key made in the swtpm; the raw response. */
+  async function enrolNewKey(who: TestPersona): Promise<{ response: Response; jkt: string }> {
+    const provider = new TpmKeyProvider({
+      commands: new NodeCommandRunner(),
+      folder: mkdtempSync(join(keyDir, 'key-')),
+      tcti: tpm.tcti,
+    });
+    const key = (await provider.openOrCreate())!;
+    const device = await TestDevice.withSigner({ ...key.publicJwk }, (input) => key.sign(input));
+    const client = new GatewayTestClient(harness.gateway.url, device);
+    const idpToken = await harness.idp.mint(who);
+    const nonce = await client.challenge(idpToken);
+    const attestation = await attestWithTpm(harness.gateway.url, idpToken, nonce, key.attestor!);
+    return {
+      response: await client.requestSession(idpToken, nonce, { assurance: 'hardware' }, { attestation }),
+      jkt: device.jkt,
+    };
+  }
+
+  it('cannot come back for that person with a new key made in the same TPM', async () => {
+    const who = testPersonas.pending;
+    const first = await enrolNewKey(who);
+    expect(first.response.status).toBe(200);
+    const retire = await fetch(`${harness.gateway.url}/v1/admin/devices/retire`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${harness.gateway.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ user: who.id, jkt: first.jkt, actor: 'it@lab.example' }),
+    });
+    expect(retire.status).toBe(200);
+
+    const again = await enrolNewKey(who);
+    expect(again.response.status).toBe(403);
+    expect(ProblemDetails.parse(await again.response.json())).toMatchObject({
+      type: 'urn:clearance:problem:device-revoked',
+      title: 'Device retired',
+    });
+    // The new key got no session and is not enrolled; the refusal is audited.
+    expect(await harness.gateway.devices.find(who.id, again.jkt)).toBeUndefined();
+    const audited = (await harness.gateway.audit.list({ limit: 10_000 }))
+      .filter((record) => record.subject === who.id && record.kind === 'enrolment')
+      .at(-1);
+    expect(audited?.data).toMatchObject({ outcome: 'refused', reason: 'DEVICE_REVOKED', jkt: again.jkt });
+
+    // Another person on the same laptop (its TPM) is not affected.
+    const other = await enrolNewKey(testPersonas.usResearcher);
+    expect(other.response.status).toBe(200);
   });
 });
