@@ -4,7 +4,13 @@ import type { GatewayOptions } from './server';
 import type { Subscription } from './signal';
 import { PostgresEnrolmentStore } from './device/attestation/postgres-enrolments';
 import { openPostgresStores } from './store/postgres';
-import { RedisChallengeStore, RedisChangeBus, RedisReplayCache, sharedNonceSecret } from './store/redis';
+import {
+  RedisChallengeStore,
+  RedisChangeBus,
+  RedisPendingActivations,
+  RedisReplayCache,
+  sharedNonceSecret,
+} from './store/redis';
 
 /** A change one instance made that every other instance must apply at once. */
 export type ClusterChange =
@@ -75,6 +81,7 @@ export async function connectSharedState(settings: SharedStateOptions): Promise<
           challenges: new RedisChallengeStore(redis, 120, limits.challengesPerUser),
           dpopReplay: new RedisReplayCache(redis, limits.replayEntriesPerDevice),
           rateLimitRedis: redis,
+          activations: new RedisPendingActivations(redis),
         },
         bus,
         dpop: { nonceSecret },

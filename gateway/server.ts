@@ -39,6 +39,7 @@ import { registerDeviceAdminRoutes } from './device/attestation/admin-routes';
 import { admitDevice } from './device/attestation/admission';
 import type { EnrolmentStore } from './device/attestation/enrolments';
 import { openDeviceTrust, type DeviceTrustOptions } from './device/attestation/options';
+import type { PendingActivationStore } from './device/attestation/pending-activations';
 import {
   refuseUnattestedSessionKey,
   registerAttestationRoute,
@@ -150,6 +151,8 @@ export interface GatewayOptions {
     readonly dpopReplay?: DpopReplayCache;
     /** An ioredis client for @fastify/rate-limit's counters. */
     readonly rateLimitRedis?: unknown;
+    /** TPM credentials waiting for activation (the session request may reach another instance). */
+    readonly activations?: PendingActivationStore;
   };
   /** Storage overrides (a shared database for several instances); default SQLite in `stateDir`. */
   readonly stores?: {
@@ -251,8 +254,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let trust: ReturnType<typeof openDeviceTrust>;
   try {
     const enrolments = options.deviceTrust?.enrolments ?? options.stores?.enrolments;
+    const activations = options.deviceTrust?.activations ?? options.quotaStores?.activations;
     trust = openDeviceTrust(
-      enrolments ? { ...options.deviceTrust, enrolments } : options.deviceTrust,
+      enrolments || activations
+        ? {
+            ...options.deviceTrust,
+            ...(enrolments ? { enrolments } : {}),
+            ...(activations ? { activations } : {}),
+          }
+        : options.deviceTrust,
       database,
       options.stateDir,
     );

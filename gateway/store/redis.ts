@@ -3,6 +3,12 @@ import type { Redis } from 'ioredis';
 import type { DpopReplayCache, ReplayVerdict } from '../auth/dpop';
 import type { ChangeBus, ClusterChange } from '../cluster';
 import type { ChallengeStore, DeviceChallenge } from '../device/challenges';
+import type {
+  HoldResult,
+  PendingActivation,
+  PendingActivationLimits,
+  PendingActivationStore,
+} from '../device/attestation/pending-activations';
 import { QuotaExceeded } from '../limits/quotas';
 import type { Subscription } from '../signal';
 
@@ -105,6 +111,73 @@ export class RedisChallengeStore implements ChallengeStore {
   async outstanding(userId: string): Promise<number> {
     return Math.max(0, Number((await this.redis.get(`${REDIS_PREFIX}challenges:${userId}`)) ?? 0));
   }
+}
+
+/**
+ * Holds an activation (`KEYS[1]`, JSON `ARGV[1]`, `ARGV[2]` seconds) and lists it in its person's
+ * sorted set (`KEYS[2]`, scored by expiry `ARGV[4]`), unless that person already holds `ARGV[3]`
+ * live ones (expired members are dropped first, `ARGV[5]` is now). Replacing the same nonce is
+ * not a new one. Returns {1} held, or {0, held, seconds until the oldest expires}.
+ */
+const HOLD_ACTIVATION = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[5])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local held = redis.call('ZCARD', KEYS[2])
+  if held >= tonumber(ARGV[3]) then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {0, held, math.ceil(tonumber(oldest[2]) - tonumber(ARGV[5]))}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {1}`;
+
+/**
+ * Credentials waiting for their TPM activation, in Redis: issued at one instance, taken (once,
+ * `GETDEL`) at whichever instance the session request reaches. Each entry expires on its own;
+ * one person may hold `perUser` at a time (the store's total is bounded by Redis's `maxmemory`).
+ */
+export class RedisPendingActivations implements PendingActivationStore {
+  constructor(private readonly redis: Redis) {}
+
+  async hold(nonce: string, activation: PendingActivation, limits: PendingActivationLimits): Promise<HoldResult> {
+    const ttl = Math.max(1, Math.ceil(activation.expiresAt - limits.now));
+    const result = (await this.redis.eval(
+      HOLD_ACTIVATION,
+      2,
+      activationKey(activation.userId, nonce),
+      `${REDIS_PREFIX}activations:${activation.userId}`,
+      JSON.stringify(activation),
+      ttl,
+      limits.perUser,
+      activation.expiresAt,
+      limits.now,
+    )) as number[];
+    if (result[0] === 1) return { held: true };
+    return {
+      held: false,
+      reason: 'user',
+      inProgress: Number(result[1]),
+      retryAfterSeconds: Math.max(1, Number(result[2])),
+    };
+  }
+
+  async take(userId: string, nonce: string): Promise<PendingActivation | undefined> {
+    const key = activationKey(userId, nonce);
+    const [[error, value]] = (await this.redis
+      .multi()
+      .getdel(key)
+      .zrem(`${REDIS_PREFIX}activations:${userId}`, key)
+      .exec()) as [[Error | null, string | null], [Error | null, number]];
+    if (error) throw error;
+    return value === null ? undefined : (JSON.parse(value) as PendingActivation);
+  }
+}
+
+/** The person's id and the nonce, each encoded, so neither can run into the other. */
+function activationKey(userId: string, nonce: string): string {
+  return `${REDIS_PREFIX}activation:${encodeURIComponent(userId)}:${encodeURIComponent(nonce)}`;
 }
 
 /**

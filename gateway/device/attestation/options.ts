@@ -5,6 +5,7 @@ import { OPEN_ENROLMENT, parseEnrolmentPolicy, type EnrolmentPolicy } from './en
 import { TrustBundle } from './certificate-chain';
 import { DeviceCertificateVerifier, type DeviceCertificateOptions } from './device-certificate';
 import { SqliteEnrolmentStore, type EnrolmentStore } from './enrolments';
+import type { PendingActivationStore } from './pending-activations';
 import { TpmAttestationVerifier } from './tpm-attestation';
 
 /** How the gateway decides which devices it trusts (GatewayOptions.deviceTrust). */
@@ -18,6 +19,8 @@ export interface DeviceTrustOptions {
    * Without it no device can attest as `hardware`.
    */
   readonly tpmManufacturerRoots?: string | readonly string[];
+  /** Where TPM credentials wait for activation; default this instance's memory (several instances: Redis). */
+  readonly activations?: PendingActivationStore;
   /**
    * The organisation's device-certificate CA, and the proxy that may forward client certificates.
    * Without it no device can present a managed-device certificate.
@@ -52,7 +55,10 @@ export function openDeviceTrust(
   const tpm =
     options?.tpmManufacturerRoots === undefined
       ? undefined
-      : new TpmAttestationVerifier(TrustBundle.fromPem(options.tpmManufacturerRoots, 'The TPM manufacturer roots'));
+      : new TpmAttestationVerifier(
+          TrustBundle.fromPem(options.tpmManufacturerRoots, 'The TPM manufacturer roots'),
+          options.activations,
+        );
   if (policy.requirements.has('tpm') && !tpm) {
     throw new Error('The enrolment policy requires TPM attestation but no TPM manufacturer roots are configured.');
   }

@@ -71,7 +71,7 @@ export async function verifySessionAttestation(
       );
     }
     if (!trust.tpm) throw new AttestationError('ek-certificate', 'this gateway trusts no TPM manufacturer yet');
-    return trust.tpm.complete(userId, nonce, evidence.data, deviceJwk);
+    return await trust.tpm.complete(userId, nonce, evidence.data, deviceJwk);
   } catch (error) {
     if (!(error instanceof AttestationError)) throw error;
     await auditRefusal(audit, userId, error);

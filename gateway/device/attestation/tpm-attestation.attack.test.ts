@@ -13,6 +13,7 @@ import { testPersonas, type TestPersona } from '../../testing/identity-provider'
 import { QuotaExceeded } from '../../limits/quotas';
 import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
 import { TrustBundle } from './certificate-chain';
+import { InMemoryPendingActivations } from './pending-activations';
 import { TpmAttestationVerifier } from './tpm-attestation';
 import { attestWithTpm, requestCredential } from '../../testing/tpm-client';
 
@@ -93,8 +94,7 @@ describe('pending credential activations', () => {
     const victim = testPersonas.usResearcher;
     const verifier = new TpmAttestationVerifier(
       TrustBundle.fromPem([tpm.rootCaPem, tpm.issuerCaPem], 'roots'),
-      120,
-      15,
+      new InMemoryPendingActivations(15),
     );
     const body = (nonce: string) => ({
       nonce,

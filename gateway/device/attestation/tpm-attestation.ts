@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { QuotaExceeded } from '../../limits/quotas';
 import { certificateFingerprint, TrustBundle, x509 } from './certificate-chain';
 import { makeCredential } from './credential';
+import { InMemoryPendingActivations, type PendingActivationStore } from './pending-activations';
 import { AttestationError } from './refusal';
 import {
   parseTpmAttest,
@@ -50,17 +51,6 @@ export interface VerifiedTpmKey {
   readonly ekIssuer: string;
 }
 
-interface PendingActivation {
-  readonly userId: string;
-  readonly secret: Buffer;
-  readonly attestationKey: KeyObject;
-  readonly attestationKeyName: Buffer;
-  readonly ekFingerprint: string;
-  readonly ekSubject: string;
-  readonly ekIssuer: string;
-  readonly expiresAt: number;
-}
-
 const REQUIRED_AK = TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin;
 const REQUIRED_DEVICE_KEY = REQUIRED_AK | TPMA_OBJECT.sign;
 
@@ -78,14 +68,13 @@ function decode(value: string): Buffer {
  * device key's attributes and point (the DPoP key).
  */
 export class TpmAttestationVerifier {
-  private readonly pending = new Map<string, PendingActivation>();
-
   constructor(
     private readonly roots: TrustBundle,
+    /** Where credentials wait for activation: shared (Redis) when several instances serve one address. */
+    private readonly pending: PendingActivationStore = new InMemoryPendingActivations(),
     private readonly lifetimeSeconds = 120,
-    private readonly maxPending = 10_000,
     private readonly clock: () => number = () => Date.now() / 1000,
-    /** Activations one person may hold at once (as their unused device challenges), so one cannot fill `maxPending`. */
+    /** Activations one person may hold at once (as their unused device challenges), so one cannot fill the store. */
     private readonly perUser = 10,
   ) {}
 
@@ -94,18 +83,6 @@ export class TpmAttestationVerifier {
     userId: string,
     body: AttestationStartBody,
   ): Promise<{ readonly credentialBlob: Buffer; readonly encryptedSecret: Buffer }> {
-    this.sweep();
-    const key = pendingKey(userId, body.nonce);
-    const mine = [...this.pending.entries()].filter(([other, entry]) => entry.userId === userId && other !== key);
-    if (mine.length >= this.perUser) {
-      const oldest = Math.min(...mine.map(([, entry]) => entry.expiresAt));
-      throw new QuotaExceeded(
-        'user',
-        `This account already has ${mine.length} TPM attestations in progress; finish one or wait for them to expire.`,
-        Math.max(1, Math.ceil(oldest - this.clock())),
-      );
-    }
-    if (this.pending.size >= this.maxPending) throw new AttestationError('format', 'too many attestations in progress');
     let ek: x509.X509Certificate;
     try {
       ek = new x509.X509Certificate(new Uint8Array(decode(body.ek_certificate)));
@@ -139,20 +116,33 @@ export class TpmAttestationVerifier {
         'the attestation key must be a restricted signing key with fixedTPM, fixedParent and sensitiveDataOrigin',
       );
     }
-    const attestationKey = keyOf(ak, 'format', 'attestation key');
+    // Refused here, at the step the client can act on, rather than when the certification is checked.
+    keyOf(ak, 'format', 'attestation key');
     const attestationKeyName = nameOf(ak, 'format', 'attestation key');
     const secret = randomBytes(32);
     const credential = makeCredential(ekKey, attestationKeyName, secret);
-    this.pending.set(key, {
-      userId,
-      secret,
-      attestationKey,
-      attestationKeyName,
-      ekFingerprint: certificateFingerprint(ek),
-      ekSubject: ek.subject,
-      ekIssuer: ek.issuer,
-      expiresAt: this.clock() + this.lifetimeSeconds,
-    });
+    const now = this.clock();
+    const held = await this.pending.hold(
+      body.nonce,
+      {
+        userId,
+        secret: secret.toString('base64url'),
+        attestationKeyPublic: body.ak_public,
+        ekFingerprint: certificateFingerprint(ek),
+        ekSubject: ek.subject,
+        ekIssuer: ek.issuer,
+        expiresAt: now + this.lifetimeSeconds,
+      },
+      { perUser: this.perUser, now },
+    );
+    if (!held.held && held.reason === 'user') {
+      throw new QuotaExceeded(
+        'user',
+        `This account already has ${held.inProgress} TPM attestations in progress; finish one or wait for them to expire.`,
+        held.retryAfterSeconds,
+      );
+    }
+    if (!held.held) throw new AttestationError('format', 'too many attestations in progress');
     return credential;
   }
 
@@ -160,23 +150,22 @@ export class TpmAttestationVerifier {
    * Checks the activated secret and the certification of the device key; the pending
    * activation is used up whatever the outcome.
    */
-  complete(
+  async complete(
     userId: string,
     nonce: string,
     evidence: TpmAttestationEvidence,
     deviceJwk: { readonly x?: string; readonly y?: string; readonly crv?: string },
-  ): VerifiedTpmKey {
-    const key = pendingKey(userId, nonce);
-    const pending = this.pending.get(key);
-    this.pending.delete(key);
-    if (!pending || pending.expiresAt < this.clock()) {
+  ): Promise<VerifiedTpmKey> {
+    const pending = await this.pending.take(userId, nonce);
+    if (!pending || pending.userId !== userId || pending.expiresAt < this.clock()) {
       throw new AttestationError(
         'credential-activation',
         'no credential was issued for this challenge (call /v1/device/attestation first, within two minutes)',
       );
     }
     const secret = decode(evidence.secret);
-    if (secret.length !== pending.secret.length || !timingSafeEqual(secret, pending.secret)) {
+    const sealed = Buffer.from(pending.secret, 'base64url');
+    if (secret.length !== sealed.length || !timingSafeEqual(secret, sealed)) {
       throw new AttestationError(
         'credential-activation',
         'the activated credential does not match: the attestation key is not in the TPM that holds this endorsement key',
@@ -203,6 +192,11 @@ export class TpmAttestationVerifier {
       throw new AttestationError('certification', 'the certification is not over this challenge’s nonce');
     }
     const signedBytes = certifyInfo.length - 2 === certifyInfo.readUInt16BE(0) ? certifyInfo.subarray(2) : certifyInfo;
+    const attestationKey = keyOf(
+      readPublic(pending.attestationKeyPublic, 'format', 'attestation key'),
+      'format',
+      'attestation key',
+    );
     let signatureOk: boolean;
     try {
       const signature = parseTpmSignature(decode(evidence.certify_signature));
@@ -211,9 +205,9 @@ export class TpmAttestationVerifier {
         verify(
           'sha256',
           signedBytes,
-          pending.attestationKey.asymmetricKeyType === 'ec'
-            ? { key: pending.attestationKey, dsaEncoding: 'ieee-p1363' }
-            : pending.attestationKey,
+          attestationKey.asymmetricKeyType === 'ec'
+            ? { key: attestationKey, dsaEncoding: 'ieee-p1363' }
+            : attestationKey,
           signature.signature,
         );
     } catch {
@@ -247,15 +241,6 @@ export class TpmAttestationVerifier {
     }
     return { ekFingerprint: pending.ekFingerprint, ekSubject: pending.ekSubject, ekIssuer: pending.ekIssuer };
   }
-
-  private sweep(): void {
-    const now = this.clock();
-    for (const [key, entry] of this.pending) if (entry.expiresAt < now) this.pending.delete(key);
-  }
-}
-
-function pendingKey(userId: string, nonce: string): string {
-  return `${userId}\u0000${nonce}`;
 }
 
 function readPublic(value: string, step: 'format' | 'device-key', what: string): TpmPublic {
