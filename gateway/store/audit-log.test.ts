@@ -3,7 +3,7 @@ import { DatabaseSync as Database } from 'node:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GENESIS_HASH, hashAuditRecord, SqliteAuditLog } from './audit-log';
+import { canonicalJson, GENESIS_HASH, hashAuditRecord, SqliteAuditLog } from './audit-log';
 import { openGatewayDatabase } from './database';
 
 function withLog(run: (log: SqliteAuditLog, path: string) => Promise<void>) {
@@ -29,6 +29,40 @@ async function appendThree(log: SqliteAuditLog) {
     });
   }
 }
+
+describe('canonicalJson', () => {
+  it('writes the form every stored hash was computed over: sorted keys, no undefined members, no spaces', () => {
+    const value = {
+      z: 1,
+      a: [3, undefined, { y: 'é', b: null, c: undefined }],
+      B: { nested: { k2: true, k1: false } },
+      '': 'empty',
+      '\u00e9': 2,
+      a1: 'x"y',
+    };
+    // Sorted by UTF-16 code units: "" < "B" < "a" < "a1" < "z" < "é".
+    expect(canonicalJson(value)).toBe(
+      '{"":"empty","B":{"nested":{"k1":false,"k2":true}},"a":[3,null,{"b":null,"y":"é"}],"a1":"x\\"y","z":1,"é":2}',
+    );
+    expect(canonicalJson([])).toBe('[]');
+    expect(canonicalJson({})).toBe('{}');
+    expect(canonicalJson({ only: undefined })).toBe('{}');
+    expect(canonicalJson('text')).toBe('"text"');
+    expect(canonicalJson(undefined)).toBe('null');
+    // A record hashed before this implementation (seq 1 of a chain written by the old one).
+    expect(
+      hashAuditRecord({
+        seq: 1,
+        decisionId: 'dec_0123456789abcdef0123456789abcdef',
+        at: '2026-12-01T00:00:00.000Z',
+        kind: 'access',
+        subject: 'fn-researcher',
+        data: { model: 'haiku-4', effect: 'deny', reason: 'NOT_ENTITLED', requestId: 'req_1' },
+        prevHash: GENESIS_HASH,
+      }),
+    ).toBe('6000a10da68797303f2b8029f697d80797b952b07bd1ee6370c6c7fb2898d8ba');
+  });
+});
 
 describe('SqliteAuditLog', () => {
   it(

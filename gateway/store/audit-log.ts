@@ -99,13 +99,15 @@ export class SqliteAuditLog implements AuditLog {
         this.last ??
         (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
           { seq: number; hash: string } | undefined);
+      // Serialised once: the stored text, and (parsed back) the data the hash covers.
+      const dataText = JSON.stringify(entry.data);
       const unhashed = {
         seq: (last?.seq ?? 0) + 1,
         decisionId: entry.decisionId ?? newDecisionId(),
         at: this.clock().toISOString(),
         kind: entry.kind,
         subject: entry.subject ?? null,
-        data: JSON.parse(JSON.stringify(entry.data)) as Record<string, unknown>,
+        data: JSON.parse(dataText) as Record<string, unknown>,
         prevHash: last?.hash ?? GENESIS_HASH,
       };
       const record = { ...unhashed, hash: hashAuditRecord(unhashed) };
@@ -114,7 +116,7 @@ export class SqliteAuditLog implements AuditLog {
           `INSERT INTO audit (seq, decision_id, at, kind, subject, data, prev_hash, hash)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(...auditRowValues(record));
+        .run(...auditRowValues(record, dataText));
       this.last = { seq: record.seq, hash: record.hash };
       return record;
     });
@@ -229,19 +231,36 @@ function newDecisionId(): string {
   return `dec_${randomUUID().replaceAll('-', '')}`;
 }
 
-/** JSON with object keys sorted at every level, so equal values always hash the same. */
+/**
+ * JSON with object keys sorted at every level (UTF-16 code unit order), so equal values always
+ * hash the same. Members whose value is undefined are left out; undefined in an array is null.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let index = 0; index < value.length; index++) {
+      if (index > 0) out += ',';
+      out += canonicalJson(value[index]);
+    }
+    return `${out}]`;
+  }
+  const object = value as Record<string, unknown>;
+  let out = '{';
+  for (const key of Object.keys(object).sort()) {
+    const member = object[key];
+    if (member === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(key)}:${canonicalJson(member)}`;
+  }
+  return `${out}}`;
 }
 
 /** A record's column values in table order (`seq, decision_id, at, kind, subject, data, prev_hash, hash`), for every store. */
 export function auditRowValues(
   record: AuditRecord,
+  /** `JSON.stringify(record.data)` when the caller already has it. */
+  dataText = JSON.stringify(record.data),
 ): [number, string, string, string, string | null, string, string, string] {
   return [
     record.seq,
@@ -249,7 +268,7 @@ export function auditRowValues(
     record.at,
     record.kind,
     record.subject,
-    JSON.stringify(record.data),
+    dataText,
     record.prevHash,
     record.hash,
   ];

@@ -56,4 +56,49 @@ describe('GatewayDatabase group commit', () => {
     await good;
     expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 1 });
   });
+
+  it('keeps the next batch open while a fsync is in flight and commits it as one when that fsync is done', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clearance-db-'));
+    db = openGatewayDatabase(join(dir, 'gateway.db'));
+    db.exec('CREATE TABLE notes (text TEXT NOT NULL)');
+    // Holds each fsync (the real one still runs) until the test lets it finish.
+    const internals = db as unknown as { syncWal: () => Promise<void> };
+    const realSync = internals.syncWal.bind(db);
+    const gates: (() => void)[] = [];
+    internals.syncWal = async () => {
+      await realSync();
+      await new Promise<void>((resolve) => gates.push(resolve));
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const insert = (text: string) => db!.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run(text));
+    const settled = new Set<string>();
+    const track = (text: string) => insert(text).then(() => settled.add(text));
+    const before = db.commitCount;
+    const first = track('a');
+    await turn();
+    expect(db.commitCount).toBe(before + 1);
+    // Three more turns of writes while the first fsync is held: none of them commits yet.
+    const later = [track('b')];
+    await turn();
+    later.push(track('c'));
+    await turn();
+    later.push(track('d'));
+    await turn();
+    expect(db.commitCount).toBe(before + 1);
+    expect(settled.size).toBe(0);
+    while (gates.length === 0) await turn();
+    gates.shift()!();
+    await first;
+    expect([...settled]).toEqual(['a']);
+    // The batch that filled meanwhile commits once, and settles only after its own fsync.
+    while (gates.length === 0) await turn();
+    expect(db.commitCount).toBe(before + 2);
+    expect(settled.size).toBe(1);
+    gates.shift()!();
+    await Promise.all(later);
+    expect([...settled].sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect(db.prepare('SELECT text FROM notes ORDER BY rowid').all()).toEqual(
+      ['a', 'b', 'c', 'd'].map((text) => ({ text })),
+    );
+  });
 });

@@ -1,0 +1,160 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+/**
+ * Where a gateway's CPU goes, by category: reads a V8 `.cpuprofile` (from
+ * `BENCH_GATEWAY_PROFILE=<folder> npm run bench:gateway`) and sums self time by package or module
+ * (`fastify`, `pino`, `zod`, `node:crypto`, `gateway/audit/…`, GC, …), since under load no single
+ * function stands out. Built-in functions without a script (a native `verify`, `writev`) count
+ * towards the caller's category.
+ *
+ * Usage: `tsx bench/gateway/profile-categories.ts <file.cpuprofile> [--calls N] [--from S --to S]`
+ * `--from`/`--to` keep the samples between those seconds since the profile's start (default:
+ * the busiest window, the last throughput run); `--calls` divides by the calls answered in the
+ * window to print µs per call.
+ */
+interface ProfileNode {
+  readonly id: number;
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly children?: readonly number[];
+}
+interface Profile {
+  readonly nodes: readonly ProfileNode[];
+  readonly startTime: number;
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    calls: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    top: { type: 'string', default: '30' },
+  },
+});
+const file = positionals[0];
+if (!file) throw new Error('usage: profile-categories.ts <file.cpuprofile> [--calls N] [--from S --to S]');
+const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+
+const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+
+/** The category of a script URL, or undefined for a built-in without one. */
+function categoryOfUrl(url: string, name: string): string | undefined {
+  if (!url) {
+    if (name === '(garbage collector)') return 'GC';
+    if (name === '(program)') return '(program: V8/native outside JS)';
+    if (name === '(idle)') return '(idle)';
+    if (name === '(root)') return '(root)';
+    return undefined;
+  }
+  const modules = url.lastIndexOf('/node_modules/');
+  if (modules >= 0) {
+    const rest = url.slice(modules + '/node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  if (url.startsWith('node:')) {
+    const path = url.slice('node:'.length).replace(/^internal\//, '');
+    if (/^(crypto|webcrypto)/.test(path)) return 'node:crypto';
+    if (/^(_http|http)/.test(path)) return 'node:http';
+    if (/^(net|stream_base|dns|tcp)/.test(path)) return 'node:net';
+    if (/^(streams|stream|webstreams)/.test(path)) return 'node:streams';
+    if (/^(process\/task_queues|process\/next_tick|timers|async_hooks|process\/promises)/.test(path)) {
+      return 'node:microtasks/timers';
+    }
+    if (/^(url|querystring)/.test(path)) return 'node:url';
+    if (/^(buffer|util|encoding|validators|errors)/.test(path)) return 'node:buffer/util';
+    return `node:${path.split('/')[0]}`;
+  }
+  const gateway = url.match(/\/(gateway|shared|bench)\/(.*)$/);
+  if (gateway) {
+    const parts = gateway[2]!.split('/');
+    return `${gateway[1]}/${parts.length > 1 ? parts[0] + '/' : ''}${parts.at(-1)!.replace(/\.[cm]?[tj]s$/, '')}`;
+  }
+  return url;
+}
+
+const categoryCache = new Map<number, string>();
+function categoryOf(id: number): string {
+  const cached = categoryCache.get(id);
+  if (cached) return cached;
+  const node = byId.get(id)!;
+  let category = categoryOfUrl(node.callFrame.url, node.callFrame.functionName);
+  if (category === undefined) {
+    const up = parent.get(id);
+    category = up === undefined ? '(native)' : categoryOf(up);
+  }
+  categoryCache.set(id, category);
+  return category;
+}
+
+// Sample times.
+const times: number[] = [];
+let clock = profile.startTime;
+for (const delta of profile.timeDeltas) {
+  clock += delta;
+  times.push(clock);
+}
+const seconds = (index: number) => (times[index]! - profile.startTime) / 1e6;
+
+// The window: given, or the busiest run of non-idle samples (the last throughput window).
+let from = args.from !== undefined ? Number(args.from) : Number.NaN;
+let to = args.to !== undefined ? Number(args.to) : Number.NaN;
+if (Number.isNaN(from) || Number.isNaN(to)) {
+  const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const busyBySecond = new Map<number, number>();
+  profile.samples.forEach((id, index) => {
+    if (idleIds.has(id)) return;
+    const second = Math.floor(seconds(index));
+    busyBySecond.set(second, (busyBySecond.get(second) ?? 0) + (profile.timeDeltas[index] ?? 0));
+  });
+  const peak = Math.max(...busyBySecond.values());
+  const busy = [...busyBySecond.entries()].filter(([, us]) => us > peak * 0.6).map(([second]) => second);
+  // The last contiguous run of busy seconds.
+  busy.sort((a, b) => a - b);
+  let end = busy.at(-1)!;
+  let start = end;
+  while (busy.includes(start - 1)) start--;
+  from = start + 1; // skip the ramp-up second
+  end = end;
+  to = end;
+}
+
+const self = new Map<string, number>();
+const functions = new Map<string, number>();
+let total = 0;
+let busyTotal = 0;
+profile.samples.forEach((id, index) => {
+  const at = seconds(index);
+  if (at < from || at > to) return;
+  const micros = profile.timeDeltas[index + 1] ?? 0;
+  const category = categoryOf(id);
+  self.set(category, (self.get(category) ?? 0) + micros);
+  total += micros;
+  if (category !== '(idle)') busyTotal += micros;
+  const node = byId.get(id)!;
+  const key = `${node.callFrame.functionName || '(anonymous)'} ${categoryOf(id)}:${node.callFrame.lineNumber + 1}`;
+  functions.set(key, (functions.get(key) ?? 0) + micros);
+});
+
+const calls = args.calls ? Number(args.calls) : undefined;
+const windowSeconds = to - from;
+console.log(
+  `window ${from.toFixed(1)}–${to.toFixed(1)} s: ${(total / 1e3).toFixed(0)} ms sampled, ` +
+    `${(busyTotal / 1e3).toFixed(0)} ms busy (${((busyTotal / 1e6 / Math.max(windowSeconds, 1e-9)) * 100).toFixed(0)} % of a core)` +
+    (calls ? `, ${calls} calls → ${(busyTotal / calls).toFixed(0)} µs busy per call` : ''),
+);
+const print = (title: string, entries: Map<string, number>, limit: number) => {
+  console.log(`\n${title}`);
+  for (const [name, micros] of [...entries.entries()].sort((a, b) => b[1] - a[1]).slice(0, limit)) {
+    const share = ((micros / busyTotal) * 100).toFixed(1).padStart(5);
+    const perCall = calls ? `${(micros / calls).toFixed(1).padStart(7)} µs/call` : '';
+    console.log(`${share} % ${perCall}  ${name}`);
+  }
+};
+self.delete('(idle)');
+print('self time by category (% of busy)', self, 60);
+print('self time by function', functions, Number(args.top));
