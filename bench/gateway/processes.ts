@@ -21,13 +21,7 @@ export class BenchProcess {
 
   /** Forks a child on the running Node (the project's pinned one under npm) and starts `role` in it. */
   static async start(role: ChildRole): Promise<{ process: BenchProcess; url: string; adminToken?: string }> {
-    // BENCH_GATEWAY_PROFILE=<folder> writes a V8 CPU profile of each gateway process there.
-    const profile = process.env.BENCH_GATEWAY_PROFILE;
-    const execArgv = [
-      '--import',
-      'tsx',
-      ...(profile && role.kind === 'gateway' ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-    ];
+    const execArgv = ['--import', 'tsx'];
     const child = fork(CHILD, [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const started = new BenchProcess(child);
     const reply = await started.call({ kind: 'start', role });

@@ -9,9 +9,9 @@ import { parseArgs } from 'node:util';
  * towards the caller's category.
  *
  * Usage: `tsx bench/gateway/profile-categories.ts <file.cpuprofile> [--calls N] [--from S --to S]`
- * `--from`/`--to` keep the samples between those seconds since the profile's start (default:
- * the busiest window, the last throughput run); `--calls` divides by the calls answered in the
- * window to print µs per call.
+ * `--from`/`--to` keep the samples between those seconds since the profile's start (default: all
+ * of it); `--calls` (default: from a file name ending `<N>calls.cpuprofile`, as the bench writes
+ * them) divides by the calls answered in the window to print µs per call.
  */
 interface ProfileNode {
   readonly id: number;
@@ -100,28 +100,9 @@ for (const delta of profile.timeDeltas) {
 }
 const seconds = (index: number) => (times[index]! - profile.startTime) / 1e6;
 
-// The window: given, or the busiest run of non-idle samples (the last throughput window).
-let from = args.from !== undefined ? Number(args.from) : Number.NaN;
-let to = args.to !== undefined ? Number(args.to) : Number.NaN;
-if (Number.isNaN(from) || Number.isNaN(to)) {
-  const idleIds = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
-  const busyBySecond = new Map<number, number>();
-  profile.samples.forEach((id, index) => {
-    if (idleIds.has(id)) return;
-    const second = Math.floor(seconds(index));
-    busyBySecond.set(second, (busyBySecond.get(second) ?? 0) + (profile.timeDeltas[index] ?? 0));
-  });
-  const peak = Math.max(...busyBySecond.values());
-  const busy = [...busyBySecond.entries()].filter(([, us]) => us > peak * 0.6).map(([second]) => second);
-  // The last contiguous run of busy seconds.
-  busy.sort((a, b) => a - b);
-  let end = busy.at(-1)!;
-  let start = end;
-  while (busy.includes(start - 1)) start--;
-  from = start + 1; // skip the ramp-up second
-  end = end;
-  to = end;
-}
+// The window: given, or the whole profile (the bench profiles only its throughput windows).
+const from = args.from !== undefined ? Number(args.from) : 0;
+const to = args.to !== undefined ? Number(args.to) : Number.POSITIVE_INFINITY;
 
 const self = new Map<string, number>();
 const functions = new Map<string, number>();
@@ -140,10 +121,11 @@ profile.samples.forEach((id, index) => {
   functions.set(key, (functions.get(key) ?? 0) + micros);
 });
 
-const calls = args.calls ? Number(args.calls) : undefined;
-const windowSeconds = to - from;
+const named = /(\d+)calls\.cpuprofile$/.exec(file);
+const calls = args.calls ? Number(args.calls) : named ? Number(named[1]) : undefined;
+const windowSeconds = Math.min(to, seconds(times.length - 1)) - from;
 console.log(
-  `window ${from.toFixed(1)}–${to.toFixed(1)} s: ${(total / 1e3).toFixed(0)} ms sampled, ` +
+  `window ${from.toFixed(1)}–${(from + windowSeconds).toFixed(1)} s: ${(total / 1e3).toFixed(0)} ms sampled, ` +
     `${(busyTotal / 1e3).toFixed(0)} ms busy (${((busyTotal / 1e6 / Math.max(windowSeconds, 1e-9)) * 100).toFixed(0)} % of a core)` +
     (calls ? `, ${calls} calls → ${(busyTotal / calls).toFixed(0)} µs busy per call` : ''),
 );

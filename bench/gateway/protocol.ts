@@ -16,6 +16,10 @@ export type ChildRole =
 export type ChildCommand =
   | { readonly kind: 'start'; readonly role: ChildRole }
   | { readonly kind: 'cpu' }
+  /** Starts a V8 CPU profile of this process (`BENCH_GATEWAY_PROFILE`). */
+  | { readonly kind: 'profile-start' }
+  /** Stops it and writes it to `path`. */
+  | { readonly kind: 'profile-stop'; readonly path: string }
   | { readonly kind: 'reload' }
   | { readonly kind: 'stop' };
 
@@ -34,4 +38,5 @@ export type ChildReply =
       readonly maxStallMs: number;
     }
   | { readonly kind: 'stopped' }
+  | { readonly kind: 'profiled' }
   | { readonly kind: 'failed'; readonly message: string };

@@ -19,8 +19,10 @@ import type { ChildRole } from './protocol';
  * Processes: this one generates load and owns the test identity provider; a trivial
  * OpenAI-compatible upstream and each gateway instance run in their own child process.
  * Options: --seconds N (each throughput window, default 5), --pairs N (latency pairs, 2000),
- * --subscribers N (fan-out, 1000), --connections N (64), --skip-cluster, --write (replace the
- * figures in docs/performance.md).
+ * --subscribers N (fan-out, 1000), --connections N (64), --skip-cluster, --skip-fanout, --write
+ * (replace the figures in docs/performance.md). BENCH_GATEWAY_PROFILE=<folder> writes a V8 CPU
+ * profile of the gateway during each one-instance throughput window there, named with the calls
+ * answered in it; `tsx bench/gateway/profile-categories.ts <file>` sums it by category.
  */
 const { values: args } = parseArgs({
   options: {
@@ -162,12 +164,20 @@ interface Throughput {
   readonly statuses: Readonly<Record<string, number>>;
   readonly mainThreadMicrosPerCall?: number;
   readonly processMicrosPerCall?: number;
+  /** CPU of this process (the load generator: proofs, HTTP client) per call, in µs. */
+  readonly loadMicrosPerCall: number;
+  /** CPU of the trivial upstream per call, in µs, when it was watched. */
+  readonly upstreamMicrosPerCall?: number;
 }
+
+/** BENCH_GATEWAY_PROFILE=<folder>: a V8 CPU profile of the first gateway during each labelled window. */
+const PROFILE_DIR = process.env.BENCH_GATEWAY_PROFILE;
 
 /** `CONNECTIONS` loops calling as fast as answers come, for `SECONDS` after a one-second warm-up. */
 async function throughput(
   call: (worker: number) => Promise<number>,
   gateways: readonly BenchProcess[] = [],
+  watch: { readonly label?: string; readonly upstream?: BenchProcess } = {},
 ): Promise<Throughput> {
   let measuring = false;
   let stopping = false;
@@ -189,23 +199,39 @@ async function throughput(
     }
   });
   await sleep(1000);
+  const profiled = PROFILE_DIR && watch.label ? gateways[0] : undefined;
+  if (profiled) await profiled.call({ kind: 'profile-start' });
   const cpuBefore = await Promise.all(gateways.map((gateway) => gateway.cpu()));
+  const upstreamBefore = await watch.upstream?.cpu();
+  const loadBefore = process.cpuUsage();
   measuring = true;
   const started = performance.now();
   await sleep(SECONDS * 1000);
   measuring = false;
   const elapsed = (performance.now() - started) / 1000;
+  const load = process.cpuUsage(loadBefore);
   const cpuAfter = await Promise.all(gateways.map((gateway) => gateway.cpu()));
+  const upstreamAfter = await watch.upstream?.cpu();
+  const calls = ok + errors;
+  if (profiled) {
+    const path = join(PROFILE_DIR!, `${watch.label}-${calls}calls.cpuprofile`);
+    await profiled.call({ kind: 'profile-stop', path });
+    console.error(`[bench] profile of the ${watch.label} window: ${path}`);
+  }
   stopping = true;
   await Promise.all(workers);
-  const calls = ok + errors;
+  const perCall = (micros: number) => micros / Math.max(1, calls);
   const spent = (key: 'mainThreadMicros' | 'processMicros') =>
-    cpuAfter.reduce((sum, after, index) => sum + after[key] - cpuBefore[index]![key], 0) / Math.max(1, calls);
+    perCall(cpuAfter.reduce((sum, after, index) => sum + after[key] - cpuBefore[index]![key], 0));
   return {
     rps: calls / elapsed,
     ok,
     errors,
     statuses,
+    loadMicrosPerCall: perCall(load.user + load.system),
+    ...(upstreamBefore && upstreamAfter
+      ? { upstreamMicrosPerCall: perCall(upstreamAfter.processMicros - upstreamBefore.processMicros) }
+      : {}),
     ...(gateways.length > 0
       ? { mainThreadMicrosPerCall: spent('mainThreadMicros'), processMicrosPerCall: spent('processMicros') }
       : {}),
@@ -375,12 +401,13 @@ async function main(): Promise<void> {
     const sequentialCpu = (cpuAfter.mainThreadMicros - cpuBefore.mainThreadMicros) / (latency.through.length + 200);
     await Promise.all([upstreamLatencyPool.destroy(), gatewayLatencyPool.destroy()]);
     const upstreamPool = poolFor(upstream.url, CONNECTIONS);
-    const direct = await throughput(() => directCall(upstreamPool));
+    const direct = await throughput(() => directCall(upstreamPool), [], { upstream: upstream.process });
     await upstreamPool.destroy();
     const gatewayPool = poolFor(single.url, CONNECTIONS);
     const one = await throughput(
       (worker) => gatewayCall(gatewayPool, sessions[worker % sessions.length]!, single.url),
       [single.process],
+      { label: 'sqlite-1', upstream: upstream.process },
     );
     await gatewayPool.destroy();
     await single.process.stop();
@@ -413,12 +440,14 @@ async function main(): Promise<void> {
       const clusterOne = await throughput(
         (worker) => gatewayCall(poolA, clusterSessions[worker % clusterSessions.length]!, publicUrl),
         [a.process],
+        { label: 'postgres-1', upstream: upstream.process },
       );
       await poolA.destroy();
       const halves = [poolFor(addressA, CONNECTIONS / 2), poolFor(addressB, CONNECTIONS / 2)];
       const clusterTwo = await throughput(
         (worker) => gatewayCall(halves[worker % 2]!, clusterSessions[worker % clusterSessions.length]!, publicUrl),
         [a.process, b.process],
+        { upstream: upstream.process },
       );
       await Promise.all(halves.map((pool) => pool.destroy()));
       cluster = { one: clusterOne, two: clusterTwo };
@@ -453,6 +482,13 @@ async function main(): Promise<void> {
     say(
       `| throughput, ${CONNECTIONS} connections, 1 instance (SQLite) | ≥ 2,500 req/s, 0 errors | ${describeThroughput(one)} ` +
         `(direct to the upstream: ${Math.round(direct.rps).toLocaleString('en-US')} req/s) |`,
+    );
+    const micros = (value: number | undefined) => (value === undefined ? 'n/a' : `${Math.round(value)} µs`);
+    say(
+      `| CPU per call of the rest of the bench in that window (2 cores shared) | — | load generator ${micros(one.loadMicrosPerCall)}, ` +
+        `upstream ${micros(one.upstreamMicrosPerCall)}, gateway process ${micros(one.processMicrosPerCall)}: ` +
+        `${micros(one.loadMicrosPerCall + (one.upstreamMicrosPerCall ?? 0) + (one.processMicrosPerCall ?? 0))} in all ` +
+        `(direct run: load generator ${micros(direct.loadMicrosPerCall)}, upstream ${micros(direct.upstreamMicrosPerCall)}) |`,
     );
     if (cluster) {
       say(

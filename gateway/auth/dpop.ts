@@ -172,6 +172,7 @@ export class DpopVerifier {
   /** Where proof ids are remembered. */
   readonly replay: DpopReplayCache;
   private readonly keys = new Map<string, ImportedKey>();
+  private readonly aths = new Map<string, string>();
   private readonly keyCacheSize: number;
   private readonly nonceSecret: Buffer;
   private readonly maxAge: number;
@@ -286,7 +287,7 @@ export class DpopVerifier {
     if (iat < now - this.maxAge) throw proofError('DPoP proof is too old');
     // §4.3 (12): bound to the presented access token.
     if (expected.accessToken !== undefined) {
-      const expectedAth = createHash('sha256').update(expected.accessToken).digest('base64url');
+      const expectedAth = this.athOf(expected.accessToken);
       if (typeof ath !== 'string' || !safeEqual(ath, expectedAth))
         throw proofError('DPoP proof ath does not match the access token');
     } else if (ath !== undefined && typeof ath !== 'string') {
@@ -337,6 +338,17 @@ export class DpopVerifier {
     return imported;
   }
 
+  /** A token's `ath` (its SHA-256), remembered for the tokens seen lately: a client sends one token many times. */
+  private athOf(token: string): string {
+    let ath = this.aths.get(token);
+    if (ath === undefined) {
+      ath = createHash('sha256').update(token).digest('base64url');
+      if (this.aths.size >= 10_000) this.aths.clear();
+      this.aths.set(token, ath);
+    }
+    return ath;
+  }
+
   private isNonceValid(nonce: string): boolean {
     const slot = Math.floor(this.clock() / this.nonceLifetime);
     return safeEqual(nonce, this.nonceForSlot(slot)) || safeEqual(nonce, this.nonceForSlot(slot - 1));
@@ -347,8 +359,20 @@ export class DpopVerifier {
   }
 }
 
+/** `normalizeHtu` of the URIs seen lately (a proof's `htu` and the gateway's own, parsed once each). */
+const normalizedHtus = new Map<string, string | undefined>();
+
 /** The URI without query and fragment, normalized per RFC 3986 §6 (case, default port). */
 function normalizeHtu(value: string): string | undefined {
+  if (normalizedHtus.has(value)) return normalizedHtus.get(value);
+  const normalized = parseHtu(value);
+  if (value.length > 2048) return normalized;
+  if (normalizedHtus.size >= 1000) normalizedHtus.clear();
+  normalizedHtus.set(value, normalized);
+  return normalized;
+}
+
+function parseHtu(value: string): string | undefined {
   let url: URL;
   try {
     url = new URL(value);

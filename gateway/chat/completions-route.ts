@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiErrorObject, ProblemDetails } from '../../shared/problem';
@@ -6,6 +5,7 @@ import { DECISION_ID_HEADER, REQUEST_ID_HEADER } from '../../shared/protocol';
 import type { AccessService, ActiveSession } from '../access';
 import type { RequestAuthenticator } from '../auth/request-auth';
 import type { Catalog, CatalogModel } from '../catalog';
+import { randomHex } from '../http/ids';
 import { modelNotFoundProblem, problem, ProblemError, withApiError } from '../http/problems';
 import { formatSseEvent, SSE_HEADERS } from '../http/sse';
 import { currentRequest, recordUpstreamFirstByte, serverTiming } from '../observability/context';
@@ -123,7 +123,7 @@ async function runCompletion(
       controller.abort(new Error('client closed the connection'));
     }
   });
-  const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+  const id = `chatcmpl-${randomHex(12)}`;
   const created = Math.floor(Date.now() / 1000);
   const meta = { id, created, model: model.id, decisionId, requestId: request.id };
   let usage: Usage | undefined;
@@ -212,7 +212,10 @@ async function runCompletion(
     throw error;
   } finally {
     registration.dispose();
-    if (!controller.signal.aborted) controller.abort(new Error('completion finished'));
+    // A completion that ended early stops its upstream call. One that ran to its end has nothing
+    // left to stop, and an abort would make the HTTP client destroy the finished body with a
+    // fresh error whose stack trace Node formats (≈ 10 % of a call's CPU under load).
+    if (outcome !== 'complete' && !controller.signal.aborted) controller.abort(new Error('completion ended early'));
     context.access
       .recordCompletion(session, {
         decisionId,

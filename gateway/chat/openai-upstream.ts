@@ -40,10 +40,10 @@ export class OpenAiUpstream implements Upstream {
   ) {}
 
   async *stream(request: UpstreamRequest, signal: AbortSignal): AsyncIterable<UpstreamEvent> {
-    const what = `Upstream ${new URL(this.config.baseUrl).host}`;
+    const { what, url } = endpointOf(this.config.baseUrl);
     const response = await postForEventStream(
       what,
-      `${this.config.baseUrl.replace(/\/+$/, '')}/chat/completions`,
+      url,
       this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {},
       {
         ...request.params,
@@ -78,6 +78,19 @@ export class OpenAiUpstream implements Upstream {
       if (chunk.usage && typeof chunk.usage.prompt_tokens === 'number') yield { type: 'usage', usage: chunk.usage };
     }
   }
+}
+
+/** Each base URL's name in messages and completions URL, worked out once (one is built per call). */
+const endpoints = new Map<string, { readonly what: string; readonly url: string }>();
+
+function endpointOf(baseUrl: string): { readonly what: string; readonly url: string } {
+  let endpoint = endpoints.get(baseUrl);
+  if (!endpoint) {
+    endpoint = { what: `Upstream ${new URL(baseUrl).host}`, url: `${baseUrl.replace(/\/+$/, '')}/chat/completions` };
+    if (endpoints.size >= 1000) endpoints.clear();
+    endpoints.set(baseUrl, endpoint);
+  }
+  return endpoint;
 }
 
 function normalChoice(choice: ChunkChoice): ChunkChoice {

@@ -88,8 +88,10 @@ export async function* readServerSentEvents(
     partial = partial.slice(start);
     if (partial.length > limits.maxEventBytes) throw tooLarge('a line');
   }
+  // Not destroyed when the consumer stops early: see `finally`.
+  const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
       waiting = false;
       for (const parsed of lines(decoder.write(chunk))) yield parsed;
       waiting = true;
@@ -104,6 +106,17 @@ export async function* readServerSentEvents(
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
-    body.destroy();
+    // A consumer that stops at the last event (`[DONE]`, `message_stop`) usually does so once the
+    // whole body has arrived: then it is drained to its end (the connection is already back in
+    // the pool) instead of destroyed, which would build two abort errors with stack traces per
+    // call. A body still arriving is destroyed, closing the connection.
+    if (hasFullyArrived(body)) body.resume();
+    else body.destroy();
   }
+}
+
+/** Whether the stream's source has ended (every byte pushed), even if not all of it was read yet. */
+function hasFullyArrived(body: Readable): boolean {
+  const state = (body as Readable & { readonly _readableState?: { readonly ended?: boolean } })._readableState;
+  return !body.destroyed && (body.readableEnded || state?.ended === true);
 }

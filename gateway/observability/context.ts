@@ -86,8 +86,13 @@ export async function timePhaseAsync<T>(phase: Phase, body: () => Promise<T>): P
  * (time in the gateway so far). Durations in milliseconds, three decimals.
  */
 export function serverTiming(observation: RequestObservation): string {
-  const parts: string[] = [];
-  for (const [phase, ms] of Object.entries(observation.phases)) parts.push(`${phase};dur=${ms.toFixed(3)}`);
-  parts.push(`total;dur=${(performance.now() - observation.startedAt).toFixed(3)}`);
-  return parts.join(', ');
+  let value = '';
+  const phases = observation.phases;
+  for (const phase in phases) value += `${phase};dur=${milliseconds(phases[phase as Phase]!)}, `;
+  return `${value}total;dur=${milliseconds(performance.now() - observation.startedAt)}`;
+}
+
+/** `ms` with at most three decimals (microseconds), as `toFixed(3)` would print it but without the trailing zeros. */
+function milliseconds(ms: number): string {
+  return String(Math.round(ms * 1000) / 1000);
 }

@@ -75,15 +75,39 @@ export class GatewayMetrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'clearance_gateway_' });
   }
 
+  /**
+   * The counter and histogram children of each label set seen, so a request does not pay for
+   * prom-client hashing its labels (the sets are few: routes × methods × statuses × decisions).
+   */
+  private readonly requestChildren = new Map<
+    string,
+    { readonly count: { inc(): void }; readonly duration: { observe(value: number): void } }
+  >();
+  private readonly upstreamChildren = new Map<string, { observe(value: number): void }>();
+
   /** Counts one answered request. */
   request(route: string, method: string, status: number, decision: string, seconds: number): void {
-    this.requests.inc({ route, method, status: String(status), decision });
-    this.duration.observe({ route, method, decision }, seconds);
+    const key = `${route} ${method} ${status} ${decision}`;
+    let children = this.requestChildren.get(key);
+    if (!children) {
+      children = {
+        count: this.requests.labels({ route, method, status: String(status), decision }),
+        duration: this.duration.labels({ route, method, decision }),
+      };
+      this.requestChildren.set(key, children);
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
   }
 
   /** Records the time to an upstream's first event. */
   upstreamFirstByte(outcome: 'ok' | 'error', seconds: number): void {
-    this.upstream.observe({ outcome }, seconds);
+    let child = this.upstreamChildren.get(outcome);
+    if (!child) {
+      child = this.upstream.labels({ outcome });
+      this.upstreamChildren.set(outcome, child);
+    }
+    child.observe(seconds);
   }
 
   /** Counts a reload. */
