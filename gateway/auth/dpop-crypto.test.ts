@@ -53,6 +53,25 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
     expect(error.detail).toMatch(/signature does not verify/);
   });
 
+  it('refuses ES256 signatures that are not r‖s of a valid signature (zero, all ones, DER) without throwing anything else', async () => {
+    const { privateKey, jwk } = await keyPair('ES256');
+    const verifier = new DpopVerifier();
+    const [header, payload, signature] = (await proof('ES256', privateKey, jwk)).split('.');
+    const der = sign('sha256', Buffer.from(`${header}.${payload}`), {
+      key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
+    });
+    for (const bad of [Buffer.alloc(64), Buffer.alloc(64, 0xff), der, Buffer.from(signature!, 'base64url').reverse()]) {
+      const error = await rejection(
+        verifier.verify(`${header}.${payload}.${bad.toString('base64url')}`, { method: 'GET', urls: [URL_] }),
+      );
+      expect(error.detail).toMatch(/signature does not verify/);
+    }
+    // The untouched proof still passes (nothing above was remembered as used).
+    expect((await verifier.verify(`${header}.${payload}.${signature}`, { method: 'GET', urls: [URL_] })).jwk).toEqual(
+      jwk,
+    );
+  });
+
   it('refuses a key that does not fit the algorithm it names', async () => {
     const { privateKey, jwk } = await keyPair('EdDSA');
     const error = await rejection(
