@@ -1,4 +1,4 @@
-import { Agent, errors as undiciErrors, request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { CatalogModel } from '../catalog';
 
 /** One chat message as an OpenAI client sent it (validated; passed on as it is to OpenAI-compatible upstreams). */
@@ -135,9 +135,11 @@ export async function postForEventStream(
 ): Promise<UpstreamStream> {
   let response: Dispatcher.ResponseData;
   try {
-    response = await undiciRequest(url, {
+    const { origin, path } = targetOf(url);
+    response = await transport.dispatcher.request({
+      origin,
+      path,
       method: 'POST',
-      dispatcher: transport.dispatcher,
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
       body: JSON.stringify(body),
       signal,
@@ -174,6 +176,20 @@ export async function postForEventStream(
     );
   }
   return { body: response.body };
+}
+
+/** Each upstream URL's origin and path, parsed once (undici's `request(url)` parses it on every call). */
+const targets = new Map<string, { readonly origin: string; readonly path: string }>();
+
+function targetOf(url: string): { readonly origin: string; readonly path: string } {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    if (targets.size >= 1000) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
 }
 
 async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {

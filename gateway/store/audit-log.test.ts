@@ -79,6 +79,22 @@ describe('SqliteAuditLog', () => {
   );
 
   it(
+    'leaves no trace of an append that fails in a batch, and commits the others of that batch',
+    withLog(async (log) => {
+      const data = { model: 'haiku-4', effect: 'allow' };
+      const first = log.append({ kind: 'access', decisionId: 'dec_same', subject: 'a', data });
+      const duplicate = log.append({ kind: 'access', decisionId: 'dec_same', subject: 'b', data });
+      const third = log.append({ kind: 'access', subject: 'c', data });
+      await expect(duplicate).rejects.toThrow(/UNIQUE/);
+      expect((await first).seq).toBe(1);
+      expect((await third).seq).toBe(2);
+      const records = await log.list();
+      expect(records.map((r) => r.subject)).toEqual(['a', 'c']);
+      expect(await log.verifyChain()).toEqual({ ok: true, count: 2, head: records[1]?.hash });
+    }),
+  );
+
+  it(
     'refuses updates and deletes through SQL',
     withLog(async (log, path) => {
       await appendThree(log);

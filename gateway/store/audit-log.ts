@@ -92,34 +92,37 @@ export class SqliteAuditLog implements AuditLog {
     });
   }
 
-  /** Appends in the current group commit; resolves once the record is durable. */
+  /** Appends in the current group commit (one INSERT, its last step); resolves once the record is durable. */
   async append(entry: AuditEntry): Promise<AuditRecord> {
-    return this.db.write((): AuditRecord => {
-      const last =
-        this.last ??
-        (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
-          { seq: number; hash: string } | undefined);
-      // Serialised once: the stored text, and (parsed back) the data the hash covers.
-      const dataText = JSON.stringify(entry.data);
-      const unhashed = {
-        seq: (last?.seq ?? 0) + 1,
-        decisionId: entry.decisionId ?? newDecisionId(),
-        at: this.clock().toISOString(),
-        kind: entry.kind,
-        subject: entry.subject ?? null,
-        data: JSON.parse(dataText) as Record<string, unknown>,
-        prevHash: last?.hash ?? GENESIS_HASH,
-      };
-      const record = { ...unhashed, hash: hashAuditRecord(unhashed) };
-      this.db
-        .prepare(
-          `INSERT INTO audit (seq, decision_id, at, kind, subject, data, prev_hash, hash)
+    return this.db.write(
+      (): AuditRecord => {
+        const last =
+          this.last ??
+          (this.db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1').get() as
+            { seq: number; hash: string } | undefined);
+        // Serialised once: the stored text, and (parsed back) the data the hash covers.
+        const dataText = JSON.stringify(entry.data);
+        const unhashed = {
+          seq: (last?.seq ?? 0) + 1,
+          decisionId: entry.decisionId ?? newDecisionId(),
+          at: this.clock().toISOString(),
+          kind: entry.kind,
+          subject: entry.subject ?? null,
+          data: JSON.parse(dataText) as Record<string, unknown>,
+          prevHash: last?.hash ?? GENESIS_HASH,
+        };
+        const record = { ...unhashed, hash: hashAuditRecord(unhashed) };
+        this.db
+          .prepare(
+            `INSERT INTO audit (seq, decision_id, at, kind, subject, data, prev_hash, hash)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(...auditRowValues(record, dataText));
-      this.last = { seq: record.seq, hash: record.hash };
-      return record;
-    });
+          )
+          .run(...auditRowValues(record, dataText));
+        this.last = { seq: record.seq, hash: record.hash };
+        return record;
+      },
+      { singleChange: true },
+    );
   }
 
   /** Sequence number and hash of the newest record (read outside a batch: before any write), or undefined. */
