@@ -48,7 +48,9 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 interface PendingWrite {
-  readonly resolve: () => void;
+  /** What `write` resolves with (kept here rather than in a closure made per write). */
+  readonly value: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
 
@@ -161,7 +163,9 @@ export class GatewayDatabase {
     } finally {
       this.depth--;
     }
-    return new Promise<T>((resolve, reject) => batch.push({ resolve: () => resolve(result), reject }));
+    return new Promise<T>((resolve, reject) =>
+      batch.push({ value: result, resolve: resolve as (value: unknown) => void, reject }),
+    );
   }
 
   /** Calls `listener` when a batch fails to commit (in-memory state derived from it is stale). */
@@ -200,7 +204,7 @@ export class GatewayDatabase {
       return;
     }
     if (!this.walPath) {
-      for (const pending of batch) pending.resolve();
+      for (const pending of batch) pending.resolve(pending.value);
       return;
     }
     // The fsync starts after the COMMIT wrote the batch to the WAL, so it covers it (and every
@@ -209,7 +213,7 @@ export class GatewayDatabase {
     this.syncWal().then(
       () => {
         this.syncDone();
-        for (const pending of batch) pending.resolve();
+        for (const pending of batch) pending.resolve(pending.value);
       },
       (error: unknown) => {
         this.syncDone();
