@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomHex } from '../http/ids';
 import type { GatewayDatabase } from './database';
 
 /** What a record is about. */
@@ -230,8 +231,9 @@ export function parseAuditData(seq: number, text: string): Record<string, unknow
   return data;
 }
 
-function newDecisionId(): string {
-  return `dec_${randomUUID().replaceAll('-', '')}`;
+/** A new decision id: `dec_` and 128 random bits in hex (drawn from the pooled CSPRNG bytes). */
+export function newDecisionId(): string {
+  return `dec_${randomHex(16)}`;
 }
 
 /**

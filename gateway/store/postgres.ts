@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { JWK } from 'jose';
 import type { DeviceVerdict } from '../../shared/device';
@@ -6,6 +5,7 @@ import {
   AuditChainWalk,
   GENESIS_HASH,
   hashAuditRecord,
+  newDecisionId,
   parseAuditData,
   type AuditEntry,
   type AuditKind,
@@ -357,7 +357,7 @@ export class PostgresAuditLog implements AuditLog {
       for (const { entry } of batch) {
         const unhashed = {
           seq: ++seq,
-          decisionId: entry.decisionId ?? `dec_${randomUUID().replaceAll('-', '')}`,
+          decisionId: entry.decisionId ?? newDecisionId(),
           at: this.clock().toISOString(),
           kind: entry.kind,
           subject: entry.subject ?? null,
