@@ -3,7 +3,7 @@ import { DatabaseSync as Database } from 'node:sqlite';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, GENESIS_HASH, hashAuditRecord, SqliteAuditLog } from './audit-log';
+import { canonicalJson, GENESIS_HASH, hashAuditRecord, newDecisionId, SqliteAuditLog } from './audit-log';
 import { openGatewayDatabase } from './database';
 
 function withLog(run: (log: SqliteAuditLog, path: string) => Promise<void>) {
@@ -61,6 +61,17 @@ describe('canonicalJson', () => {
         prevHash: GENESIS_HASH,
       }),
     ).toBe('6000a10da68797303f2b8029f697d80797b952b07bd1ee6370c6c7fb2898d8ba');
+  });
+});
+
+describe('newDecisionId', () => {
+  it('makes dec_ + 32 hex ids that sort in time order (appended at the end of the index) and never repeat', async () => {
+    const earlier = Array.from({ length: 500 }, () => newDecisionId());
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    const later = newDecisionId();
+    for (const id of [...earlier, later]) expect(id).toMatch(/^dec_[0-9a-f]{32}$/);
+    expect(new Set(earlier).size).toBe(earlier.length);
+    for (const id of earlier) expect(id < later).toBe(true);
   });
 });
 
