@@ -57,7 +57,7 @@ describe('GatewayDatabase group commit', () => {
     expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 1 });
   });
 
-  it('keeps the next batch open while a fsync is in flight and commits it as one when that fsync is done', async () => {
+  it('commits a lone write at once beside one fsync in flight, then keeps the next batch open while two are', async () => {
     dir = mkdtempSync(join(tmpdir(), 'clearance-db-'));
     db = openGatewayDatabase(join(dir, 'gateway.db'));
     db.exec('CREATE TABLE notes (text TEXT NOT NULL)');
@@ -73,32 +73,43 @@ describe('GatewayDatabase group commit', () => {
     const insert = (text: string) => db!.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run(text));
     const settled = new Set<string>();
     const track = (text: string) => insert(text).then(() => settled.add(text));
+    const waitForGates = async (count: number) => {
+      while (gates.length < count) await turn();
+    };
     const before = db.commitCount;
     const first = track('a');
     await turn();
     expect(db.commitCount).toBe(before + 1);
-    // Three more turns of writes while the first fsync is held: none of them commits yet.
-    const later = [track('b')];
+    // The next turn's write does not wait for the first fsync: it commits with its own.
+    const second = track('b');
     await turn();
-    later.push(track('c'));
+    expect(db.commitCount).toBe(before + 2);
+    // Two fsyncs held: three more turns of writes fill one batch and none of them commits yet.
+    const later = [track('c')];
     await turn();
     later.push(track('d'));
     await turn();
-    expect(db.commitCount).toBe(before + 1);
+    later.push(track('e'));
+    await turn();
+    expect(db.commitCount).toBe(before + 2);
     expect(settled.size).toBe(0);
-    while (gates.length === 0) await turn();
+    await waitForGates(2);
     gates.shift()!();
     await first;
     expect([...settled]).toEqual(['a']);
     // The batch that filled meanwhile commits once, and settles only after its own fsync.
-    while (gates.length === 0) await turn();
-    expect(db.commitCount).toBe(before + 2);
-    expect(settled.size).toBe(1);
+    await waitForGates(2);
+    expect(db.commitCount).toBe(before + 3);
+    gates.shift()!();
+    await second;
+    expect([...settled].sort()).toEqual(['a', 'b']);
+    await waitForGates(1);
     gates.shift()!();
     await Promise.all(later);
-    expect([...settled].sort()).toEqual(['a', 'b', 'c', 'd']);
+    expect([...settled].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(db.commitCount).toBe(before + 3);
     expect(db.prepare('SELECT text FROM notes ORDER BY rowid').all()).toEqual(
-      ['a', 'b', 'c', 'd'].map((text) => ({ text })),
+      ['a', 'b', 'c', 'd', 'e'].map((text) => ({ text })),
     );
   });
 });

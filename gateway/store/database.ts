@@ -47,6 +47,13 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
+/**
+ * Batch fsyncs allowed at once. Two, not one: a lone write (the access record of the next call)
+ * then never waits behind the fsync of the previous call's last record; under load the batches
+ * still grow while two fsyncs are in flight.
+ */
+const MAX_SYNCS_IN_FLIGHT = 2;
+
 interface PendingWrite {
   /** What `write` resolves with (kept here rather than in a closure made per write). */
   readonly value: unknown;
@@ -65,8 +72,8 @@ interface PendingWrite {
  * `synchronous = FULL` does. Only the batch COMMIT runs at `synchronous = NORMAL` (checkpoints
  * still sync); every other commit (migrations, single statements outside `write`) stays FULL.
  *
- * While one batch's fsync is in flight the next batch stays open and keeps filling; it commits
- * when that fsync is done (classic group commit). Under load a batch then holds every write of
+ * While two batches' fsyncs are in flight the next batch stays open and keeps filling; it commits
+ * when one of them is done (group commit). Under load a batch then holds every write of
  * one fsync's time rather than of one event-loop turn, so COMMITs and fsyncs per write fall as
  * the load grows; a lone write still commits on the next turn. The transaction-control
  * statements are prepared once (an `exec` parses its SQL text on every call).
@@ -81,8 +88,8 @@ export class GatewayDatabase {
   private walHandle: Promise<FileHandle> | undefined;
   /** A flush is scheduled for the next turn of the event loop. */
   private flushScheduled = false;
-  /** A batch's fsync is in flight; the open batch commits when it is done. */
-  private syncing = false;
+  /** Batch fsyncs in flight; at `MAX_SYNCS_IN_FLIGHT` the open batch commits when one is done. */
+  private syncing = 0;
   private readonly control: Record<
     'begin' | 'commit' | 'savepoint' | 'release' | 'rollbackTo' | 'normal' | 'full',
     StatementSync
@@ -175,11 +182,11 @@ export class GatewayDatabase {
 
   /** Flushes on the next turn of the event loop, or once the fsync in flight is done. */
   private scheduleFlush(): void {
-    if (this.flushScheduled || this.syncing) return;
+    if (this.flushScheduled || this.syncing >= MAX_SYNCS_IN_FLIGHT) return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      if (!this.syncing) this.flush();
+      if (this.syncing < MAX_SYNCS_IN_FLIGHT) this.flush();
     });
   }
 
@@ -209,7 +216,7 @@ export class GatewayDatabase {
     }
     // The fsync starts after the COMMIT wrote the batch to the WAL, so it covers it (and every
     // earlier batch); a failed fsync fails the batch's callers rather than claiming durability.
-    this.syncing = true;
+    this.syncing++;
     this.syncWal().then(
       () => {
         this.syncDone();
@@ -224,7 +231,7 @@ export class GatewayDatabase {
 
   /** The fsync in flight is done: the batch that filled meanwhile commits next. */
   private syncDone(): void {
-    this.syncing = false;
+    this.syncing--;
     if (this.batch) this.scheduleFlush();
   }
 
