@@ -1377,9 +1377,7 @@ function refusalForHealth(refused: { readonly at: string; readonly reason: strin
 /** A request id as the caller sent it when well-formed (1–128 of `A-Za-z0-9._:-`), else a new one. */
 export function requestIdFor(header: string | string[] | undefined): string {
   const value = Array.isArray(header) ? header[0] : header;
-  return value !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(value)
-    ? value
-    : `req_${randomHex(12)}`;
+  return value !== undefined && /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? value : `req_${randomHex(12)}`;
 }
 
 function headerValue(request: FastifyRequest, name: string): string | undefined {

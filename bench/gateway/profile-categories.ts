@@ -32,6 +32,8 @@ const { values: args, positionals } = parseArgs({
     from: { type: 'string' },
     to: { type: 'string' },
     top: { type: 'string', default: '30' },
+    /** Measured main-thread CPU per call (µs): shares are scaled to it (the profile counts descheduled time too). */
+    cpu: { type: 'string' },
   },
 });
 const file = positionals[0];
@@ -139,4 +141,56 @@ const print = (title: string, entries: Map<string, number>, limit: number) => {
 };
 self.delete('(idle)');
 print('self time by category (% of busy)', self, 60);
+
+/** The categories issue 15 asks about, each a set of the categories above. */
+const GROUPS: readonly (readonly [string, RegExp])[] = [
+  ['ECDSA verify and hashing (node:crypto, jose, ecdsa-sig-formatter)', /^(node:crypto|jose|ecdsa-sig-formatter)$/],
+  ['socket I/O (node:net: writes of replies and upstream requests)', /^node:net$/],
+  ['audit (canonical JSON, hash, SQLite/PostgreSQL, fsync)', /^(gateway\/store\/|gateway\/audit\/|node:fs$|pg|pg-.*)/],
+  ['GC', /^GC$/],
+  [
+    'async machinery (microtasks, timers, events, streams, AbortSignal)',
+    /^node:(microtasks\/timers|events|event_target|streams|abort_controller|async_.*|string_decoder)$/,
+  ],
+  [
+    'upstream client (undici, llhttp wasm) and SSE parsing',
+    /^(undici|wasm:.*|gateway\/chat\/(upstream|sse-reader|openai-upstream|upstreams))$/,
+  ],
+  [
+    'HTTP server (node:http) and Fastify routing, hooks, reply',
+    /^(node:http|fastify|find-my-way|secure-json-parse|light-my-request|avvio|@fastify\/(?!rate-limit).*|fast-.*)$/,
+  ],
+  [
+    'rate limiter (@fastify/rate-limit, toad-cache, quotas)',
+    /^(@fastify\/rate-limit|toad-cache|gateway\/limits\/.*|ioredis|redis-.*)$/,
+  ],
+  ['request body (zod, chat request checks)', /^(zod|gateway\/chat\/(request|parameters))$/],
+  ['auth (DPoP, token and enrolment caches)', /^gateway\/auth\/.*$/],
+  ['policy and access (Cedar cache, access records)', /^(gateway\/policy\/.*|gateway\/access|gateway\/catalog)$/],
+  ['completion route (accumulate, reply body)', /^gateway\/chat\/completions-route$/],
+  [
+    'metrics, Server-Timing, request context (prom-client, observability)',
+    /^(prom-client|gateway\/observability\/.*|node:perf)$/,
+  ],
+  ['V8 outside JS ((program))', /^\(program/],
+];
+const grouped = new Map<string, number>();
+for (const [category, micros] of self) {
+  const group =
+    GROUPS.find(([, pattern]) => pattern.test(category))?.[0] ??
+    'other (node:buffer/util, node:url, gateway/server, …)';
+  grouped.set(group, (grouped.get(group) ?? 0) + micros);
+}
+console.log(
+  `\nby issue-15 category${args.cpu ? ` (shares scaled to ${args.cpu} µs of main-thread CPU per call)` : ''}`,
+);
+for (const [group, micros] of [...grouped.entries()].sort((a, b) => b[1] - a[1])) {
+  const share = micros / busyTotal;
+  const perCall = args.cpu
+    ? `${(share * Number(args.cpu)).toFixed(0).padStart(5)} µs/call`
+    : calls
+      ? `${(micros / calls).toFixed(0).padStart(5)} µs/call (profile)`
+      : '';
+  console.log(`${(share * 100).toFixed(1).padStart(5)} % ${perCall}  ${group}`);
+}
 print('self time by function', functions, Number(args.top));
