@@ -34,7 +34,10 @@ export class AuditTrail implements AuditLog {
       observation && entry.data.requestId === undefined
         ? { ...entry.data, requestId: observation.requestId }
         : entry.data;
-    const pending = this.inner.append({ ...entry, data }).then((record) => {
+    // A completion record is appended once the answer has been sent: nobody waits for it, so it
+    // may share the next call's commit and fsync (SQLite; it still resolves once durable).
+    const options = entry.kind === 'completion' ? { deferrable: true } : {};
+    const pending = this.inner.append({ ...entry, data }, options).then((record) => {
       if (!this.newest || record.seq > this.newest.seq) this.newest = { seq: record.seq, hash: record.hash };
       return record;
     });

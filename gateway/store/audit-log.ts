@@ -16,6 +16,15 @@ export interface AuditEntry {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+/** How an append may be committed. */
+export interface AppendOptions {
+  /**
+   * Nobody waits for this record to be durable soon (it is made after the answer was sent): the
+   * store may commit it with a later batch. The append still resolves only once it is durable.
+   */
+  readonly deferrable?: boolean;
+}
+
 /** One stored record. `hash` covers every other field, including `prevHash`. */
 export interface AuditRecord {
   readonly seq: number;
@@ -40,7 +49,7 @@ export type ChainVerification =
  * gateway instances run.
  */
 export interface AuditLog {
-  append(entry: AuditEntry): Promise<AuditRecord>;
+  append(entry: AuditEntry, options?: AppendOptions): Promise<AuditRecord>;
   get(decisionId: string): Promise<AuditRecord | undefined>;
   /** Records in sequence order after `afterSeq` (default: from the start). */
   list(options?: { readonly afterSeq?: number; readonly limit?: number }): Promise<readonly AuditRecord[]>;
@@ -94,7 +103,7 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   /** Appends in the current group commit (one INSERT, its last step); resolves once the record is durable. */
-  async append(entry: AuditEntry): Promise<AuditRecord> {
+  async append(entry: AuditEntry, options: AppendOptions = {}): Promise<AuditRecord> {
     return this.db.write(
       (): AuditRecord => {
         const last =
@@ -122,7 +131,7 @@ export class SqliteAuditLog implements AuditLog {
         this.last = { seq: record.seq, hash: record.hash };
         return record;
       },
-      { singleChange: true },
+      { singleChange: true, deferrable: options.deferrable === true },
     );
   }
 

@@ -66,8 +66,10 @@ describe('GatewayDatabase group commit', () => {
     const realSync = internals.syncWal.bind(db);
     const gates: (() => void)[] = [];
     internals.syncWal = async () => {
+      // Gates in the order the fsyncs start (the real ones may finish in any order).
+      const gate = new Promise<void>((resolve) => gates.push(resolve));
       await realSync();
-      await new Promise<void>((resolve) => gates.push(resolve));
+      await gate;
     };
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     const insert = (text: string) => db!.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run(text));
@@ -111,5 +113,31 @@ describe('GatewayDatabase group commit', () => {
     expect(db.prepare('SELECT text FROM notes ORDER BY rowid').all()).toEqual(
       ['a', 'b', 'c', 'd', 'e'].map((text) => ({ text })),
     );
+  });
+
+  it('lets a deferrable write wait for the next write or 20 ms, then commits them together', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'clearance-db-'));
+    db = openGatewayDatabase(join(dir, 'gateway.db'));
+    db.exec('CREATE TABLE notes (text TEXT NOT NULL)');
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const insert = (text: string, deferrable: boolean) =>
+      db!.write(() => db!.prepare('INSERT INTO notes VALUES (?)').run(text), { deferrable });
+    const before = db.commitCount;
+    let deferredDone = false;
+    const deferred = insert('after the answer', true).then(() => (deferredDone = true));
+    for (let index = 0; index < 3; index++) await turn();
+    // Not committed yet, but visible on this connection (the gateway reads its own writes).
+    expect(db.commitCount).toBe(before);
+    expect(deferredDone).toBe(false);
+    expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 1 });
+    // The next call's record commits both in one COMMIT and one fsync.
+    await insert('next call', false);
+    await deferred;
+    expect(db.commitCount).toBe(before + 1);
+    // Alone, a deferrable write commits within the deferral.
+    const started = performance.now();
+    await insert('alone', true);
+    expect(db.commitCount).toBe(before + 2);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(15);
   });
 });
