@@ -287,6 +287,38 @@ describe('DpopVerifier', () => {
     }
   });
 
+  it('keeps ath and htu checks exact when they are answered from its caches', async () => {
+    const key = await deviceKey();
+    const checker = verifier();
+    const athOf = (token: string) => createHash('sha256').update(token).digest('base64url');
+    for (const token of ['token-a', 'token-b', 'token-a']) {
+      await expect(
+        checker.verify(await proof(key, { claims: { ath: athOf(token) } }), { ...expected, accessToken: token }),
+      ).resolves.toBeDefined();
+    }
+    // The proof made for token A, presented with token B (both hashes cached): refused.
+    await expectRefused(
+      checker.verify(await proof(key, { claims: { ath: athOf('token-a') } }), { ...expected, accessToken: 'token-b' }),
+      'invalid_dpop_proof',
+      'DPoP proof ath does not match the access token',
+    );
+    // A target seen and normalized before does not make another one pass.
+    await expect(checker.verify(await proof(key), expected)).resolves.toBeDefined();
+    await expectRefused(
+      checker.verify(await proof(key, { claims: { htu: 'https://gw.example/v1/models' } }), expected),
+      'invalid_dpop_proof',
+      'DPoP proof htu does not match this request URI',
+    );
+    await expectRefused(
+      checker.verify(await proof(key, { claims: { htu: URL_ } }), {
+        ...expected,
+        urls: ['https://gw.example/v1/models'],
+      }),
+      'invalid_dpop_proof',
+      'DPoP proof htu does not match this request URI',
+    );
+  });
+
   it('refuses a malformed ath even when no token is presented', async () => {
     const key = await deviceKey();
     await expectRefused(
