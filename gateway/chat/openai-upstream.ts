@@ -1,4 +1,4 @@
-import { readServerSentEvents } from './sse-reader';
+import { readServerSentEventBatches } from './sse-reader';
 import {
   postForEventStream,
   UpstreamError,
@@ -56,26 +56,28 @@ export class OpenAiUpstream implements Upstream {
       signal,
     );
     const limits = { idleMs: this.transport.timeouts.idleMs, maxEventBytes: this.transport.maxEventBytes };
-    for await (const message of readServerSentEvents(what, response.body, limits, signal)) {
-      if (message.data.trim() === '[DONE]') break;
-      let chunk: OpenAiChunk;
-      try {
-        chunk = JSON.parse(message.data) as OpenAiChunk;
-      } catch {
-        throw new UpstreamError(502, `${what} sent a chunk that is not JSON`);
+    for await (const batch of readServerSentEventBatches(what, response.body, limits, signal)) {
+      for (const message of batch) {
+        if (message.data.trim() === '[DONE]') return;
+        let chunk: OpenAiChunk;
+        try {
+          chunk = JSON.parse(message.data) as OpenAiChunk;
+        } catch {
+          throw new UpstreamError(502, `${what} sent a chunk that is not JSON`);
+        }
+        if (chunk.error) {
+          const detail = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
+          throw new UpstreamError(
+            502,
+            `${what} reported an error; its message is in the gateway's log`,
+            `${what} reported an error: ${detail}`,
+          );
+        }
+        if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
+          yield { type: 'choices', choices: chunk.choices.map(normalChoice) };
+        }
+        if (chunk.usage && typeof chunk.usage.prompt_tokens === 'number') yield { type: 'usage', usage: chunk.usage };
       }
-      if (chunk.error) {
-        const detail = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
-        throw new UpstreamError(
-          502,
-          `${what} reported an error; its message is in the gateway's log`,
-          `${what} reported an error: ${detail}`,
-        );
-      }
-      if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
-        yield { type: 'choices', choices: chunk.choices.map(normalChoice) };
-      }
-      if (chunk.usage && typeof chunk.usage.prompt_tokens === 'number') yield { type: 'usage', usage: chunk.usage };
     }
   }
 }

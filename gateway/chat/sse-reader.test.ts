@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readServerSentEvents } from './sse-reader';
+import { readServerSentEventBatches, readServerSentEvents } from './sse-reader';
+import { UpstreamError } from './upstream';
 
 const LIMITS = { idleMs: 60_000, maxEventBytes: 1024 * 1024 };
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -35,5 +36,25 @@ describe('readServerSentEvents when the consumer stops at the last event', () =>
     await settle();
     expect(stream.destroyed).toBe(true);
     expect(stream.readableEnded).toBe(false);
+  });
+});
+
+describe('readServerSentEventBatches', () => {
+  it('hands over the events of one piece together, and those before a broken limit before the 502', async () => {
+    const stream = body(['data: 1\n\nevent: x\ndata: 2\n\ndata: 3', '\n\ndata: ' + 'y'.repeat(64) + '\n\n'], true);
+    const batches: string[][] = [];
+    const reading = (async () => {
+      for await (const batch of readServerSentEventBatches(
+        'Upstream test',
+        stream,
+        { idleMs: 60_000, maxEventBytes: 32 },
+        new AbortController().signal,
+      )) {
+        batches.push(batch.map((event) => `${event.event ?? ''}:${event.data}`));
+      }
+    })();
+    await expect(reading).rejects.toBeInstanceOf(UpstreamError);
+    // Both pieces were waiting, so they are read as one: one batch, then the limit.
+    expect(batches).toEqual([[':1', 'x:2', ':3']]);
   });
 });

@@ -31,6 +31,20 @@ export async function* readServerSentEvents(
   limits: SseReaderLimits,
   signal: AbortSignal,
 ): AsyncGenerator<UpstreamSseEvent> {
+  for await (const batch of readServerSentEventBatches(what, body, limits, signal)) yield* batch;
+}
+
+/**
+ * `readServerSentEvents`, one array per piece of the body: the events that piece completed.
+ * One asynchronous step per piece instead of one per event (a whole short answer often comes
+ * in one piece); the next piece is still read only once the consumer asks for the next batch.
+ */
+export async function* readServerSentEventBatches(
+  what: string,
+  body: Readable,
+  limits: SseReaderLimits,
+  signal: AbortSignal,
+): AsyncGenerator<UpstreamSseEvent[]> {
   let waiting = true;
   const timer = setTimeout(function onIdle() {
     if (!waiting) {
@@ -52,7 +66,8 @@ export async function* readServerSentEvents(
       `${what} sent ${what2} larger than the gateway's limit of ${limits.maxEventBytes} bytes`,
       `${what} sent ${what2} larger than ${limits.maxEventBytes} bytes`,
     );
-  function* lines(text: string): Generator<UpstreamSseEvent> {
+  /** Adds the events `text` completes to `out`. */
+  function lines(text: string, out: UpstreamSseEvent[]): void {
     partial += text;
     if (partial.includes('\r')) {
       // CR LF and lone CR end lines too; a CR at the very end may be the first half of CR LF.
@@ -66,7 +81,7 @@ export async function* readServerSentEvents(
       const line = partial.slice(start, end);
       start = end + 1;
       if (line === '') {
-        if (data.length > 0) yield { event, data: data.join('\n') };
+        if (data.length > 0) out.push({ event, data: data.join('\n') });
         data = [];
         dataSize = 0;
         event = undefined;
@@ -88,18 +103,32 @@ export async function* readServerSentEvents(
     partial = partial.slice(start);
     if (partial.length > limits.maxEventBytes) throw tooLarge('a line');
   }
+  /** The events `text` completes, and the limit it broke after them, if any (those events still go first). */
+  function completed(text: string): { readonly events: UpstreamSseEvent[]; readonly failure?: unknown } {
+    const events: UpstreamSseEvent[] = [];
+    try {
+      lines(text, events);
+    } catch (failure) {
+      return { events, failure };
+    }
+    return { events };
+  }
   // Not destroyed when the consumer stops early: see `finally`.
   const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>;
   try {
     for await (const chunk of chunks) {
       waiting = false;
-      for (const parsed of lines(decoder.write(chunk))) yield parsed;
+      const { events, failure } = completed(decoder.write(chunk));
+      if (events.length > 0) yield events;
+      if (failure) throw failure;
       waiting = true;
       timer.refresh();
     }
     waiting = false;
     // An event not closed by a blank line when the body ends is incomplete: it is dropped.
-    yield* lines(decoder.end());
+    const { events, failure } = completed(decoder.end());
+    if (events.length > 0) yield events;
+    if (failure) throw failure;
   } catch (error) {
     if (signal.aborted || error instanceof UpstreamError) throw error;
     throw new UpstreamError(502, `${what} broke off the response`, `${what} broke off the response: ${String(error)}`);
