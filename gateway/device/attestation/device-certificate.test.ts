@@ -200,6 +200,26 @@ describe('DeviceCertificateVerifier', () => {
     expect(elsewhere).toMatchObject({ detail: expect.stringContaining('not a trusted proxy') });
   });
 
+  it('refuses an x-forwarded-client-cert whose client-sent element leaves a quote open over the proxy’s own', async () => {
+    const verifier = new DeviceCertificateVerifier({
+      ca: deviceCa.certPem,
+      trustedProxy: { addresses: ['10.0.0.5'], format: 'xfcc' },
+    });
+    // A proxy that passes on the client's header: the client's element opens a quote after a valid
+    // certificate, so the proxy's appended element (another CA's certificate) falls inside it.
+    const smuggled =
+      `Cert="${encodeURIComponent(managedDevice.certPem)}";Subject="x` +
+      `,By=spiffe://gateway;Cert="${encodeURIComponent(rogueDevice.certPem)}"`;
+    const result = await verifier.verify({ socket: proxy, headers: { 'x-forwarded-client-cert': smuggled } });
+    expect(result.verified).toBeUndefined();
+    expect(result.detail).toBe("the trusted proxy's x-forwarded-client-cert header cannot be read: an unclosed quote");
+    // Balanced quotes, escaped quotes inside them included, still read.
+    const fine = `Hash=00;Cert="${encodeURIComponent(managedDevice.certPem)}";Subject="CN=a \\"b\\""`;
+    expect(
+      (await verifier.verify({ socket: proxy, headers: { 'x-forwarded-client-cert': fine } })).verified?.serial,
+    ).toBe(managedDevice.certificate.serialNumber);
+  });
+
   it('refuses a configuration whose proxy is not an IP address, and a CA bundle without certificates', () => {
     expect(
       () => new DeviceCertificateVerifier({ ca: deviceCa.certPem, trustedProxy: { addresses: ['proxy.lab'] } }),

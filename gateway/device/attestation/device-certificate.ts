@@ -246,6 +246,9 @@ function splitOutsideQuotes(text: string, separator: string): string[] {
     }
     current += char;
   }
+  // An unclosed quote would swallow every later element, the trusted proxy's own included, and
+  // leave a client's text as "the last element": refuse the header instead.
+  if (quoted) throw new Error('an unclosed quote');
   if (current.trim().length > 0) parts.push(current);
   return parts.map((part) => part.trim()).filter((part) => part.length > 0);
 }
