@@ -32,9 +32,11 @@ export type ChildReply =
       readonly ok: boolean;
       /** Reload and fan-out, as the gateway sees them. */
       readonly ms: number;
-      /** The synchronous part: reading, validating and swapping the policy set. */
+      /** What ran on the gateway's event loop before the reload first yielded. */
       readonly syncMs: number;
-      /** Longest time the event loop was held during the fan-out (after the synchronous part). */
+      /** Reading and validating the candidate set, wherever it ran. */
+      readonly validateMs: number;
+      /** Longest time the event loop was held from the reload call to the end of the fan-out. */
       readonly maxStallMs: number;
     }
   | { readonly kind: 'stopped' }

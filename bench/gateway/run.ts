@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Pool } from 'undici';
 import type { CatalogFile } from '../../gateway/catalog';
@@ -19,10 +20,12 @@ import type { ChildRole } from './protocol';
  * Processes: this one generates load and owns the test identity provider; a trivial
  * OpenAI-compatible upstream and each gateway instance run in their own child process.
  * Options: --seconds N (each throughput window, default 5), --pairs N (latency pairs, 2000),
- * --subscribers N (fan-out, 1000), --connections N (64), --skip-cluster, --skip-fanout, --write
- * (replace the figures in docs/performance.md). BENCH_GATEWAY_PROFILE=<folder> writes a V8 CPU
- * profile of the gateway during each one-instance throughput window there, named with the calls
- * answered in it; `tsx bench/gateway/profile-categories.ts <file>` sums it by category.
+ * --subscribers N (fan-out, 1000), --connections N (64), --skip-cluster, --skip-fanout,
+ * --fanout-only (only the fan-out, about a minute), --edits N (policy edits of the fan-out, 10),
+ * --write (replace the figures in docs/performance.md; with --fanout-only, only the two fan-out
+ * rows). BENCH_GATEWAY_PROFILE=<folder> writes a V8 CPU profile of the gateway during each
+ * one-instance throughput window there, named with the calls answered in it;
+ * `tsx bench/gateway/profile-categories.ts <file>` sums it by category.
  */
 const { values: args } = parseArgs({
   options: {
@@ -32,6 +35,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '64' },
     'skip-cluster': { type: 'boolean', default: false },
     'skip-fanout': { type: 'boolean', default: false },
+    'fanout-only': { type: 'boolean', default: false },
+    edits: { type: 'string', default: '10' },
     write: { type: 'boolean', default: false },
   },
 });
@@ -39,7 +44,7 @@ const SECONDS = Number(args.seconds);
 const PAIRS = Number(args.pairs);
 const SUBSCRIBERS = Number(args.subscribers);
 const CONNECTIONS = Number(args.connections);
-const EDITS = 3;
+const EDITS = Number(args.edits);
 const EDIT_FILE = 'zz-bench-edit.cedar';
 const DOCS = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
 
@@ -316,19 +321,30 @@ interface FanOutEdit {
   readonly lastNotifiedMs: number;
   /** The gateway's own reload plus fan-out time. */
   readonly gatewayMs: number;
-  /** Of which synchronous (reading and validating the new set). */
+  /** Of which synchronous on the gateway's event loop before the fan-out starts. */
   readonly reloadSyncMs: number;
-  /** Longest event-loop stall in the gateway during the fan-out that followed the reload. */
+  /** Reading and validating the candidate set (wherever it runs). */
+  readonly validateMs: number;
+  /** Longest event-loop stall in the gateway from the reload call to the end of the fan-out. */
   readonly maxStallMs: number;
+  /** Longest event-loop stall in this process (the load generator) in the same window. */
+  readonly clientStallMs: number;
   readonly probes: number;
   readonly probeP50: number;
   readonly probeP99: number;
   readonly probeMax: number;
 }
 
-async function fanOut(
-  context: Context,
-): Promise<{ baselineP99: number; edits: FanOutEdit[]; signInSeconds: number; subscribers: number }> {
+interface FanOutResult {
+  readonly baselineP99: number;
+  readonly edits: FanOutEdit[];
+  /** Every call that ran during one of the fan-outs (each once), in milliseconds. */
+  readonly during: number[];
+  readonly signInSeconds: number;
+  readonly subscribers: number;
+}
+
+async function fanOut(context: Context): Promise<FanOutResult> {
   const started = await BenchProcess.start(gatewayRole(context, join(context.dir, 'fanout')));
   try {
     const signInStart = performance.now();
@@ -345,9 +361,11 @@ async function fanOut(
     }
     await until(() => subscribers.every((s) => s.events >= 1), 60_000, 'every subscriber to get its first ver');
 
-    // Other requests during the fan-out: four loops of full chat calls.
+    // Other requests during the fan-out: four loops of full chat calls. A call counts for an edit
+    // when it was running at any moment between the edit and the last notification (started
+    // before the end, ended after the start), so a call held by the reload itself is counted too.
     const probePool = poolFor(started.url, 4);
-    const probes: { at: number; ms: number }[] = [];
+    const probes: { at: number; end: number; ms: number }[] = [];
     const probeFailures: Record<string, number> = {};
     let probing = true;
     const probeLoops = Array.from({ length: 4 }, async (_, loop) => {
@@ -358,7 +376,8 @@ async function fanOut(
         const status = await gatewayCall(probePool, session, started.url, proof).catch(
           (error: unknown) => (error as Error).name,
         );
-        if (status === 200) probes.push({ at, ms: performance.now() - at });
+        const end = performance.now();
+        if (status === 200) probes.push({ at, end, ms: end - at });
         else probeFailures[status] = (probeFailures[status] ?? 0) + 1;
       }
     });
@@ -369,26 +388,37 @@ async function fanOut(
       0.99,
     );
     const edits: FanOutEdit[] = [];
+    const pooled = new Set<{ ms: number }>();
+    const clientStalls = monitorEventLoopDelay({ resolution: 1 });
     for (let edit = 1; edit <= EDITS; edit++) {
       writeEdit(context.policiesDir, edit % 2 === 1);
+      clientStalls.reset();
+      clientStalls.enable();
       const sentAt = performance.now();
       const reload = started.process.call({ kind: 'reload' });
       await until(() => subscribers.every((s) => s.events >= edit + 1), 30_000, `edit ${edit} to reach everyone`);
       const lastAt = Math.max(...subscribers.map((s) => s.lastAt));
       const reply = await reload;
       if (reply.kind !== 'reloaded' || !reply.ok) throw new Error(`reload failed: ${JSON.stringify(reply)}`);
-      const during = probes.filter((probe) => probe.at >= sentAt && probe.at <= lastAt).map((probe) => probe.ms);
+      // Let the calls running at the last notification end before reading them.
+      await sleep(300);
+      clientStalls.disable();
+      const overlapping = probes.filter((probe) => probe.at <= lastAt && probe.end >= sentAt);
+      for (const probe of overlapping) pooled.add(probe);
+      const during = overlapping.map((probe) => probe.ms);
       edits.push({
         lastNotifiedMs: lastAt - sentAt,
         gatewayMs: reply.ms,
         reloadSyncMs: reply.syncMs,
+        validateMs: reply.validateMs,
         maxStallMs: reply.maxStallMs,
+        clientStallMs: clientStalls.max / 1e6,
         probes: during.length,
         probeP50: quantile(during, 0.5),
         probeP99: quantile(during, 0.99),
         probeMax: during.length ? Math.max(...during) : Number.NaN,
       });
-      await sleep(700);
+      await sleep(400);
     }
     probing = false;
     await Promise.all(probeLoops);
@@ -397,11 +427,34 @@ async function fanOut(
     if (Object.keys(probeFailures).length > 0) {
       throw new Error(`calls during the fan-out failed: ${JSON.stringify(probeFailures)}`);
     }
-    return { baselineP99, edits, signInSeconds, subscribers: subscribers.length };
+    return {
+      baselineP99,
+      edits,
+      during: [...pooled].map((probe) => probe.ms),
+      signInSeconds,
+      subscribers: subscribers.length,
+    };
   } finally {
     await started.process.stop();
     writeEdit(context.policiesDir, false);
   }
+}
+
+/** The two table rows of the fan-out (issue 10 item 3); `note` ends the second one (load, time). */
+function fanOutRows(fan: FanOutResult, note = ''): [string, string] {
+  const worst = (pick: (edit: FanOutEdit) => number) => Math.max(...fan.edits.map(pick));
+  const list = (pick: (edit: FanOutEdit) => number, digits = 0) =>
+    fan.edits.map((e) => fixed(pick(e), digits)).join(', ');
+  return [
+    `| fan-out to ${fan.subscribers} subscribers: edit → last one notified | ≤ 1 s | worst ${Math.round(worst((e) => e.lastNotifiedMs))} ms ` +
+      `of ${fan.edits.length} edits (${list((e) => e.lastNotifiedMs)} ms; gateway reload + fan-out ${list((e) => e.gatewayMs)} ms; ` +
+      `reading and validating the set ${list((e) => e.validateMs)} ms, of which on the event loop ${list((e) => e.reloadSyncMs, 1)} ms) |`,
+    `| p99 of other requests during the fan-out | < 50 ms | ${fixed(quantile(fan.during, 0.99), 1)} ms over the ${fan.during.length} calls ` +
+      `that ran during one of the ${fan.edits.length} fan-outs (p50 ${fixed(quantile(fan.during, 0.5), 1)}, max ${fixed(Math.max(...fan.during), 1)}; ` +
+      `largest per edit ${list((e) => e.probeMax, 1)} ms); ${fixed(fan.baselineP99, 1)} ms without a fan-out; ` +
+      `longest event-loop stall from the reload to the last notification: gateway ${list((e) => e.maxStallMs)} ms, ` +
+      `load generator ${list((e) => e.clientStallMs)} ms${note} |`,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -420,6 +473,34 @@ async function main(): Promise<void> {
     lines.push(line);
   };
   try {
+    if (args['fanout-only']) {
+      console.error(`[bench] fan-out only, to ${SUBSCRIBERS} subscribers`);
+      const fan = await fanOut(context);
+      const load = `load average ${loadBefore.map((l) => l.toFixed(1)).join(' / ')} before and ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' / ')} after (1 / 5 / 15 min)`;
+      const rows = fanOutRows(fan, `; taken ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${load}`);
+      for (const row of rows) console.log(row);
+      if (args.write) {
+        const docs = readFileSync(DOCS, 'utf8');
+        const replaced = docs
+          .split('\n')
+          .map((line) =>
+            line.startsWith('| fan-out to ')
+              ? rows[0]!
+              : line.startsWith('| p99 of other requests during')
+                ? rows[1]!
+                : line,
+          )
+          .join('\n');
+        if (replaced === docs) throw new Error('docs/performance.md has no fan-out rows to replace');
+        const prettier = await import('prettier');
+        const options = (await prettier.resolveConfig(DOCS)) ?? {};
+        writeFileSync(DOCS, await prettier.format(replaced, { ...options, filepath: DOCS }));
+        console.error('[bench] the fan-out rows of docs/performance.md updated');
+      }
+      return;
+    }
     // One instance, embedded stores (SQLite in the state folder, memory).
     console.error('[bench] one instance (SQLite): latency and throughput');
     const single = await BenchProcess.start(gatewayRole(context, join(dir, 'single')));
@@ -449,8 +530,8 @@ async function main(): Promise<void> {
     await single.process.stop();
 
     console.error(`[bench] fan-out to ${SUBSCRIBERS} subscribers`);
-    const fan = args['skip-fanout']
-      ? { baselineP99: Number.NaN, edits: [], signInSeconds: 0, subscribers: 0 }
+    const fan: FanOutResult = args['skip-fanout']
+      ? { baselineP99: Number.NaN, edits: [], during: [], signInSeconds: 0, subscribers: 0 }
       : await fanOut(context);
 
     let cluster: { one: Throughput; two: Throughput } | undefined;
@@ -499,7 +580,6 @@ async function main(): Promise<void> {
 
     const loadAfter = loadavg();
     const added = (q: number) => quantile(latency.through, q) - quantile(latency.direct, q);
-    const worst = (pick: (edit: FanOutEdit) => number) => Math.max(...fan.edits.map(pick));
     const describeThroughput = (result: Throughput) =>
       `${Math.round(result.rps).toLocaleString('en-US')} req/s, ${result.errors} errors` +
       (result.errors > 0 ? ` (${JSON.stringify(result.statuses)})` : '');
@@ -544,21 +624,7 @@ async function main(): Promise<void> {
           `${Math.round(cluster.two.mainThreadMicrosPerCall!)} µs main-thread CPU per call (both) |`,
       );
     }
-    say(
-      `| fan-out to ${fan.subscribers} subscribers: edit → last one notified | ≤ 1 s | worst ${Math.round(worst((e) => e.lastNotifiedMs))} ms ` +
-        `of ${fan.edits.length} edits (${fan.edits.map((e) => Math.round(e.lastNotifiedMs)).join(', ')} ms; gateway reload + fan-out ` +
-        `${fan.edits.map((e) => Math.round(e.gatewayMs)).join(', ')} ms, of which reading and validating the set ` +
-        `${fan.edits.map((e) => Math.round(e.reloadSyncMs)).join(', ')} ms) |`,
-    );
-    say(
-      `| p99 of other requests during the fan-out | < 50 ms | worst ${fixed(
-        worst((e) => e.probeP99),
-        1,
-      )} ms ` +
-        `(${fan.edits.map((e) => `${fixed(e.probeP99, 1)} ms over ${e.probes} calls, max ${fixed(e.probeMax, 1)}`).join('; ')}; ` +
-        `${fixed(fan.baselineP99, 1)} ms without a fan-out; longest event-loop stall in the gateway during the fan-out after the reload ` +
-        `${fan.edits.map((e) => fixed(e.maxStallMs, 0)).join(', ')} ms) |`,
-    );
+    for (const row of fanOutRows(fan)) say(row);
     say('');
     say(`<!-- /bench:gateway -->`);
     if (args.write) {

@@ -172,6 +172,7 @@ export class PolicyEngine {
   private readonly log: (line: string) => void;
   private readonly policySetSlots = [0, 1].map((n) => `clearance-policies-${randomUUID()}-${n}`);
   private refused: RefusedReload | undefined;
+  private checked: { readonly at: string; readonly ms: number } | undefined;
   private readonly schemaName = `clearance-schema-${randomUUID()}`;
   private readonly schemaText: string;
   private snapshot: PolicySetSnapshot | undefined;
@@ -225,6 +226,11 @@ export class PolicyEngine {
     return this.refused;
   }
 
+  /** When the last candidate was read and checked, and how long that took (milliseconds). */
+  get lastCheck(): { readonly at: string; readonly ms: number } | undefined {
+    return this.checked;
+  }
+
   /** Notifies after every successful reload that changed the policy texts. */
   onDidChange(listener: (revision: number) => void): Subscription {
     return this.changed.subscribe((snapshot) => listener(snapshot.revision));
@@ -242,6 +248,7 @@ export class PolicyEngine {
   reload(options: PolicyReloadOptions = {}): PolicyLoadResult {
     let candidate: PolicyCandidate | undefined;
     let loaded: { policies: Map<string, PolicyInfo>; slot: string };
+    const checkStart = performance.now();
     try {
       candidate = readPolicyCandidate(this.options.policiesDir);
       if (this.snapshot && this.snapshot.digest === candidate.contentHash) {
@@ -257,6 +264,7 @@ export class PolicyEngine {
         return { ok: false, error: this.refused.reason };
       }
       loaded = this.checkCandidate(candidate, options);
+      this.checked = { at: new Date().toISOString(), ms: performance.now() - checkStart };
     } catch (error) {
       const message = (error as Error).message;
       const contentHash = candidate?.contentHash ?? `unreadable:${message}`;
