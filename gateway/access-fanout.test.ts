@@ -99,7 +99,8 @@ describe('fan-out slices', () => {
     engine = PolicyEngine.create({ policiesDir: join(dir, 'policies'), log: () => {} });
     db = openGatewayDatabase(join(dir, 'gateway.db'));
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await engine?.close();
     db?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -142,7 +143,7 @@ describe('fan-out slices', () => {
     access.track({ ...sessions[0]!, sessionId: 'quiet', userId: 'quiet-user', jkt: 'quiet-jkt' });
 
     writeEdit(join(dir, 'policies'), true);
-    expect(engine.reload().ok).toBe(true);
+    expect((await engine.reload()).ok).toBe(true);
     // Where each user's entitlements are computed (the CPU-heavy part): one turn of the event loop each.
     const computedAtTurn: number[] = [];
     const inside = access as unknown as { content: (session: ActiveSession) => unknown };

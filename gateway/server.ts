@@ -391,13 +391,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     debounceMs: options.reloadDebounceMs ?? 100,
     reconcileMs: (options.reconcileSeconds ?? 10) * 1000,
   };
-  const reloadPolicy = (reloadOptions?: PolicyReloadOptions): PolicyLoadResult => {
-    const before = policy.revision;
-    const result = policy.reload(reloadOptions);
-    metrics.reload('policy', !result.ok ? 'rejected' : result.revision === before ? 'unchanged' : 'ok');
+  // Reading and validating run in the engine's worker thread; only the swap is on this loop.
+  const reloadPolicy = async (reloadOptions?: PolicyReloadOptions): Promise<PolicyLoadResult> => {
+    const result = await policy.reload(reloadOptions);
+    metrics.reload('policy', !result.ok ? 'rejected' : result.changed ? 'ok' : 'unchanged');
     return result;
   };
-  subscriptions.push(watchSource(policy.policiesDir, watchOptions, () => reloadPolicy(), log));
+  subscriptions.push(watchSource(policy.policiesDir, watchOptions, () => void reloadPolicy(), log));
   const reloadCatalog = async (): Promise<{ ok: boolean; error?: string }> => {
     const result = catalogSource.reload();
     metrics.reload('catalog', !result.ok ? 'rejected' : result.changed ? 'ok' : 'unchanged');
@@ -1122,7 +1122,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         ),
       );
     const before = policy.revision;
-    const result = reloadPolicy({ acceptRemovals: body.data.acceptRemovals });
+    const result = await reloadPolicy({ acceptRemovals: body.data.acceptRemovals });
     await pendingChange;
     await audit.append({
       kind: 'admin',
@@ -1265,7 +1265,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         suspensions.forget(change.userId);
         break;
       case 'policy':
-        if (change.digest !== policy.digest) reloadPolicy();
+        if (change.digest !== policy.digest) void reloadPolicy();
         break;
       case 'catalog':
         void reloadCatalog();
@@ -1317,7 +1317,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     auth,
     catalog: () => catalog,
     reloadPolicies: async (reloadOptions?: PolicyReloadOptions) => {
-      const result = reloadPolicy(reloadOptions);
+      const result = await reloadPolicy(reloadOptions);
       await pendingChange;
       return result;
     },
@@ -1332,6 +1332,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       await app.close();
       await upstreamDispatcher.destroy();
       await pendingChange;
+      await policy.close();
       await checkpoints.close();
       trust.close();
       database?.close();

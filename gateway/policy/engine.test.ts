@@ -30,7 +30,10 @@ beforeEach(() => {
   logLines = [];
   engine = PolicyEngine.create({ policiesDir: dir, log: (line) => logLines.push(line) });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  await engine.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('PolicyEngine', () => {
   it('allows a US-person researcher on a compliant device to use the export-controlled model', () => {
@@ -93,7 +96,7 @@ describe('PolicyEngine', () => {
     );
   });
 
-  it('serves a repeated decision from the cache and forgets it on reload', () => {
+  it('serves a repeated decision from the cache and forgets it on reload', async () => {
     const request: DecisionRequest = {
       userId: 'u',
       principal: researcher(['research']),
@@ -103,35 +106,35 @@ describe('PolicyEngine', () => {
     expect(engine.decide(request).cached).toBe(false);
     expect(engine.decide(request).cached).toBe(true);
     writeFileSync(join(dir, 'extra.cedar'), '@id("extra")\npermit (principal, action, resource) when { false };\n');
-    expect(engine.reload()).toMatchObject({ ok: true, revision: 2 });
+    expect(await engine.reload()).toMatchObject({ ok: true, revision: 2 });
     expect(engine.decide(request).cached).toBe(false);
   });
 
-  it('rejects a file that does not parse, names the line, and keeps the last good set', () => {
+  it('rejects a file that does not parse, names the line, and keeps the last good set', async () => {
     writeFileSync(
       join(dir, 'zz-bad.cedar'),
       '@id("bad")\nforbid (principal, action, resource) when { resource.suspended &&  };\n',
     );
-    const result = engine.reload();
+    const result = await engine.reload();
     expect(result).toMatchObject({ ok: false });
     expect(logLines.at(-1)).toMatch(/^policy reload rejected: zz-bad\.cedar: line 2, column \d+: .*keeping revision 1/);
     expect(engine.revision).toBe(1);
     expect(engine.policies.map((p) => p.id)).not.toContain('bad');
   });
 
-  it('rejects a policy that fails schema validation', () => {
+  it('rejects a policy that fails schema validation', async () => {
     writeFileSync(
       join(dir, 'typo.cedar'),
       '@id("typo")\npermit (principal, action, resource) when { principal.usPersn };\n',
     );
-    const result = engine.reload();
+    const result = await engine.reload();
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error).toMatch(/typo\.cedar: .*usPersn/);
   });
 
-  it('rejects duplicate policy ids across files', () => {
+  it('rejects duplicate policy ids across files', async () => {
     writeFileSync(join(dir, 'dup.cedar'), '@id("staff-baseline")\npermit (principal, action, resource);\n');
-    const result = engine.reload();
+    const result = await engine.reload();
     expect(!result.ok && result.error).toContain('"staff-baseline" is already used in baseline.cedar');
   });
 
@@ -148,7 +151,7 @@ describe('PolicyEngine', () => {
     expect(trace.decision.reason).toBe('GROUP_MEMBERSHIP_REQUIRED');
   });
 
-  it('answers a repeated question from the cache until the policies reload (timings: npm run bench)', () => {
+  it('answers a repeated question from the cache until the policies reload (timings: npm run bench)', async () => {
     const request: DecisionRequest = {
       userId: 'cache-user',
       principal: researcher(['research']),
@@ -161,7 +164,7 @@ describe('PolicyEngine', () => {
     expect(again.cached).toBe(true);
     expect(again.reason).toBe(first.reason);
     writeFileSync(join(dir, 'reload.cedar'), '@id("reload")\npermit (principal, action, resource) when { 1 == 0 };\n');
-    engine.reload();
+    await engine.reload();
     const afterReload = engine.decide(request);
     expect(afterReload.cached).toBe(false);
     expect(afterReload.policyRevision).toBeGreaterThan(first.policyRevision);
@@ -169,31 +172,37 @@ describe('PolicyEngine', () => {
 });
 
 describe('Cedar warm-up', () => {
-  it('warms the first set before it serves, and a reloaded one in slices after the swap', async () => {
+  it('warms the first set before it serves, and runs no warm-up on the event loop after a reload', async () => {
     const warmed: number[] = [];
-    const spy = engine as unknown as { warmOne(snapshot: unknown, index: number): void };
-    const original = spy.warmOne.bind(engine);
-    spy.warmOne = (snapshot, index) => {
+    const spy = PolicyEngine.prototype as unknown as { warmOne(snapshot: unknown, index: number): void };
+    const original = spy.warmOne;
+    spy.warmOne = function (this: PolicyEngine, snapshot, index) {
       warmed.push(index);
-      original(snapshot, index);
+      original.call(this, snapshot, index);
     };
-    writeFileSync(
-      join(dir, 'zz-warm.cedar'),
-      '@id("warm-edit")\npermit (principal, action, resource) when { false };\n',
-    );
-    expect(engine.reload()).toMatchObject({ ok: true, revision: 2 });
-    // Nothing ran in the reload itself: the event loop was not held for the warm-up.
-    expect(warmed).toEqual([]);
-    // The new set already decides correctly while it warms.
-    expect(
-      engine.decide({
-        userId: 'u',
-        principal: researcher(['research', 'us-persons']),
-        device: compliant,
-        model: model('mythos-5'),
-      }).effect,
-    ).toBe('allow');
-    await expect.poll(() => warmed.length, { timeout: 10_000 }).toBe(96);
-    expect(new Set(warmed).size).toBe(96);
+    try {
+      const fresh = PolicyEngine.create({ policiesDir: dir });
+      expect(warmed).toHaveLength(96);
+      warmed.length = 0;
+      writeFileSync(
+        join(dir, 'zz-warm.cedar'),
+        '@id("warm-edit")\npermit (principal, action, resource) when { false };\n',
+      );
+      expect(await fresh.reload()).toMatchObject({ ok: true, revision: 2 });
+      // The new set decides correctly at once, and nothing warms it afterwards either.
+      expect(
+        fresh.decide({
+          userId: 'u',
+          principal: researcher(['research', 'us-persons']),
+          device: compliant,
+          model: model('mythos-5'),
+        }).effect,
+      ).toBe('allow');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(warmed).toEqual([]);
+      await fresh.close();
+    } finally {
+      spy.warmOne = original;
+    }
   });
 });

@@ -26,7 +26,10 @@ export function publishPolicies(
   options: { readonly publishedBy?: string; readonly now?: Date },
 ): PublishResult {
   const candidate = readPolicyCandidate(sourceDir);
-  const check = PolicyEngine.create({ policiesDir: sourceDir }).policies.length;
+  const engine = PolicyEngine.create({ policiesDir: sourceDir });
+  const check = engine.policies.length;
+  // Only the check at start is needed here, not the worker thread later reloads would use.
+  void engine.close();
   mkdirSync(targetDir, { recursive: true });
   const stamp = `${process.pid}-${Date.now()}`;
   const place = (name: string, content: string) => {
