@@ -55,6 +55,7 @@ import { randomHex } from './http/ids';
 import { apiErrorType, problem, ProblemError, sendProblem } from './http/problems';
 import { formatSseComment, SSE_HEADERS } from './http/sse';
 import { DEFAULT_POLICIES_DIR, PolicyEngine, type PolicyLoadResult, type PolicyReloadOptions } from './policy/engine';
+import type { PolicyCheckerOptions } from './policy/checker';
 import { watchSource } from './policy/watch';
 import { SqliteAuditLog, type AuditLog } from './store/audit-log';
 import { AuditTrail } from './audit/trail';
@@ -106,6 +107,8 @@ export interface GatewayOptions {
   readonly tls?: { readonly key: string; readonly cert: string };
   /** Default `gateway/policies`. Watched for changes. */
   readonly policiesDir?: string;
+  /** The worker thread policy reloads are checked in; tests only (a faulty one must fail closed). */
+  readonly policyChecker?: PolicyCheckerOptions;
   /** A catalog file path (watched) or catalog content; default `gateway/catalog.json`. */
   readonly catalog?: string | CatalogFile;
   readonly identityProvider: IdentityProviderSettings;
@@ -238,7 +241,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const catalogSource = CatalogSource.open(options.catalog ?? DEFAULT_CATALOG_PATH, log);
   const catalogPath = catalogSource.path;
   let catalog: Catalog = catalogSource.current();
-  const policy = PolicyEngine.create({ policiesDir: options.policiesDir ?? DEFAULT_POLICIES_DIR, log });
+  const policy = PolicyEngine.create({
+    policiesDir: options.policiesDir ?? DEFAULT_POLICIES_DIR,
+    log,
+    ...(options.policyChecker ? { checker: options.policyChecker } : {}),
+  });
   const keys = await GatewayKeys.loadOrCreate(join(options.stateDir, 'keys'));
   const checkpointKey = await loadCheckpointKey(options.stateDir);
   const adminToken = options.adminToken ?? loadOrCreateAdminToken(join(options.stateDir, 'admin-token'));
