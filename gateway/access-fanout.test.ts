@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,24 @@ describe('fan-out through the real gateway', () => {
 
 describe('fan-out slices', () => {
   const USERS = 40;
+  /** Four kinds of people and two device states, so several distinct model lists are in play. */
+  const sessionOf = (index: number): ActiveSession => {
+    const groups = [['research', 'us-persons'], ['research'], ['contractors'], ['research', 'us-persons']][index % 4]!;
+    return {
+      sessionId: `session-${index}`,
+      userId: `user-${index}`,
+      jkt: `jkt-${index}`,
+      identity: { groups },
+      principal: { groups, usPerson: groups.includes('us-persons'), verificationPending: false },
+      device: {
+        id: `device-${index}`,
+        assurance: 'software',
+        compliant: index % 3 !== 0,
+        failedChecks: index % 3 !== 0 ? [] : ['firewall'],
+      },
+      expiresAt: Math.floor(Date.now() / 1000) + 600,
+    };
+  };
   let dir: string;
   let db: GatewayDatabase;
   let engine: PolicyEngine;
@@ -120,25 +139,22 @@ describe('fan-out slices', () => {
     );
     let turn = 0;
     const notifiedAtTurn: number[] = [];
-    const sessions: ActiveSession[] = Array.from({ length: USERS }, (_, index) => ({
-      sessionId: `session-${index}`,
-      userId: `user-${index}`,
-      jkt: `jkt-${index}`,
-      identity: { groups: ['research', 'us-persons'] },
-      principal: { groups: ['research', 'us-persons'], usPerson: true, verificationPending: false },
-      device: { id: `device-${index}`, assurance: 'software', compliant: true, failedChecks: [] },
-      expiresAt: Math.floor(Date.now() / 1000) + 600,
-    }));
+    const versionsSeen = new Map<string, number>();
+    const sessions: ActiveSession[] = Array.from({ length: USERS }, (_, index) => sessionOf(index));
     for (const session of sessions) {
       access.track(session);
       await access.entitlements(session);
       events.subscribe(session.userId, session.jkt, {
         write: (text) => {
-          if (text.includes('entitlements.changed')) notifiedAtTurn.push(turn);
+          if (!text.includes('entitlements.changed')) return;
+          notifiedAtTurn.push(turn);
+          versionsSeen.set(session.userId, (JSON.parse(/^data: (.*)$/m.exec(text)![1]!) as { ver: number }).ver);
         },
         close: () => {},
       });
     }
+    notifiedAtTurn.length = 0;
+    versionsSeen.clear();
     // One tracked session without a stream: never recomputed.
     access.track({ ...sessions[0]!, sessionId: 'quiet', userId: 'quiet-user', jkt: 'quiet-jkt' });
 
@@ -146,11 +162,11 @@ describe('fan-out slices', () => {
     expect((await engine.reload()).ok).toBe(true);
     // Where each user's entitlements are computed (the CPU-heavy part): one turn of the event loop each.
     const computedAtTurn: number[] = [];
-    const inside = access as unknown as { content: (session: ActiveSession) => unknown };
+    const inside = access as unknown as { content: (session: ActiveSession, ...rest: unknown[]) => unknown };
     const content = inside.content.bind(access);
-    inside.content = (session) => {
+    inside.content = (session, ...rest) => {
       computedAtTurn.push(turn);
-      return content(session);
+      return content(session, ...rest);
     };
     let counting = true;
     const count = () => {
@@ -162,11 +178,61 @@ describe('fan-out slices', () => {
     counting = false;
 
     expect(result).toEqual({ cut: 0, notified: USERS, recomputed: USERS });
-    expect(notifiedAtTurn).toHaveLength(USERS);
-    // Spread over many turns of the event loop rather than all at once in one long run. (When the
-    // notifications land depends on how the audit's group commits batch them, so the computations are counted.)
+    // Spread over many turns of the event loop rather than all at once in one long run: each
+    // user's computation, and each notification (with its socket write), in a turn of its own.
     expect(computedAtTurn).toHaveLength(USERS);
     expect(new Set(computedAtTurn).size).toBe(USERS);
-    expect(turn).toBeGreaterThanOrEqual(USERS);
+    expect(notifiedAtTurn).toHaveLength(USERS);
+    expect(new Set(notifiedAtTurn).size).toBe(USERS);
+    expect(turn).toBeGreaterThanOrEqual(2 * USERS);
+    // The fan-out computes each distinct model list once and reuses it; what it stored is exactly
+    // what a request computes on its own, so a user's next document keeps the notified ver.
+    const notifiedVer = (index: number) => versionsSeen.get(`user-${index}`);
+    for (const [index, session] of sessions.entries()) {
+      const { ver, models, device } = await access.entitlements(session);
+      expect(ver).toBe(notifiedVer(index));
+      expect(models.find((model) => model.id === 'haiku-4')?.status).not.toBe('allowed');
+      // The stored fingerprint is still SHA-256 of the JSON of device and models, as before the
+      // fan-out reused model lists: an upgraded gateway does not raise everyone's ver.
+      const row = db.prepare('SELECT fingerprint FROM entitlement_versions WHERE user_id = ?').get(session.userId) as {
+        fingerprint: string;
+      };
+      expect(row.fingerprint).toBe(createHash('sha256').update(JSON.stringify({ device, models })).digest('hex'));
+    }
+  });
+
+  it('notifies everyone it could recompute when the store fails for one user, then reports the failure', async () => {
+    const catalog = Catalog.fromFile(DEFAULT_CATALOG_PATH);
+    const events = new EventHub();
+    const stored = new SqliteEntitlementVersions(db);
+    // The store's edge: one user's write fails.
+    const versions = {
+      current: (userId: string) => stored.current(userId),
+      versionFor: (userId: string, fingerprint: string) =>
+        userId === 'store-user-3' ? Promise.reject(new Error('disk full')) : stored.versionFor(userId, fingerprint),
+    };
+    const access = new AccessService(
+      engine,
+      () => catalog,
+      new SqliteAuditLog(db),
+      versions,
+      events,
+      () => {},
+    );
+    const told: string[] = [];
+    for (let index = 0; index < 6; index++) {
+      const session = { ...sessionOf(index), userId: `store-user-${index}`, jkt: `store-jkt-${index}` };
+      access.track(session);
+      events.subscribe(session.userId, session.jkt, {
+        write: (text) => {
+          if (text.includes('entitlements.changed')) told.push(session.userId);
+        },
+        close: () => {},
+      });
+    }
+    await expect(access.applyChange('store failure')).rejects.toThrow(
+      /^1 user\(s\) could not be recomputed: disk full$/,
+    );
+    expect(told.sort()).toEqual(['store-user-0', 'store-user-1', 'store-user-2', 'store-user-4', 'store-user-5']);
   });
 });

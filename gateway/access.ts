@@ -66,8 +66,12 @@ export function principalFromGroups(groups: readonly string[], mapping: ClaimMap
   };
 }
 
-/** How long one slice of a fan-out may run before yielding to the event loop. */
-export const FANOUT_SLICE_MS = 4;
+/**
+ * How long one slice of a fan-out may hold the event loop before yielding, socket writes and
+ * store work included. Small, because a request waiting behind the fan-out needs several
+ * turns of the loop (parse, auth, audit commit, upstream, reply) and waits up to one slice in each.
+ */
+export const FANOUT_SLICE_MS = 2;
 
 /**
  * Live access decisions for sessions: decide, audit, build entitlement content, and react
@@ -186,10 +190,52 @@ export class AccessService {
     return { ...content, ver };
   }
 
-  /** The entitlement content without `ver`, and the fingerprint `ver` follows; synchronous. */
-  private content(session: ActiveSession): { content: Omit<EntitlementContent, 'ver'>; fingerprint: string } {
+  /**
+   * The entitlement content without `ver`, and the fingerprint `ver` follows; synchronous.
+   *
+   * `models`, when given, keeps the model list of each distinct principal and device state
+   * (what the decisions depend on) for one fan-out, so a thousand users who look alike to the
+   * policies cost one evaluation; the fingerprint is the same as without it.
+   */
+  private content(
+    session: ActiveSession,
+    models?: Map<string, ModelsPart>,
+  ): { content: Omit<EntitlementContent, 'ver'>; fingerprint: string } {
+    let part: ModelsPart | undefined;
+    let key: string | undefined;
+    if (models) {
+      const { assurance, compliant, failedChecks } = session.device;
+      key = JSON.stringify([
+        this.engine.revision,
+        this.catalog().revision,
+        this.engine.namesUsers ? session.userId : null,
+        session.principal,
+        assurance,
+        compliant,
+        failedChecks,
+      ]);
+      part = models.get(key);
+    }
+    if (!part) {
+      const list = this.models(session);
+      part = { list, json: JSON.stringify(list) };
+      if (models && key !== undefined) models.set(key, part);
+    }
+    const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };
+    // Byte for byte `JSON.stringify({ device, models })`, without serializing the models again.
+    const fingerprint = createHash('sha256')
+      .update(`{"device":${JSON.stringify(device)},"models":${part.json}}`)
+      .digest('hex');
+    return {
+      content: { aud: 'clearance-desktop', sub: session.userId, cnf: { jkt: session.jkt }, device, models: part.list },
+      fingerprint,
+    };
+  }
+
+  /** What each catalog model is for this session (allowed, denied and why, hidden). */
+  private models(session: ActiveSession): ModelEntitlement[] {
     const policies = new Map(this.engine.policies.map((policy) => [policy.id, policy]));
-    const models: ModelEntitlement[] = this.catalog().models.map((model) => {
+    return this.catalog().models.map((model) => {
       const { outcome, decision } = this.decide(session, model);
       if (outcome.status === 'hidden') return { id: model.id, name: model.name, status: 'hidden' };
       const rules = blockingRules(decision, policies, model, session.device);
@@ -206,12 +252,6 @@ export class AccessService {
         ...(rules.length > 0 ? { rules } : {}),
       };
     });
-    const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };
-    const fingerprint = createHash('sha256').update(JSON.stringify({ device, models })).digest('hex');
-    return {
-      content: { aud: 'clearance-desktop', sub: session.userId, cnf: { jkt: session.jkt }, device, models },
-      fingerprint,
-    };
   }
 
   /** Registers a running completion; dispose the result when it ends. */
@@ -228,29 +268,53 @@ export class AccessService {
   /**
    * Applies a new policy or catalog to everyone connected.
    *
-   * Denied completions are cut first (they are what must stop within a second). Then the
-   * entitlements of users with an open event stream are recomputed, once per user and distinct
-   * device state, in slices of `sliceMs` that yield to the event loop so other requests keep
-   * being served; `entitlements.changed` goes to each user whose `ver` rose. A user without an
-   * open stream gets the new content on their next request.
+   * Denied completions are cut first (they are what must stop within a second). Then, for
+   * users with an open event stream, once per user and distinct device state: the
+   * entitlements are recomputed, the new `ver` stored, and `entitlements.changed` sent to each
+   * user whose `ver` rose. A user without an open stream gets the new content on their next
+   * request. All of it runs in slices of `sliceMs` that yield to the event loop, and a slice's
+   * time counts everything it caused (the store's work, the socket writes of its events), so
+   * requests arriving meanwhile wait at most one slice per turn of the loop.
    */
   async applyChange(trigger: string): Promise<{ cut: number; notified: number; recomputed: number }> {
     const cut = await this.cutDenied(trigger);
-    const work = this.subscribedWork();
-    const pending: Promise<boolean>[] = [];
-    let sliceStart = performance.now();
-    for (const [userId, sessions] of work) {
-      pending.push(this.refreshUser(userId, sessions));
-      if (performance.now() - sliceStart >= this.sliceMs) {
-        await yieldToEventLoop();
-        sliceStart = performance.now();
+    const slices = new Slices(this.sliceMs);
+    const models = new Map<string, ModelsPart>();
+    const refreshes: Promise<{ userId: string; ver: number } | undefined>[] = [];
+    for (const userId of this.events.subscribedUsers()) {
+      await slices.next();
+      const sessions = this.subscribedSessions(userId);
+      if (sessions.length === 0) continue;
+      let refresh: Promise<{ userId: string; ver: number } | undefined>;
+      try {
+        const fingerprints = sessions.map((session) => this.content(session, models).fingerprint);
+        refresh = this.raiseVersion(userId, fingerprints);
+      } catch (error) {
+        refresh = Promise.reject(error as Error);
       }
+      // Handled below, after later slices; marked handled now so it is not an unhandled rejection.
+      refresh.catch(() => {});
+      refreshes.push(refresh);
     }
-    const notified = (await Promise.all(pending)).filter(Boolean).length;
+    // Every new `ver` is durable before anyone is told of it.
+    const settled = await Promise.allSettled(refreshes);
+    let notified = 0;
+    for (const entry of settled) {
+      if (entry.status !== 'fulfilled' || entry.value === undefined) continue;
+      await slices.next();
+      this.events.publish(entry.value.userId, { type: 'entitlements.changed', data: { ver: entry.value.ver } });
+      notified++;
+    }
+    await slices.next();
     if (cut > 0 || notified > 0) {
       this.log(`${trigger}: cut ${cut} completion(s), notified ${notified} user(s)`);
     }
-    return { cut, notified, recomputed: work.size };
+    const failed = settled.filter((entry) => entry.status === 'rejected');
+    if (failed.length > 0) {
+      const first = (failed[0] as PromiseRejectedResult).reason as Error;
+      throw new Error(`${failed.length} user(s) could not be recomputed: ${first.message}`, { cause: first });
+    }
+    return { cut, notified, recomputed: refreshes.length };
   }
 
   private async cutDenied(trigger: string): Promise<number> {
@@ -284,45 +348,29 @@ export class AccessService {
   }
 
   /**
-   * The sessions to recompute: users with an open event stream, each with the newest live
-   * session of each subscribed device key, one per distinct principal and device state.
+   * The sessions of a user with an open event stream to recompute: the newest live session of
+   * each subscribed device key, one per distinct principal and device state.
    */
-  private subscribedWork(): Map<string, ActiveSession[]> {
+  private subscribedSessions(userId: string): ActiveSession[] {
     const now = Date.now() / 1000;
-    const work = new Map<string, ActiveSession[]>();
-    for (const [userId, jkts] of this.events.subscribedDevices()) {
-      const distinct = new Map<string, ActiveSession>();
-      for (const jkt of jkts) {
-        const session = this.sessions.get(deviceKey(userId, jkt));
-        if (!session || session.expiresAt < now) continue;
-        distinct.set(JSON.stringify([session.principal, session.device]), session);
-      }
-      if (distinct.size > 0) work.set(userId, [...distinct.values()]);
+    const distinct = new Map<string, ActiveSession>();
+    for (const jkt of this.events.devicesOf(userId)) {
+      const session = this.sessions.get(deviceKey(userId, jkt));
+      if (!session || session.expiresAt < now) continue;
+      distinct.set(JSON.stringify([session.principal, session.device]), session);
     }
-    return work;
+    return [...distinct.values()];
   }
 
-  /**
-   * Recomputes one user's entitlements and notifies their streams when `ver` rose.
-   *
-   * The content (the CPU-heavy part) is built before the first await, so the caller's slice
-   * accounts for it; the version writes of a slice share one group commit.
-   */
-  private refreshUser(userId: string, sessions: readonly ActiveSession[]): Promise<boolean> {
-    let fingerprints: string[];
-    try {
-      fingerprints = sessions.map((session) => this.content(session).fingerprint);
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
-    return (async () => {
-      const before = await this.versions.current(userId);
-      let ver = before;
-      for (const fingerprint of fingerprints) ver = Math.max(ver, await this.versions.versionFor(userId, fingerprint));
-      if (ver <= before) return false;
-      this.events.publish(userId, { type: 'entitlements.changed', data: { ver } });
-      return true;
-    })();
+  /** Stores the user's new `ver` for these fingerprints; the user and `ver` when it rose, once durable. */
+  private async raiseVersion(
+    userId: string,
+    fingerprints: readonly string[],
+  ): Promise<{ userId: string; ver: number } | undefined> {
+    const before = await this.versions.current(userId);
+    let ver = before;
+    for (const fingerprint of fingerprints) ver = Math.max(ver, await this.versions.versionFor(userId, fingerprint));
+    return ver > before ? { userId, ver } : undefined;
   }
 
   /** Ends every stream and completion of a user on all devices (an account suspension). */
@@ -365,8 +413,31 @@ function deviceKey(userId: string, jkt: string): string {
   return `${userId}\n${jkt}`;
 }
 
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/** One distinct model list of a fan-out, and its JSON. */
+interface ModelsPart {
+  readonly list: ModelEntitlement[];
+  readonly json: string;
+}
+
+/**
+ * Time slices for work that must not hold the event loop.
+ *
+ * `next()` first lets the `process.nextTick` queue run (an HTTP response's write is corked
+ * and reaches the socket there), so a slice's time includes the socket writes it caused and
+ * the store work its promises did; then, once the budget is spent, it yields to the event
+ * loop (`setImmediate`, after pending I/O) and a new slice starts.
+ */
+class Slices {
+  private start = performance.now();
+
+  constructor(private readonly budgetMs: number) {}
+
+  async next(): Promise<void> {
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+    if (performance.now() - this.start < this.budgetMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.start = performance.now();
+  }
 }
 
 /** Who an access record is about: the same fields for a decision and for an unknown model. */

@@ -76,13 +76,15 @@ export class EventHub {
     return this.byUser.get(userId)?.size ?? 0;
   }
 
-  /** Every user with an open stream, each with the device keys (`jkt`) those streams belong to. */
-  subscribedDevices(): Map<string, ReadonlySet<string>> {
-    const devices = new Map<string, ReadonlySet<string>>();
-    for (const [userId, streams] of this.byUser) {
-      devices.set(userId, new Set([...streams].map((subscriber) => subscriber.jkt)));
-    }
-    return devices;
+  /** Every user with an open stream, as of now (a copy: streams may open and close while it is worked through). */
+  subscribedUsers(): string[] {
+    return [...this.byUser.keys()];
+  }
+
+  /** The device keys (`jkt`) of a user's open streams. */
+  devicesOf(userId: string): ReadonlySet<string> {
+    const streams = this.byUser.get(userId);
+    return new Set(streams ? [...streams].map((subscriber) => subscriber.jkt) : []);
   }
 
   /** Registers a stream and replays what it missed since `lastEventId`. */
