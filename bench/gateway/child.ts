@@ -5,7 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connectSharedState, type SharedState } from '../../gateway/cluster';
 import { startGateway, type GatewayOptions, type RunningGateway } from '../../gateway/server';
-import type { ChildCommand, ChildReply, ChildRole } from './protocol';
+import { createPrivateKey, type JsonWebKeyInput } from 'node:crypto';
+import type { JWK } from 'jose';
+import type { Pool } from 'undici';
+import { gatewayCall, poolFor, proofFor } from './clients';
+import type { ChildCommand, ChildReply, ChildRole, ProbeCall } from './protocol';
 
 /**
  * One process of the gateway benchmark: the trivial OpenAI-compatible upstream, or one gateway
@@ -43,12 +47,18 @@ async function startUpstream(): Promise<string> {
 let gateway: RunningGateway | undefined;
 let shared: SharedState | undefined;
 let profiler: Session | undefined;
+let probing:
+  | { stop: boolean; loops: Promise<void>[]; pool: Pool; calls: ProbeCall[]; failures: Record<string, number> }
+  | undefined;
+/** Milliseconds on a clock every benchmark process shares. */
+const clock = () => performance.timeOrigin + performance.now();
 
 async function handle(command: ChildCommand): Promise<ChildReply> {
   switch (command.kind) {
     case 'start': {
       const role: ChildRole = command.role;
       if (role.kind === 'upstream') return { kind: 'started', url: await startUpstream() };
+      if (role.kind === 'probe') return { kind: 'started', url: '' };
       if (role.shared) shared = await connectSharedState(role.shared);
       const options = { ...role.options, log: () => {}, ...(shared ? shared.options : {}) } as GatewayOptions;
       gateway = await startGateway(options);
@@ -88,6 +98,45 @@ async function handle(command: ChildCommand): Promise<ChildReply> {
       stalls.disable();
       const validateMs = gateway!.policy.lastCheck?.ms ?? Number.NaN;
       return { kind: 'reloaded', ok: result.ok, ms, syncMs, validateMs, maxStallMs: stalls.max / 1e6 };
+    }
+    case 'probe-start': {
+      const pool = poolFor(command.url, command.sessions.length);
+      const state = {
+        stop: false,
+        loops: [] as Promise<void>[],
+        pool,
+        calls: [] as ProbeCall[],
+        failures: {} as Record<string, number>,
+      };
+      state.loops = command.sessions.map(async (probe) => {
+        const session = {
+          userId: probe.userId,
+          token: probe.token,
+          ath: probe.ath,
+          jwk: probe.jwk as JWK,
+          key: createPrivateKey({ key: probe.privateJwk as JsonWebKeyInput['key'], format: 'jwk' }),
+        };
+        while (!state.stop) {
+          const proof = proofFor(session, 'POST', `${command.url}/v1/chat/completions`);
+          const at = clock();
+          const status = await gatewayCall(pool, session, command.url, proof).catch(
+            (error: unknown) => (error as Error).name,
+          );
+          if (status === 200) state.calls.push({ at, end: clock() });
+          else state.failures[status] = (state.failures[status] ?? 0) + 1;
+        }
+      });
+      probing = state;
+      return { kind: 'probing' };
+    }
+    case 'probe-stop': {
+      const state = probing;
+      probing = undefined;
+      if (!state) return { kind: 'probes', calls: [], failures: {} };
+      state.stop = true;
+      await Promise.all(state.loops);
+      await state.pool.destroy();
+      return { kind: 'probes', calls: state.calls, failures: state.failures };
     }
     case 'stop': {
       await gateway?.close();

@@ -4,6 +4,8 @@ import type { GatewayOptions } from '../../gateway/server';
 /** What one benchmark process runs. */
 export type ChildRole =
   | { readonly kind: 'upstream' }
+  /** The fan-out's "other requests": chat calls from their own process, away from the 1,000 streams. */
+  | { readonly kind: 'probe' }
   | {
       readonly kind: 'gateway';
       /** Serializable gateway options (no functions); the child adds a silent log. */
@@ -21,7 +23,30 @@ export type ChildCommand =
   /** Stops it and writes it to `path`. */
   | { readonly kind: 'profile-stop'; readonly path: string }
   | { readonly kind: 'reload' }
+  | {
+      readonly kind: 'probe-start';
+      /** Gateway URL (also the proofs' `htu` origin). */
+      readonly url: string;
+      /** One loop per session, each calling as soon as the previous call was answered. */
+      readonly sessions: readonly ProbeSession[];
+    }
+  | { readonly kind: 'probe-stop' }
   | { readonly kind: 'stop' };
+
+/** A signed-in benchmark user as a probe process gets it (the device key as a private JWK). */
+export interface ProbeSession {
+  readonly userId: string;
+  readonly token: string;
+  readonly ath: string;
+  readonly jwk: Record<string, unknown>;
+  readonly privateJwk: Record<string, unknown>;
+}
+
+/** One probe call: start and end as `performance.timeOrigin + performance.now()` (comparable across processes). */
+export interface ProbeCall {
+  readonly at: number;
+  readonly end: number;
+}
 
 /** A child's answer. */
 export type ChildReply =
@@ -38,6 +63,12 @@ export type ChildReply =
       readonly validateMs: number;
       /** Longest time the event loop was held from the reload call to the end of the fan-out. */
       readonly maxStallMs: number;
+    }
+  | { readonly kind: 'probing' }
+  | {
+      readonly kind: 'probes';
+      readonly calls: readonly ProbeCall[];
+      readonly failures: Readonly<Record<string, number>>;
     }
   | { readonly kind: 'stopped' }
   | { readonly kind: 'profiled' }
