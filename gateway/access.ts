@@ -222,9 +222,12 @@ export class AccessService {
       if (models && key !== undefined) models.set(key, part);
     }
     const device = { id: session.device.id, assurance: session.device.assurance, compliant: session.device.compliant };
-    // Byte for byte `JSON.stringify({ device, models })`, without serializing the models again.
+    // The hash of `JSON.stringify({ device, models })`, byte for byte, fed in parts: the models'
+    // JSON is neither serialized again nor copied into a new string for each user.
     const fingerprint = createHash('sha256')
-      .update(`{"device":${JSON.stringify(device)},"models":${part.json}}`)
+      .update(`{"device":${JSON.stringify(device)},"models":`)
+      .update(part.json)
+      .update('}')
       .digest('hex');
     return {
       content: { aud: 'clearance-desktop', sub: session.userId, cnf: { jkt: session.jkt }, device, models: part.list },
