@@ -201,6 +201,44 @@ describe('fan-out slices', () => {
     }
   });
 
+  it("stores the next slice's versions only once the previous slice's are durable (one group commit in flight)", async () => {
+    const catalog = Catalog.fromFile(DEFAULT_CATALOG_PATH);
+    const events = new EventHub();
+    const stored = new SqliteEntitlementVersions(db);
+    let pending = 0;
+    let most = 0;
+    // Counts the version writes not yet durable, at the store's edge.
+    const versions = {
+      current: (userId: string) => stored.current(userId),
+      versionFor: async (userId: string, fingerprint: string) => {
+        pending++;
+        most = Math.max(most, pending);
+        try {
+          return await stored.versionFor(userId, fingerprint);
+        } finally {
+          pending--;
+        }
+      },
+    };
+    // A zero budget: every user is a slice of its own.
+    const access = new AccessService(
+      engine,
+      () => catalog,
+      new SqliteAuditLog(db),
+      versions,
+      events,
+      () => {},
+      0,
+    );
+    for (let index = 0; index < 12; index++) {
+      const session = { ...sessionOf(index), userId: `chain-user-${index}`, jkt: `chain-jkt-${index}` };
+      access.track(session);
+      events.subscribe(session.userId, session.jkt, { write: () => {}, close: () => {} });
+    }
+    expect(await access.applyChange('chained commits')).toMatchObject({ notified: 12, recomputed: 12 });
+    expect(most).toBe(1);
+  });
+
   it('notifies everyone it could recompute when the store fails for one user, then reports the failure', async () => {
     const catalog = Catalog.fromFile(DEFAULT_CATALOG_PATH);
     const events = new EventHub();

@@ -284,8 +284,17 @@ export class AccessService {
     const slices = new Slices(this.sliceMs);
     const models = new Map<string, ModelsPart>();
     const refreshes: Promise<{ userId: string; ver: number } | undefined>[] = [];
+    // The versions a slice stored; the next slice starts once they are durable, so the fan-out
+    // has one group commit (one fsync) in flight at a time and requests' audit commits do not
+    // queue behind a burst of its fsyncs on the thread pool and the disk.
+    let batch: Promise<unknown>[] = [];
     for (const userId of this.events.subscribedUsers()) {
-      await slices.next();
+      if (await slices.spent()) {
+        if (batch.length > 0) await Promise.allSettled(batch);
+        else await slices.yield();
+        batch = [];
+        slices.restart();
+      }
       const sessions = this.subscribedSessions(userId);
       if (sessions.length === 0) continue;
       let refresh: Promise<{ userId: string; ver: number } | undefined>;
@@ -298,6 +307,7 @@ export class AccessService {
       // Handled below, after later slices; marked handled now so it is not an unhandled rejection.
       refresh.catch(() => {});
       refreshes.push(refresh);
+      batch.push(refresh);
     }
     // Every new `ver` is durable before anyone is told of it.
     const settled = await Promise.allSettled(refreshes);
@@ -435,11 +445,26 @@ class Slices {
 
   constructor(private readonly budgetMs: number) {}
 
-  async next(): Promise<void> {
+  /** Lets the queued nextTick work (socket writes) run; true once this slice's budget is spent. */
+  async spent(): Promise<boolean> {
     await new Promise<void>((resolve) => process.nextTick(resolve));
-    if (performance.now() - this.start < this.budgetMs) return;
+    return performance.now() - this.start >= this.budgetMs;
+  }
+
+  /** Yields to the event loop (after pending I/O) and starts a new slice. */
+  async yield(): Promise<void> {
     await new Promise<void>((resolve) => setImmediate(resolve));
+    this.restart();
+  }
+
+  /** Starts a new slice (after something else yielded to the event loop). */
+  restart(): void {
     this.start = performance.now();
+  }
+
+  /** `spent()`, then `yield()` if so. */
+  async next(): Promise<void> {
+    if (await this.spent()) await this.yield();
   }
 }
 
