@@ -1,8 +1,9 @@
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseManagedPreferences, PLUTIL, readDarwinPolicy } from './darwin';
+import type { CommandRunner } from '../platform';
+import { MANAGED_PREFERENCES_DIR, parseManagedPreferences, PLUTIL, readDarwinPolicy } from './darwin';
 import { evaluatePolicy } from './policy';
 import { makeUserOwned, recorded, recordedRunner, result } from './testing/recorded';
 
@@ -96,5 +97,78 @@ describe('readDarwinPolicy', () => {
     expect(parseManagedPreferences('{"gatewayUrl":1}', 'machine', 'x').problem?.message).toMatch(
       /not a valid property list/,
     );
+  });
+});
+
+describe('readDarwinPolicy: fail closed, and read only the signed-in user’s own folder', () => {
+  it('runs plutil by absolute path from the folder profiles deliver to', () => {
+    expect(PLUTIL).toBe('/usr/bin/plutil');
+    expect(MANAGED_PREFERENCES_DIR).toBe('/Library/Managed Preferences');
+  });
+
+  it('never reads a user profile outside the user’s own folder', async () => {
+    const dir = await managedPreferences('com.lab.clearance.xml.plist');
+    await mkdir(join(dir, '.alice'));
+    await copyFile(fixture('com.lab.clearance.xml.plist'), join(dir, '.alice', 'com.lab.clearance.plist'));
+    for (const userName of ['.alice', 'alice/..', '../alice', 'x\\..']) {
+      const read = await readDarwinPolicy({ dir, userName, commands: recordedRunner({}), ownership });
+      expect(read.problems, userName).toEqual([]);
+      expect(
+        read.values.every((v) => v.level === 'machine'),
+        userName,
+      ).toBe(true);
+    }
+  });
+
+  it('counts a refused or empty profile as a policy store', async () => {
+    const dir = await managedPreferences('com.lab.clearance.xml.plist');
+    await makeUserOwned(join(dir, 'com.lab.clearance.plist'));
+    expect((await readDarwinPolicy({ dir, commands: recordedRunner({}), ownership: { trustedUid: 0 } })).present).toBe(
+      true,
+    );
+
+    const empty = await managedPreferences();
+    await writeFile(join(empty, 'com.lab.clearance.plist'), '<plist version="1.0"><dict/></plist>', { mode: 0o644 });
+    expect(await readDarwinPolicy({ dir: empty, commands: recordedRunner({}), ownership })).toEqual({
+      values: [],
+      problems: [],
+      present: true,
+    });
+  });
+
+  it('fails closed on a profile that cannot be read (a folder in its place)', async () => {
+    const dir = await managedPreferences();
+    await mkdir(join(dir, 'com.lab.clearance.plist'));
+    const location = join(dir, 'com.lab.clearance.plist');
+    const read = await readDarwinPolicy({ dir, commands: recordedRunner({}), ownership });
+    expect(read.present).toBe(true);
+    expect(read.problems).toEqual([
+      { location, message: expect.stringMatching(new RegExp(`^${location} cannot be read: .*EISDIR`)) },
+    ]);
+  });
+
+  it('gives plutil a timeout, and fails closed with its own words when it fails or reports an error', async () => {
+    const dir = await managedPreferences('com.lab.clearance.user-binary.plist');
+    const location = join(dir, 'com.lab.clearance.plist');
+    const line = `${PLUTIL} -convert xml1 -o - -- ${location}`;
+    const converted = recorded('darwin/plutil-user-binary.stdout.txt');
+    for (const [answer, message] of [
+      [result('', 1, '  bad file\n'), 'bad file'],
+      [{ ...result(converted), error: 'plutil timed out' }, 'plutil timed out'],
+    ] as const) {
+      const timeouts: Array<number | undefined> = [];
+      const commands: CommandRunner = {
+        async run(command, args, options) {
+          timeouts.push(options?.timeoutMs);
+          return [command, ...args].join(' ') === line ? answer : result('', 1);
+        },
+      };
+      const read = await readDarwinPolicy({ dir, commands, ownership });
+      expect(timeouts).toEqual([10_000]);
+      expect(read.values).toEqual([]);
+      expect(read.problems).toEqual([
+        { location, message: `${location} is a binary property list that plutil could not convert: ${message}` },
+      ]);
+    }
   });
 });

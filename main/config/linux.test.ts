@@ -105,3 +105,98 @@ describe('readLinuxPolicy', () => {
     expect(evaluatePolicy(await readLinuxPolicy({ dir: empty, ownership })).view.state).toBe('unmanaged');
   });
 });
+
+describe('readLinuxPolicy: fail closed on anything unexpected', () => {
+  it('fails closed when the policy folder cannot be examined, and treats a path through a file as no policy', async () => {
+    const parent = await policyDir({});
+    const unreadable = join(parent, 'x'.repeat(300));
+    const read = await readLinuxPolicy({ dir: unreadable, ownership });
+    expect(read.present).toBe(true);
+    expect(read.problems).toEqual([
+      {
+        location: unreadable,
+        message: expect.stringMatching(new RegExp(`^${unreadable} cannot be read: .*ENAMETOOLONG`)),
+      },
+    ]);
+
+    const plainFile = join(await policyDir({ 'etc-file': '{}' }), 'etc-file');
+    expect(await readLinuxPolicy({ dir: join(plainFile, 'clearance'), ownership })).toEqual({
+      values: [],
+      problems: [],
+      present: false,
+    });
+  });
+
+  it('never reads the files of a folder it refuses', async () => {
+    const dir = await policyDir({ 'policy.json': JSON.stringify({ gatewayUrl: 'https://attacker.example' }) });
+    await chmod(dir, 0o777);
+    const read = await readLinuxPolicy({ dir, ownership });
+    expect(read).toEqual({
+      values: [],
+      problems: [{ location: dir, message: `${dir} is writable by every user; make it writable by root only` }],
+      present: true,
+    });
+  });
+
+  it('reads the drop-in files in name order, whatever order the folder lists them in', async () => {
+    const names = ['30.json', '05.json', '20.json', '10.json', '25.json'];
+    const dir = await policyDir(
+      Object.fromEntries(names.map((n) => [`policy.d/${n}`, JSON.stringify({ supportContact: `desk ${n}` })])),
+    );
+    const policy = evaluatePolicy(await readLinuxPolicy({ dir, ownership }));
+    expect(policy.view.entries.map((e) => e.location)).toEqual([...names].sort().map((n) => join(dir, 'policy.d', n)));
+    expect(policy.config.supportContact).toBe('desk 30.json');
+  });
+
+  it('refuses a file over 256 KiB unread, and reads one of exactly 256 KiB', async () => {
+    const body = JSON.stringify({ theme: 'dark' });
+    const exact = body + ' '.repeat(256 * 1024 - body.length);
+    const dir = await policyDir({ 'policy.json': exact, 'policy.d/10.json': `${exact} ` });
+    const read = await readLinuxPolicy({ dir, ownership });
+    const big = join(dir, 'policy.d', '10.json');
+    expect(read.problems).toEqual([{ location: big, message: `${big} is larger than 262144 bytes` }]);
+    expect(read.values).toEqual([
+      { key: 'theme', value: 'dark', source: 'file', level: 'machine', location: join(dir, 'policy.json') },
+    ]);
+  });
+
+  it('fails closed on a policy file that cannot be read (a folder in its place)', async () => {
+    const dir = await policyDir({ 'policy.json/placeholder': '' });
+    const read = await readLinuxPolicy({ dir, ownership });
+    const policyJson = join(dir, 'policy.json');
+    expect(read.problems).toEqual([
+      { location: policyJson, message: expect.stringMatching(new RegExp(`^${policyJson} cannot be read: .*EISDIR`)) },
+    ]);
+    expect(read.present).toBe(true);
+    expect(read.trustedFilePresent).toBe(false);
+  });
+
+  it('says whether it read a trusted file, and that a refused one is still a policy store', async () => {
+    expect(await readLinuxPolicy({ dir: await policyDir({}), ownership })).toEqual({
+      values: [],
+      problems: [],
+      present: false,
+      trustedFilePresent: false,
+    });
+    const good = await readLinuxPolicy({ dir: await policyDir({ 'policy.json': '{}' }), ownership });
+    expect(good).toMatchObject({ present: true, trustedFilePresent: true, problems: [] });
+    const writable = await policyDir({ 'policy.json': '{}' });
+    await chmod(join(writable, 'policy.json'), 0o666);
+    expect(await readLinuxPolicy({ dir: writable, ownership })).toMatchObject({
+      present: true,
+      trustedFilePresent: false,
+    });
+  });
+
+  it('strips only a leading byte-order mark, and names a file that is not a JSON object', async () => {
+    const dir = await policyDir({ 'policy.json': JSON.stringify({ supportContact: 'IT\uFEFFdesk' }) });
+    expect(evaluatePolicy(await readLinuxPolicy({ dir, ownership })).config).toEqual({
+      supportContact: 'IT\uFEFFdesk',
+    });
+    const list = await policyDir({ 'policy.json': '["gatewayUrl"]' });
+    const file = join(list, 'policy.json');
+    expect((await readLinuxPolicy({ dir: list, ownership })).problems).toEqual([
+      { location: file, message: `${file} must hold a JSON object of settings` },
+    ]);
+  });
+});

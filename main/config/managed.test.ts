@@ -94,3 +94,30 @@ describe('resolveStartupSettings', () => {
     expect(resolveStartupSettings(invalid, true, untouchableEnv)).toEqual({});
   });
 });
+
+describe('readManagedPolicy: each platform’s reader, failing closed', () => {
+  it('reads macOS managed preferences on macOS', async () => {
+    const darwinDir = await mkdtemp(join(tmpdir(), 'clearance-prefs-'));
+    temps.push(darwinDir);
+    await writeFile(
+      join(darwinDir, 'com.lab.clearance.plist'),
+      '<plist version="1.0"><dict><key>theme</key><string>dark</string></dict></plist>',
+      { mode: 0o644 },
+    );
+    const policy = await readManagedPolicy({ platform: 'darwin', commands: recordedRunner({}), darwinDir, ownership });
+    expect(policy.config).toEqual({ theme: 'dark' });
+    expect(policy.view.entries[0]).toMatchObject({ source: 'profile', level: 'machine' });
+  });
+
+  it('makes the policy invalid, naming the failure, when a reader throws', async () => {
+    const commands = {
+      run: () => Promise.reject(new Error('reg.exe crashed')),
+    };
+    const policy = await readManagedPolicy({ platform: 'win32', commands });
+    expect(policy.view.state).toBe('invalid');
+    expect(policy.present).toBe(true);
+    expect(policy.view.problems).toEqual([
+      { location: 'managed configuration', message: 'Managed configuration could not be read: reg.exe crashed' },
+    ]);
+  });
+});

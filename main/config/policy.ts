@@ -52,9 +52,14 @@ export const UNMANAGED: ManagedPolicy = {
 const display = (value: unknown): string =>
   typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
 
+/** Where in a value an issue is: `0` for a list's first entry. */
+const dotted = (path: readonly PropertyKey[]): string =>
+  // Stryker disable next-line StringLiteral: the dot never shows, no managed key's schema nests deeper than one level
+  path.join('.');
+
 /** Zod's issues as one sentence for IT. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+  return error.issues.map((i) => (i.path.length > 0 ? `${dotted(i.path)}: ${i.message}` : i.message)).join('; ');
 }
 
 /** The schema key a stored name means: exact, or case-insensitive in the registry (whose names are). */
@@ -113,6 +118,7 @@ export function evaluatePolicy(read: PolicyStoreRead): ManagedPolicy {
   const config: Record<string, unknown> = {};
   const winners = new Map<ManagedKey, number>();
   entries.forEach((entry, index) => {
+    // Stryker disable next-line ConditionalExpression: only applied entries carry `canonical`, so the status test and the `canonical` test each decide alone
     if (entry.status !== 'applied' || !entry.canonical) return;
     const current = winners.get(entry.canonical);
     const currentEntry = current === undefined ? undefined : entries[current];
@@ -121,6 +127,7 @@ export function evaluatePolicy(read: PolicyStoreRead): ManagedPolicy {
   });
   const final = entries.map((entry, index): PolicyEntry => {
     const { canonical, parsed, ...plain } = entry;
+    // Stryker disable next-line ConditionalExpression: only applied entries carry `canonical`, so the status test and the `canonical` test each decide alone
     if (entry.status !== 'applied' || !canonical) return plain;
     const winner = winners.get(canonical) as number;
     if (winner !== index) {
@@ -152,6 +159,7 @@ export function evaluatePolicy(read: PolicyStoreRead): ManagedPolicy {
     state: problems.length > 0 ? 'invalid' : present ? 'managed' : 'unmanaged',
     entries: final,
     problems,
+    // Stryker disable next-line ArrayDeclaration: the filter drops any name that is not a lockable setting, so a non-empty fallback list filters to [] too
     locked: (applied.locks ?? []).filter((n): n is LockableSetting => LockableSetting.safeParse(n).success),
     settings: {
       ...(applied.theme !== undefined ? { theme: applied.theme } : {}),

@@ -206,6 +206,7 @@ export const MANAGED_KEYS = Object.keys(ManagedConfig.shape) as readonly Managed
 /** The metadata of a managed key (title, description, scope, category, example). */
 export function keyMeta(name: ManagedKey): PolicyKeyMeta {
   const meta = ManagedConfig.shape[name].unwrap().meta() as PolicyKeyMeta | undefined;
+  // Stryker disable next-line StringLiteral: unreachable, every key is built by key(), which always sets its metadata
   if (!meta) throw new Error(`Managed key ${name} has no metadata`);
   return meta;
 }
@@ -233,8 +234,10 @@ export function valueKind(name: ManagedKey): PolicyValueKind {
   const node = jsonSchema.properties[name];
   if (!node) throw new Error(`Unknown managed key ${name}`);
   if (node.type === 'boolean') return { kind: 'boolean' };
+  // Stryker disable next-line ConditionalExpression: only string nodes carry `enum` in the JSON schema zod makes
   if (node.type === 'string' && node.enum) return { kind: 'enum', values: node.enum };
   if (node.type === 'string') return { kind: 'string' };
+  // Stryker disable next-line ConditionalExpression: only array nodes carry `items` in the JSON schema zod makes
   if (node.type === 'array' && node.items?.type === 'string') {
     return node.items.enum ? { kind: 'string-list', values: node.items.enum } : { kind: 'string-list' };
   }

@@ -15,3 +15,11 @@ describe('spellCheckerSettings', () => {
     ).toEqual({ enabled: true, dictionaryUrl: 'https://dictionaries.lab.example/hunspell/' });
   });
 });
+
+describe('spellCheckerSettings: a source that already names a folder', () => {
+  it('keeps a dictionary URL that ends with a slash as it is', () => {
+    expect(
+      spellCheckerSettings({ config: { spellCheckDictionaryUrl: 'https://dictionaries.lab.example/hunspell/' } }),
+    ).toEqual({ enabled: true, dictionaryUrl: 'https://dictionaries.lab.example/hunspell/' });
+  });
+});

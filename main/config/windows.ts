@@ -65,6 +65,7 @@ function convert(key: ManagedKey | undefined, value: RegistryValue): { value: un
   const found = `found ${value.type} ${value.data}`.trim();
   switch (kind.kind) {
     case 'boolean':
+      // Stryker disable next-line Regex: reg.exe prints a REG_DWORD as 0x and hex digits, so no DWORD ending in 0x0 or 0x1 has anything before the 0x
       if (value.type === 'REG_DWORD' && /^0x[01]$/i.test(value.data)) return { value: value.data.endsWith('1') };
       return { value: value.data, problem: `expected a REG_DWORD of 1 (on) or 0 (off), ${found}` };
     case 'string':
