@@ -34,6 +34,14 @@ const baseline = [
   'main/electron/rendererRequest.ts',
   'main/electron/secretBackend.ts',
   'gateway/device/challenges.ts',
+  'main/config/darwin.ts',
+  'main/config/linux.ts',
+  'main/config/managed.ts',
+  'main/config/ownership.ts',
+  'main/config/policy.ts',
+  'main/config/schema.ts',
+  'main/config/spellcheck.ts',
+  'main/config/windows.ts',
 ];
 
 /** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */

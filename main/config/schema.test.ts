@@ -98,6 +98,13 @@ describe('ManagedConfig: what IT may set', () => {
     expect(judge('supportContact', '   ').applied).toBe(false);
   });
 
+  it('takes the device certificate issuer as a name of sensible length, not blank', () => {
+    expect(judge('deviceCertificateIssuer', '  Lab Device CA ')).toEqual({ applied: true });
+    expect(judge('deviceCertificateIssuer', 'x'.repeat(256)).applied).toBe(true);
+    expect(judge('deviceCertificateIssuer', 'x'.repeat(257)).applied).toBe(false);
+    expect(judge('deviceCertificateIssuer', '   ').applied).toBe(false);
+  });
+
   it('takes the telemetry levels it knows', () => {
     expect(judge('telemetry', 'off').applied).toBe(true);
     expect(judge('telemetry', 'errors').applied).toBe(true);
