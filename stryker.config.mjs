@@ -16,6 +16,7 @@ const scope = [
   'main/device/key.ts',
   'main/electron/rendererRequest.ts',
   'main/electron/secretBackend.ts',
+  'main/electron/clientCertificate.ts',
   'main/config/**/*.ts',
 ];
 
@@ -42,6 +43,7 @@ const baseline = [
   'main/config/schema.ts',
   'main/config/spellcheck.ts',
   'main/config/windows.ts',
+  'main/electron/clientCertificate.ts',
 ];
 
 /** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */
