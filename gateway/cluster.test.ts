@@ -1,82 +1,31 @@
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProblemDetails } from '../shared/problem';
-import { connectSharedState, type SharedState } from './cluster';
-import { DEFAULT_POLICIES_DIR } from './policy/engine';
-import { startGateway, type RunningGateway } from './server';
+import { TestCluster, type ClusterInstance } from './testing/cluster';
 import { SseReader, TestDevice } from './testing/device-client';
-import {
-  startTestIdentityProvider,
-  testPersonas,
-  type TestIdentityProvider,
-  type TestPersona,
-} from './testing/identity-provider';
-import { freePort, startTestPostgres, startTestRedis, type TestService } from './testing/services';
+import { testPersonas, type TestIdentityProvider, type TestPersona } from './testing/identity-provider';
 
 /**
  * Two gateway instances on one PostgreSQL and one Redis (real servers from Debian's packages,
  * started on free loopback ports), behind one public URL as a load balancer would present them.
  */
-interface Instance {
-  readonly gateway: RunningGateway;
-  readonly shared: SharedState;
-  /** Where this instance really listens. */
-  readonly address: string;
-}
+type Instance = ClusterInstance;
 
-let postgres: TestService;
-let redis: TestService;
+let cluster: TestCluster;
 let idp: TestIdentityProvider;
-let dir: string;
 let policiesDir: string;
 let publicUrl: string;
-const instances: Instance[] = [];
-const a = () => instances[0]!;
-const b = () => instances[1]!;
-
-async function startInstance(): Promise<Instance> {
-  const shared = await connectSharedState({ postgresUrl: postgres.url, redisUrl: redis.url });
-  const port = await freePort();
-  const gateway = await startGateway({
-    stateDir: join(dir, 'gateway'),
-    port,
-    publicUrl,
-    policiesDir,
-    // Only the fan-out may carry a policy change from one instance to the other in these tests.
-    reloadDebounceMs: 600_000,
-    reconcileSeconds: 600,
-    identityProvider: { issuer: idp.issuer, jwksUri: idp.jwksUri, audience: idp.audience, caCertPem: idp.caCertPem },
-    discovery: {
-      identityProvider: { authority: idp.issuer, clientId: 'clearance-desktop', scopes: ['openid'], protocol: 'OIDC' },
-    },
-    demoTokensPerSecond: 20,
-    processMetrics: false,
-    log: () => {},
-    ...shared.options,
-  });
-  return { gateway, shared, address: `http://127.0.0.1:${port}` };
-}
+const a = () => cluster.instances[0]!;
+const b = () => cluster.instances[1]!;
 
 beforeAll(async () => {
-  [postgres, redis, idp] = await Promise.all([startTestPostgres(), startTestRedis(), startTestIdentityProvider()]);
-  dir = mkdtempSync(join(tmpdir(), 'clearance-cluster-'));
-  policiesDir = join(dir, 'policies');
-  cpSync(DEFAULT_POLICIES_DIR, policiesDir, { recursive: true });
-  publicUrl = `http://127.0.0.1:${await freePort()}`;
-  // One after the other: the first creates the signing keys both use.
-  instances.push(await startInstance());
-  instances.push(await startInstance());
+  cluster = await TestCluster.start(2, { demoTokensPerSecond: 20 });
+  ({ idp, policiesDir, publicUrl } = cluster);
 }, 120_000);
 
 afterAll(async () => {
-  for (const instance of instances) {
-    await instance.gateway.close();
-    await instance.shared.close();
-  }
-  await Promise.all([postgres?.stop(), redis?.stop(), idp?.close()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 /** A desktop client whose requests can go to either instance (the proof names the public URL). */

@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HardwareKeyHandle } from '../../../main/device/key';
 import { TpmKeyProvider } from '../../../main/device/tpm/tpm2-tools';
 import { NodeCommandRunner } from '../../../main/node/adapters';
 import { ProblemDetails } from '../../../shared/problem';
-import { connectSharedState, type SharedState } from '../../cluster';
-import { DEFAULT_POLICIES_DIR } from '../../policy/engine';
-import { startGateway, type RunningGateway } from '../../server';
+import { TestCluster, type ClusterInstance } from '../../testing/cluster';
 import { TestDevice } from '../../testing/device-client';
-import { startTestIdentityProvider, testPersonas, type TestIdentityProvider } from '../../testing/identity-provider';
-import { freePort, startTestPostgres, startTestRedis, type TestService } from '../../testing/services';
+import { testPersonas } from '../../testing/identity-provider';
 import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
 import { attestWithTpm, requestCredential, type TpmSessionEvidence } from '../../testing/tpm-client';
 
@@ -22,60 +17,25 @@ import { attestWithTpm, requestCredential, type TpmSessionEvidence } from '../..
  * request of one sign-in may reach different instances; the credential must be redeemable at
  * either, once, and one person's share of credentials in flight counts across instances.
  */
-interface Instance {
-  readonly gateway: RunningGateway;
-  readonly shared: SharedState;
-  readonly address: string;
-}
+type Instance = ClusterInstance;
 
-let postgres: TestService;
-let redis: TestService;
-let idp: TestIdentityProvider;
 let tpm: SoftwareTpm;
-let dir: string;
-let publicUrl: string;
+let cluster: TestCluster;
 let deviceKey: HardwareKeyHandle;
 let device: TestDevice;
-const instances: Instance[] = [];
-const a = () => instances[0]!;
-const b = () => instances[1]!;
-
-async function startInstance(policiesDir: string): Promise<Instance> {
-  const shared = await connectSharedState({ postgresUrl: postgres.url, redisUrl: redis.url });
-  const port = await freePort();
-  const gateway = await startGateway({
-    stateDir: join(dir, 'gateway'),
-    port,
-    publicUrl,
-    policiesDir,
-    reloadDebounceMs: 600_000,
-    reconcileSeconds: 600,
-    identityProvider: { issuer: idp.issuer, jwksUri: idp.jwksUri, audience: idp.audience, caCertPem: idp.caCertPem },
-    discovery: {
-      identityProvider: { authority: idp.issuer, clientId: 'clearance-desktop', scopes: ['openid'], protocol: 'OIDC' },
-    },
-    deviceTrust: { enrolmentPolicy: 'tpm', tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] },
-    processMetrics: false,
-    log: () => {},
-    ...shared.options,
-  });
-  return { gateway, shared, address: `http://127.0.0.1:${port}` };
-}
+const a = () => cluster.instances[0]!;
+const b = () => cluster.instances[1]!;
 
 beforeAll(async () => {
-  [postgres, redis, idp, tpm] = await Promise.all([
-    startTestPostgres(),
-    startTestRedis(),
-    startTestIdentityProvider(),
-    startSoftwareTpm(),
-  ]);
-  dir = mkdtempSync(join(tmpdir(), 'clearance-tpm-cluster-'));
-  const policiesDir = join(dir, 'policies');
-  cpSync(DEFAULT_POLICIES_DIR, policiesDir, { recursive: true });
-  publicUrl = `http://127.0.0.1:${await freePort()}`;
-  instances.push(await startInstance(policiesDir));
-  instances.push(await startInstance(policiesDir));
-  const provider = new TpmKeyProvider({ commands: new NodeCommandRunner(), folder: join(dir, 'tpm'), tcti: tpm.tcti });
+  tpm = await startSoftwareTpm();
+  cluster = await TestCluster.start(2, {
+    deviceTrust: { enrolmentPolicy: 'tpm', tpmManufacturerRoots: [tpm.rootCaPem, tpm.issuerCaPem] },
+  });
+  const provider = new TpmKeyProvider({
+    commands: new NodeCommandRunner(),
+    folder: join(cluster.dir, 'tpm'),
+    tcti: tpm.tcti,
+  });
   const handle = await provider.openOrCreate();
   if (!handle?.attestor) throw new Error('the TPM provider gave no attestable key');
   deviceKey = handle;
@@ -83,12 +43,8 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const instance of instances) {
-    await instance.gateway.close();
-    await instance.shared.close();
-  }
-  await Promise.all([postgres?.stop(), redis?.stop(), idp?.close(), tpm?.close()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await cluster?.close();
+  await tpm?.close();
 });
 
 async function challenge(at: Instance, idpToken: string): Promise<string> {
@@ -106,7 +62,7 @@ async function session(at: Instance, idpToken: string, nonce: string, attestatio
     method: 'POST',
     headers: {
       authorization: `Bearer ${idpToken}`,
-      dpop: await device.proof('POST', `${publicUrl}/v1/session`),
+      dpop: await device.proof('POST', `${cluster.publicUrl}/v1/session`),
       'content-type': 'application/json',
     },
     body: JSON.stringify({ posture: await device.posture(nonce, { assurance: 'hardware' }), attestation }),
@@ -115,7 +71,7 @@ async function session(at: Instance, idpToken: string, nonce: string, attestatio
 
 describe('TPM attestation across two instances', () => {
   it('a credential issued by instance A is activated in a session opened at instance B, which records the TPM', async () => {
-    const idpToken = await idp.mint(testPersonas.usResearcher);
+    const idpToken = await cluster.idp.mint(testPersonas.usResearcher);
     const nonce = await challenge(a(), idpToken);
     const attestation = await attestWithTpm(a().address, idpToken, nonce, deviceKey.attestor!);
 
@@ -128,7 +84,7 @@ describe('TPM attestation across two instances', () => {
   });
 
   it('the same credential cannot be used again at the other instance', async () => {
-    const idpToken = await idp.mint(testPersonas.usResearcher);
+    const idpToken = await cluster.idp.mint(testPersonas.usResearcher);
     const nonce = await challenge(b(), idpToken);
     const attestation = await attestWithTpm(b().address, idpToken, nonce, deviceKey.attestor!);
     const first = await session(a(), idpToken, nonce, attestation);
@@ -148,7 +104,7 @@ describe('TPM attestation across two instances', () => {
 
   it('one person’s credentials in flight count across instances: the eleventh is a 429 wherever it lands', async () => {
     const endorsement = await deviceKey.attestor!.endorsement();
-    const idpToken = await idp.mint(testPersonas.contractor);
+    const idpToken = await cluster.idp.mint(testPersonas.contractor);
     const statuses: number[] = [];
     let last: Response | undefined;
     for (let i = 0; i < 11; i++) {
@@ -167,7 +123,7 @@ describe('TPM attestation across two instances', () => {
     expect(statuses).toEqual([...Array(10).fill(200), 429]);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
     // Another person is not affected.
-    const other = await idp.mint(testPersonas.fnResearcher);
+    const other = await cluster.idp.mint(testPersonas.fnResearcher);
     const theirs = await requestCredential(b().address, other, randomBytes(32).toString('base64url'), {
       ekCertificate: endorsement.ekCertificate,
       attestationKeyPublic: endorsement.attestationKeyPublic,
