@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AttestationCredential, attestDeviceKey, type TpmSessionEvidence } from '../../main/device/attestation';
 import type { KeyAttestor } from '../../main/device/key';
 
@@ -17,6 +18,27 @@ export async function requestCredential(
     ek_certificate: b64(endorsement.ekCertificate),
     ak_public: b64(endorsement.attestationKeyPublic),
   });
+}
+
+/**
+ * Asks for `count` credentials in a row, each for a fresh nonce, at the gateways named in turn;
+ * the statuses, and the last response (its body read).
+ */
+export async function requestCredentials(
+  gatewayUrls: readonly string[],
+  idpToken: string,
+  count: number,
+  endorsement: { readonly ekCertificate: Uint8Array; readonly attestationKeyPublic: Uint8Array },
+): Promise<{ readonly statuses: number[]; readonly last: Response | undefined }> {
+  const statuses: number[] = [];
+  let last: Response | undefined;
+  for (let i = 0; i < count; i++) {
+    const url = gatewayUrls[i % gatewayUrls.length]!;
+    last = await requestCredential(url, idpToken, randomBytes(32).toString('base64url'), endorsement);
+    statuses.push(last.status);
+    await last.text();
+  }
+  return { statuses, last };
 }
 
 function postAttestation(gatewayUrl: string, idpToken: string, body: object): Promise<Response> {

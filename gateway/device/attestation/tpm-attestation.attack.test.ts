@@ -15,7 +15,7 @@ import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
 import { TrustBundle } from './certificate-chain';
 import { InMemoryPendingActivations } from './pending-activations';
 import { TpmAttestationVerifier } from './tpm-attestation';
-import { attestWithTpm, requestCredential } from '../../testing/tpm-client';
+import { attestWithTpm, requestCredential, requestCredentials } from '../../testing/tpm-client';
 
 /**
  * An attacker who owns a TPM (a genuine EK certificate) sends TPM structures the gateway's readers
@@ -123,16 +123,7 @@ describe('pending credential activations', () => {
   it('through the gateway, the eleventh activation a person holds is a 429 with Retry-After', async () => {
     const endorsement = await deviceKey.attestor!.endorsement();
     const idpToken = await harness.idp.mint(testPersonas.contractor);
-    const statuses: number[] = [];
-    let last: Response | undefined;
-    for (let i = 0; i < 11; i++) {
-      last = await requestCredential(harness.gateway.url, idpToken, randomBytes(32).toString('base64url'), {
-        ekCertificate: endorsement.ekCertificate,
-        attestationKeyPublic: endorsement.attestationKeyPublic,
-      });
-      statuses.push(last.status);
-      await last.text();
-    }
+    const { statuses, last } = await requestCredentials([harness.gateway.url], idpToken, 11, endorsement);
     expect(statuses).toEqual([...Array(10).fill(200), 429]);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
   });

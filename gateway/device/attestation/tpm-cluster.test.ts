@@ -9,7 +9,12 @@ import { TestCluster, type ClusterInstance } from '../../testing/cluster';
 import { TestDevice } from '../../testing/device-client';
 import { testPersonas } from '../../testing/identity-provider';
 import { startSoftwareTpm, type SoftwareTpm } from '../../testing/swtpm';
-import { attestWithTpm, requestCredential, type TpmSessionEvidence } from '../../testing/tpm-client';
+import {
+  attestWithTpm,
+  requestCredential,
+  requestCredentials,
+  type TpmSessionEvidence,
+} from '../../testing/tpm-client';
 
 /**
  * TPM attestation behind a load balancer: two instances on one PostgreSQL and one Redis (real
@@ -105,21 +110,7 @@ describe('TPM attestation across two instances', () => {
   it('one person’s credentials in flight count across instances: the eleventh is a 429 wherever it lands', async () => {
     const endorsement = await deviceKey.attestor!.endorsement();
     const idpToken = await cluster.idp.mint(testPersonas.contractor);
-    const statuses: number[] = [];
-    let last: Response | undefined;
-    for (let i = 0; i < 11; i++) {
-      last = await requestCredential(
-        (i % 2 === 0 ? a() : b()).address,
-        idpToken,
-        randomBytes(32).toString('base64url'),
-        {
-          ekCertificate: endorsement.ekCertificate,
-          attestationKeyPublic: endorsement.attestationKeyPublic,
-        },
-      );
-      statuses.push(last.status);
-      await last.text();
-    }
+    const { statuses, last } = await requestCredentials([a().address, b().address], idpToken, 11, endorsement);
     expect(statuses).toEqual([...Array(10).fill(200), 429]);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
     // Another person is not affected.
