@@ -224,11 +224,12 @@ describe('verifyEntitlementDocument: the header', () => {
 
 describe('verifyEntitlementDocument: the key the kid names', () => {
   it('accepts a bare public key (no kid, alg or use), and one whose key_ops allow verify', async () => {
-    for (const [signer, jwk] of [
+    const cases: [TestSigner, JWK][] = [
       [es256, bare(es256.publicJwk)],
       [eddsa, bare(eddsa.publicJwk)],
       [es256, { ...es256.publicJwk, key_ops: ['verify'] }],
-    ] as const) {
+    ];
+    for (const [signer, jwk] of cases) {
       const jws = await signClaims(signer, claims());
       await expect(verifyEntitlementDocument(jws, options({ resolveKey: answering(jwk) }))).resolves.toMatchObject({
         alg: signer.alg,
