@@ -235,6 +235,9 @@ describe('DPoP proof checks (hand-signed proofs)', () => {
     expect(dpop.keyCacheEntries).toBe(2);
     for (const key of keys) await expect(dpop.verify(proof(key), expected)).resolves.toBeDefined();
     expect(dpop.keyCacheEntries).toBe(2);
+    // A key already held is answered from the cache and evicts none.
+    await dpop.verify(proof(keys[2]!), expected);
+    expect(dpop.keyCacheEntries).toBe(2);
   });
 
   it('refuses a cached key when the proof names it for the other algorithm', async () => {

@@ -333,6 +333,7 @@ export class DpopVerifier {
     const imported: ImportedKey = { key, alg, jkt: createHash('sha256').update(canonical).digest('base64url') };
     if (this.keys.size >= this.keyCacheSize) {
       const oldest = this.keys.keys().next().value;
+      // Stryker disable next-line ConditionalExpression: only a map of size 0 has no oldest key, and deleting `undefined` from it changes nothing
       if (oldest !== undefined) this.keys.delete(oldest);
     }
     this.keys.set(canonical, imported);
@@ -342,8 +343,10 @@ export class DpopVerifier {
   /** A token's `ath` (its SHA-256), remembered for the tokens seen lately: a client sends one token many times. */
   private athOf(token: string): string {
     let ath = this.aths.get(token);
+    // Stryker disable next-line ConditionalExpression: hashing again when it is remembered gives the same ath (memory only)
     if (ath === undefined) {
       ath = createHash('sha256').update(token).digest('base64url');
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: when the memory of hashes is emptied changes no answer, only memory
       if (this.aths.size >= 10_000) this.aths.clear();
       this.aths.set(token, ath);
     }
@@ -365,9 +368,12 @@ const normalizedHtus = new Map<string, string | undefined>();
 
 /** The URI without query and fragment, normalized per RFC 3986 §6 (case, default port). */
 function normalizeHtu(value: string): string | undefined {
+  // Stryker disable next-line ConditionalExpression: parsing again a URI it remembers gives the same answer (time only)
   if (normalizedHtus.has(value)) return normalizedHtus.get(value);
   const normalized = parseHtu(value);
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: keeping or not keeping a long URI changes memory, not the answer
   if (value.length > 2048) return normalized;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: when the memory of URIs is emptied changes no answer, only memory
   if (normalizedHtus.size >= 1000) normalizedHtus.clear();
   normalizedHtus.set(value, normalized);
   return normalized;
