@@ -230,35 +230,42 @@ describe('SessionTokens cache of verified tokens', () => {
     expect(tokens.cacheEntries).toBe(2);
   });
 
-  it('drops expired tokens first when full, keeping the live ones', async () => {
+  it('drops tokens 5 s past their expiry first when full, even a newer one, keeping the live ones', async () => {
     at(NOW);
     const tokens = new SessionTokens(key, ISSUER, 2);
-    const short = await forged({ jti: 'short', exp: NOW + 10 });
     const long = await forged({ jti: 'long', exp: NOW + 300 });
-    await tokens.verify(short);
+    const short = await forged({ jti: 'short', exp: NOW + 10 });
     const kept = await tokens.verify(long);
-    // 15 s later the short token is 5 s past its expiry: swept, and the long one stays.
+    await tokens.verify(short);
+    // 15 s later the short token is exactly 5 s past its expiry: swept, and the older, live one stays.
     at(NOW + 15);
     await tokens.verify(await forged({ jti: 'new', iat: NOW + 15, exp: NOW + 315 }));
     expect(tokens.cacheEntries).toBe(2);
     expect(await tokens.verify(long)).toBe(kept);
   });
 
-  it('keeps a token that is not yet 5 s past its expiry when sweeping a full cache', async () => {
+  it('keeps a token not yet 5 s past its expiry when sweeping a full cache, dropping the oldest instead', async () => {
     at(NOW);
     const tokens = new SessionTokens(key, ISSUER, 2);
-    const ending = await forged({ jti: 'ending', exp: NOW + 10 });
     const long = await forged({ jti: 'long', exp: NOW + 300 });
+    const ending = await forged({ jti: 'ending', exp: NOW + 10 });
+    const longClaims = await tokens.verify(long);
     const endingClaims = await tokens.verify(ending);
-    await tokens.verify(long);
-    // 14 s later the first token is within the tolerance: nothing is swept, the oldest (it) is dropped.
+    // 14 s later `ending` is within the tolerance: nothing is swept, the oldest (`long`) is dropped.
     at(NOW + 14);
-    const newest = await forged({ jti: 'new', iat: NOW + 14, exp: NOW + 314 });
-    const third = await tokens.verify(newest);
+    await tokens.verify(await forged({ jti: 'new', iat: NOW + 14, exp: NOW + 314 }));
     expect(tokens.cacheEntries).toBe(2);
-    expect(await tokens.verify(ending)).not.toBe(endingClaims);
-    // Verifying `ending` again dropped the oldest then (`long`), not the newest.
-    expect(await tokens.verify(newest)).toBe(third);
+    expect(await tokens.verify(ending)).toBe(endingClaims);
+    expect(await tokens.verify(long)).not.toBe(longClaims);
+  });
+
+  it('sweeps only when full: an expired token stays counted until then', async () => {
+    at(NOW);
+    const tokens = new SessionTokens(key, ISSUER);
+    await tokens.verify(await forged({ jti: 'short', exp: NOW + 10 }));
+    at(NOW + 60);
+    await tokens.verify(await forged({ jti: 'new', iat: NOW + 60, exp: NOW + 360 }));
+    expect(tokens.cacheEntries).toBe(2);
   });
 
   it('forgets the tokens of one user on suspension, and only theirs', async () => {
