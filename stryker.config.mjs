@@ -44,6 +44,9 @@ const baseline = [
   'main/config/spellcheck.ts',
   'main/config/windows.ts',
   'main/electron/clientCertificate.ts',
+  'main/entitlements/verify.ts',
+  'main/entitlements/jwks.ts',
+  'gateway/auth/session-token.ts',
 ];
 
 /** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */
