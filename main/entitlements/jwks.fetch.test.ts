@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { JSONWebKeySet, JWK } from 'jose';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EntitlementError } from './errors';
 import { EntitlementKeySet, jwksUrlFor, type EntitlementKeySetOptions } from './jwks';
 import { makeSigner, type TestSigner } from './test-gateway';
@@ -281,6 +281,39 @@ describe('EntitlementKeySet: when it fetches', () => {
     expect(gateway.requests).toHaveLength(1);
     await keys.refresh();
     expect(gateway.requests).toHaveLength(2);
+  });
+
+  it('a lookup made while a fetch is under way waits for that fetch instead of refusing', async () => {
+    let answer: (() => void) | undefined;
+    const gateway = await loopback((request, response) => {
+      answer = () => serving({ keys: [k1.publicJwk] })(request, response);
+    });
+    const { keys } = keySetFor(gateway);
+    const refreshing = keys.refresh();
+    await vi.waitFor(() => expect(answer).toBeDefined());
+    const lookup = keys.resolver({ network: true })('k1', 'ES256');
+    answer!();
+    expect(await lookup).toMatchObject({ kid: 'k1' });
+    await refreshing;
+    // One request: the lookup joined the fetch under way.
+    expect(gateway.requests).toHaveLength(1);
+  });
+
+  it('a lookup without network does not wait for a fetch under way', async () => {
+    let answer: (() => void) | undefined;
+    const gateway = await loopback((request, response) => {
+      answer = () => serving({ keys: [k1.publicJwk] })(request, response);
+    });
+    const { keys } = keySetFor(gateway, { fetchTimeoutMs: 1000 });
+    const refreshing = keys.refresh();
+    let fetchEnded = false;
+    void refreshing.then(() => (fetchEnded = true));
+    await vi.waitFor(() => expect(answer).toBeDefined());
+    expect(await refusal(keys.resolver({ network: false })('k1', 'ES256'))).toEqual(UNAVAILABLE);
+    // Refused at once, not after the fetch gave up.
+    expect(fetchEnded).toBe(false);
+    answer!();
+    await refreshing;
   });
 
   it('never fetches for a lookup without network', async () => {

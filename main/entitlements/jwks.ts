@@ -76,6 +76,14 @@ export class EntitlementKeySet {
     await this.loadStored();
     let key = pick(this.keys, kid, alg);
     if (key) return key;
+    // A fetch under way (the app's own refresh at start, or another lookup's) may bring this key:
+    // wait for it rather than refuse the document because the keys have not arrived yet.
+    // Stryker disable next-line ConditionalExpression: with no fetch under way, awaiting undefined and looking again answers the same (the `false` form is killed by jwks.fetch.test.ts).
+    if (network && this.fetching) {
+      await this.fetching;
+      key = pick(this.keys, kid, alg);
+      if (key) return key;
+    }
     const since = this.lastFetchAt === undefined ? Infinity : this.options.clock.now() - this.lastFetchAt;
     if (network && since >= (this.options.minRefetchIntervalMs ?? 30_000)) {
       await this.refresh();
