@@ -17,6 +17,7 @@ export const OPEN_ENROLMENT: EnrolmentPolicy = Object.freeze({
 });
 
 const REQUIREMENTS: readonly EnrolmentRequirement[] = ['certificate', 'tpm', 'approval'];
+const SEPARATOR = /[+,\s]/;
 
 /**
  * Reads an enrolment policy from configuration: `open`, or one or more of `certificate`, `tpm`,
@@ -26,12 +27,13 @@ const REQUIREMENTS: readonly EnrolmentRequirement[] = ['certificate', 'tpm', 'ap
  * refused with an error naming the bad part, so a typo never silently admits every device.
  */
 export function parseEnrolmentPolicy(value: string | readonly string[]): EnrolmentPolicy {
-  const words = (typeof value === 'string' ? value.split(/[+,\s]+/) : value.flatMap((v) => v.split(/[+,\s]+/)))
-    .map((word) => word.trim().toLowerCase())
+  // Each separator splits on its own; the empty words between separators are dropped below.
+  const words = (typeof value === 'string' ? value.split(SEPARATOR) : value.flatMap((v) => v.split(SEPARATOR)))
+    .map((word) => word.toLowerCase())
     .filter((word) => word.length > 0);
   if (words.length === 0) throw new Error('The enrolment policy is empty; write "open" to admit any device.');
   if (words.includes('open')) {
-    if (words.length > 1 && words.some((word) => word !== 'open')) {
+    if (words.some((word) => word !== 'open')) {
       throw new Error(`The enrolment policy "${words.join('+')}" combines "open" with requirements; choose one.`);
     }
     return OPEN_ENROLMENT;
