@@ -75,7 +75,7 @@ function assertMayIssue(certificate: x509.X509Certificate, below: number): void 
       `"${certificate.subject}" is not a CA certificate (basic constraints), so it may not issue certificates`,
     );
   }
-  if (constraints.pathLength !== undefined && below > constraints.pathLength) {
+  if (below > (constraints.pathLength ?? Infinity)) {
     throw new Error(`"${certificate.subject}" may not issue through ${below} intermediate CA(s) (path length)`);
   }
   const usages = certificate.getExtension(x509.KeyUsagesExtension);
