@@ -84,13 +84,17 @@ class Reader {
     return this.take(this.u16());
   }
 
-  get consumed(): number {
-    return this.offset;
-  }
-
   end(): void {
     if (this.offset !== this.bytes.length) throw new TpmStructureError(`${this.what} has trailing bytes`);
   }
+}
+
+/** The structure inside a TPM2B (its 16-bit size first, equal to the length of the rest), or `input` as it is. */
+function unsized(input: Uint8Array): Uint8Array {
+  const sized =
+    input.length > 1 &&
+    Buffer.from(input.buffer, input.byteOffset, input.byteLength).readUInt16BE(0) === input.length - 2;
+  return sized ? input.subarray(2) : input;
 }
 
 /** A TPMT_PUBLIC: a key's public area. */
@@ -113,8 +117,7 @@ export interface TpmPublic {
 
 /** Reads a TPM2B_PUBLIC (as `tpm2_create -u` writes it) or a bare TPMT_PUBLIC. */
 export function parseTpmPublic(input: Uint8Array): TpmPublic {
-  const sizePrefixed = input.length >= 2 && ((input[0]! << 8) | input[1]!) === input.length - 2;
-  const bytes = sizePrefixed ? input.subarray(2) : input;
+  const bytes = unsized(input);
   const r = new Reader(bytes, 'TPMT_PUBLIC');
   const type = r.u16();
   const nameAlg = r.u16();
@@ -204,8 +207,7 @@ export interface TpmCertifyInfo {
 
 /** Reads a TPMS_ATTEST (or a TPM2B_ATTEST) as `tpm2_certify -o` writes it. */
 export function parseTpmAttest(input: Uint8Array): TpmCertifyInfo {
-  const sizePrefixed = input.length >= 2 && ((input[0]! << 8) | input[1]!) === input.length - 2;
-  const r = new Reader(sizePrefixed ? input.subarray(2) : input, 'TPMS_ATTEST');
+  const r = new Reader(unsized(input), 'TPMS_ATTEST');
   const magic = r.u32();
   const type = r.u16();
   const qualifiedSigner = r.sized();
