@@ -247,7 +247,9 @@ describe('a certificate a proxy forwards', () => {
         detail: "the trusted proxy's x-ssl-client-cert header holds no certificate",
       });
       const broken = await proxied('pem').verify(fromProxy({ 'x-ssl-client-cert': '%E0%A4%A' }));
-      expect(broken.detail).toBe("the trusted proxy's x-ssl-client-cert header cannot be read: URI malformed");
+      expect(broken).toStrictEqual({
+        detail: "the trusted proxy's x-ssl-client-cert header cannot be read: URI malformed",
+      });
     });
   });
 
