@@ -95,22 +95,40 @@ function expectVerified(result: Awaited<ReturnType<DeviceCertificateVerifier['ve
   });
 }
 
+function expectVerifiedResult(issued: Issued) {
+  return {
+    verified: {
+      subject: issued.certificate.subject,
+      issuer: issued.certificate.issuer,
+      serial: issued.certificate.serialNumber,
+      fingerprint: new NodeX509(issued.der).fingerprint256.replaceAll(':', '').toLowerCase(),
+      notAfter: issued.certificate.notAfter.toISOString(),
+      via: 'proxy',
+    },
+  };
+}
+
 /** A socket as Node's TLS gives it: the peer certificate with its issuers, the root pointing at itself. */
-function tlsSocket(chain: Issued[], options: { encrypted?: boolean; remoteAddress?: string } = {}) {
+function tlsSocket(
+  chain: Issued[],
+  options: { encrypted?: boolean; remoteAddress?: string; selfIssued?: boolean; destroyed?: boolean } = {},
+) {
   type Peer = { raw: Buffer; fingerprint256: string; issuerCertificate?: Peer };
   const peers: Peer[] = chain.map((issued) => ({
     raw: issued.der,
     fingerprint256: new NodeX509(issued.der).fingerprint256,
   }));
   peers.forEach((peer, i) => {
-    peer.issuerCertificate = peers[i + 1] ?? peer;
+    // Node points a self-signed certificate at itself; the last of an incomplete chain has no issuer.
+    const next = peers[i + 1] ?? (options.selfIssued === false ? undefined : peer);
+    if (next) peer.issuerCertificate = next;
   });
   return {
     encrypted: options.encrypted ?? true,
     remoteAddress: options.remoteAddress ?? '192.0.2.1',
     getPeerCertificate: (detailed?: boolean) => {
       expect(detailed).toBe(true);
-      return peers[0] ?? {};
+      return options.destroyed ? null : (peers[0] ?? {});
     },
   };
 }
@@ -148,6 +166,16 @@ describe('a certificate from mutual TLS to the gateway itself', () => {
     });
   });
 
+  it('takes a chain the client left incomplete (the last certificate without an issuer)', async () => {
+    const socket = tlsSocket([viaIntermediate, intermediate], { selfIssued: false });
+    expectVerified(await verifier().verify({ socket, headers: {} }), viaIntermediate, 'tls');
+    expectVerified(
+      await verifier().verify({ socket: tlsSocket([device], { selfIssued: false }), headers: {} }),
+      device,
+      'tls',
+    );
+  });
+
   it('wins over a forwarded header, even from a trusted proxy', async () => {
     const socket = tlsSocket([device], { remoteAddress: PROXY });
     const result = await proxied('client-cert').verify({ socket, headers: { 'client-cert': b64(rogue) } });
@@ -160,6 +188,9 @@ describe('a certificate from mutual TLS to the gateway itself', () => {
       none,
     );
     expect(await verifier().verify({ socket: tlsSocket([]), headers: {} })).toStrictEqual(none);
+    expect(await verifier().verify({ socket: tlsSocket([device], { destroyed: true }), headers: {} })).toStrictEqual(
+      none,
+    );
     expect(await verifier().verify({ socket: {}, headers: {} })).toStrictEqual(none);
   });
 
@@ -289,11 +320,13 @@ describe('a certificate a proxy forwards', () => {
       });
     });
 
-    it('takes base64 with padding', async () => {
-      // Find a DER whose base64 ends in padding (length not a multiple of 3).
+    it.each([
+      [1, '=='],
+      [2, '='],
+    ])('takes base64 with padding (DER length %i mod 3: %s)', async (remainder, padding) => {
       let padded = device;
-      while (padded.der.length % 3 === 0) padded = await make('laptop-7', root);
-      expect(b64(padded)).toMatch(/=:$/);
+      while (padded.der.length % 3 !== remainder) padded = await make('laptop-7', root);
+      expect(b64(padded).endsWith(`${padding}:`) && !b64(padded).endsWith(`=${padding}:`)).toBe(true);
       expectVerified(await proxied('client-cert').verify(fromProxy({ 'client-cert': b64(padded) })), padded, 'proxy');
     });
 
@@ -320,6 +353,16 @@ describe('a certificate a proxy forwards', () => {
     it('reads keys in any case, unquoted values, and skips pairs without "="', async () => {
       const value = `By=spiffe://gw;junk; CERT = ${encodeURIComponent(device.pem)} ;Subject="CN=a, b"`;
       expectVerified(await send(value), device, 'proxy');
+    });
+
+    it('does not let a pair without "=" stand for Cert', async () => {
+      expect(await send(`Cert="${encodeURIComponent(device.pem)}";Certs`)).toStrictEqual(expectVerifiedResult(device));
+    });
+
+    it('unescapes a quoted value', async () => {
+      // Every "-" of the PEM armour written as "\-": read back only when the escapes are undone.
+      const escaped = encodeURIComponent(device.pem).replaceAll('-', '\\-');
+      expectVerified(await send(`Cert="${escaped}"`), device, 'proxy');
     });
 
     it('keeps separators and escaped quotes inside quotes', async () => {
