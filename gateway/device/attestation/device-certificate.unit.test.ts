@@ -348,6 +348,7 @@ describe('a certificate a proxy forwards', () => {
     it('reads the Cert and Chain of the last element, the one the nearest proxy added', async () => {
       expectVerified(await send(`${xfcc(rogue)},${xfcc(viaIntermediate, [intermediate])}`), viaIntermediate, 'proxy');
       expectVerified(await send([xfcc(rogue), xfcc(device)]), device, 'proxy');
+      expectVerified(await send(`${xfcc(rogue)},${xfcc(rogue)}, ${xfcc(device)}`), device, 'proxy');
     });
 
     it('reads keys in any case, unquoted values, and skips pairs without "="', async () => {
@@ -362,7 +363,7 @@ describe('a certificate a proxy forwards', () => {
     it('unescapes a quoted value', async () => {
       // Every "-" of the PEM armour written as "\-": read back only when the escapes are undone.
       const escaped = encodeURIComponent(device.pem).replaceAll('-', '\\-');
-      expectVerified(await send(`Cert="${escaped}"`), device, 'proxy');
+      expectVerified(await send(`Cert= "${escaped}" `), device, 'proxy');
     });
 
     it('keeps separators and escaped quotes inside quotes', async () => {
