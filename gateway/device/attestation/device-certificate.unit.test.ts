@@ -244,6 +244,8 @@ describe('a certificate a proxy forwards', () => {
     const v6 = verifier({ trustedProxy: { addresses: ['FD00::A'] } });
     expectVerified(await v6.verify(fromProxy(headers, 'fd00::a')), device, 'proxy');
     expect((await v6.verify(fromProxy(headers, '::ffff:fd00::a'))).verified).toBeUndefined();
+    // An IPv4-embedded address that is not the mapped form is another peer.
+    expect((await proxied().verify(fromProxy(headers, `::abcd:${PROXY}`))).verified).toBeUndefined();
     const notMapped = verifier({ trustedProxy: { addresses: ['::ffff:a00:5'] } });
     expectVerified(await notMapped.verify(fromProxy(headers, '::ffff:a00:5')), device, 'proxy');
     expect((await notMapped.verify(fromProxy(headers))).verified).toBeUndefined();
@@ -348,6 +350,10 @@ describe('a certificate a proxy forwards', () => {
     it('reads the Cert and Chain of the last element, the one the nearest proxy added', async () => {
       expectVerified(await send(`${xfcc(rogue)},${xfcc(viaIntermediate, [intermediate])}`), viaIntermediate, 'proxy');
       expectVerified(await send([xfcc(rogue), xfcc(device)]), device, 'proxy');
+      // Two field lines are two elements: the proxy's own (the last) carries no certificate here.
+      expect(await send([xfcc(device), 'By=spiffe://proxy'])).toStrictEqual({
+        detail: "the trusted proxy's x-forwarded-client-cert header holds no certificate",
+      });
       expectVerified(await send(`${xfcc(rogue)},${xfcc(rogue)}, ${xfcc(device)}`), device, 'proxy');
     });
 
@@ -364,6 +370,26 @@ describe('a certificate a proxy forwards', () => {
       // Every "-" of the PEM armour written as "\-": read back only when the escapes are undone.
       const escaped = encodeURIComponent(device.pem).replaceAll('-', '\\-');
       expectVerified(await send(`Cert= "${escaped}" `), device, 'proxy');
+    });
+
+    it('takes the last element even when it is empty, never the one before it', async () => {
+      expect(await send(`${xfcc(device)},`)).toStrictEqual({
+        detail: "the trusted proxy's x-forwarded-client-cert header holds no certificate",
+      });
+      expect(await send(`${xfcc(device)}, `)).toStrictEqual({
+        detail: "the trusted proxy's x-forwarded-client-cert header holds no certificate",
+      });
+    });
+
+    it('does not end a quoted value at an escaped quote', async () => {
+      // Read without the escape, the quote would close early and ", Inc." would start another element.
+      const value = `Cert="${encodeURIComponent(device.pem)}";Subject="O=\\"Evil, Inc.\\""`;
+      expectVerified(await send(value), device, 'proxy');
+    });
+
+    it('takes a value as quoted only when it starts and ends with a quote', async () => {
+      expectVerified(await send(`Cert=${encodeURIComponent(device.pem)}""`), device, 'proxy');
+      expectVerified(await send(`Cert=""${encodeURIComponent(device.pem)}`), device, 'proxy');
     });
 
     it('keeps separators and escaped quotes inside quotes', async () => {

@@ -177,6 +177,7 @@ export function publicKeyOf(area: TpmPublic): KeyObject {
     key: {
       kty: 'RSA',
       n: Buffer.from(rsa.modulus).toString('base64url'),
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: Node reads a JWK exponent with leading zero bytes as the same integer; stripping them only keeps the JWK minimal (RFC 7518 §6.3.1.2)
       e: Buffer.from(e.subarray(e.findIndex((b) => b !== 0))).toString('base64url'),
     },
     format: 'jwk',
