@@ -8,6 +8,10 @@ x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 /** `@peculiar/x509`, loaded after the Reflect polyfill it needs. */
 export { x509 };
 
+/** Between the PEM texts of a list: each is a whole PEM text, and a block is found right after another's END line. */
+// Stryker disable next-line StringLiteral: as said above, any separator (none included) reads the same certificates
+const PEM_LIST_SEPARATOR = '\n';
+
 /** A bundle of trusted CA certificates (roots and, optionally, intermediates) read from PEM. */
 export class TrustBundle {
   private constructor(readonly certificates: readonly x509.X509Certificate[]) {}
@@ -18,8 +22,7 @@ export class TrustBundle {
    * @throws when the text holds no certificate or one that cannot be read.
    */
   static fromPem(pem: string | readonly string[], what: string): TrustBundle {
-    // Stryker disable next-line StringLiteral: each entry is a whole PEM text, and a block is found right after another's END line without a separator
-    const text = typeof pem === 'string' ? pem : pem.join('\n');
+    const text = typeof pem === 'string' ? pem : pem.join(PEM_LIST_SEPARATOR);
     const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
     if (blocks.length === 0) throw new Error(`${what} holds no PEM certificate`);
     try {

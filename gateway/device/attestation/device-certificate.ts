@@ -179,16 +179,16 @@ export class DeviceCertificateVerifier {
         const pairs = new Map<string, string>();
         for (const pair of splitOutsideQuotes(element, ';')) {
           const at = pair.indexOf('=');
-          // Stryker disable next-line EqualityOperator: a pair "=value" (at 0) has the empty name, which names nothing read here
-          if (at < 0) continue;
+          if (at === -1) continue;
           pairs.set(pair.slice(0, at).trim().toLowerCase(), unquote(pair.slice(at + 1).trim()));
         }
         const cert = pairs.get('cert');
         if (!cert) return undefined;
         const leaf = pemChain(decodeURIComponent(cert))?.leaf;
         if (!leaf) return undefined;
+        const chain = pairs.get('chain');
         // Stryker disable next-line StringLiteral: without a Chain pair any text that holds no PEM block reads as no chain
-        return { leaf, chain: pemChain(decodeURIComponent(pairs.get('chain') ?? ''))?.all ?? [] };
+        return { leaf, chain: pemChain(decodeURIComponent(chain ?? ''))?.all ?? [] };
       }
     }
   }
