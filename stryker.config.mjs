@@ -47,6 +47,14 @@ const baseline = [
   'main/entitlements/verify.ts',
   'main/entitlements/jwks.ts',
   'gateway/auth/session-token.ts',
+  'gateway/device/posture.ts',
+  'gateway/device/attestation/refusal.ts',
+  'gateway/device/attestation/enrolment-policy.ts',
+  'gateway/device/attestation/options.ts',
+  'gateway/device/attestation/credential.ts',
+  'gateway/device/attestation/certificate-chain.ts',
+  'gateway/device/attestation/device-certificate.ts',
+  'gateway/device/attestation/tpm-structures.ts',
 ];
 
 /** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */
