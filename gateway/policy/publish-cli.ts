@@ -6,7 +6,8 @@ import { publishPolicies } from './publish';
 const args = process.argv.slice(2);
 const byIndex = args.indexOf('--by');
 const publishedBy = byIndex >= 0 ? args[byIndex + 1] : userInfo().username;
-const [source, target] = args.filter((_arg, index) => index !== byIndex && index !== byIndex + 1);
+// Without --by (byIndex -1) nothing is dropped: `byIndex + 1` would otherwise drop the source folder.
+const [source, target] = byIndex >= 0 ? args.filter((_arg, index) => index !== byIndex && index !== byIndex + 1) : args;
 if (!source || !target) {
   console.error('Usage: npm run policy:publish -- <source folder> <gateway policies folder> [--by <name>]');
   process.exit(2);
