@@ -139,6 +139,8 @@ export class PolicyChecker {
   }
 
   private answer(worker: Worker, message: unknown): void {
+    // A worker already ended (failed, timed out, closing) has no say: its late messages are dropped.
+    if (this.worker !== worker) return;
     const parsed = Answer.safeParse(message);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
