@@ -43,9 +43,17 @@ when { !resource.requiredGroups.isEmpty() && !principal.groups.containsAny(resou
 @reason("DEVICE_NOT_COMPLIANT")
 forbid (principal, ${INVOKE}, resource) when { resource.requiresCompliantDevice && !context.device.compliant };
 
-@id("overflow")
+@id("c-overflow")
 @reason("DEVICE_ASSURANCE_TOO_LOW")
 forbid (principal, ${INVOKE}, resource) when { resource.requiresHardware && 9223372036854775807 + 1 > 0 };
+
+@id("export")
+@reason("EXPORT_CONTROL_US_PERSON_REQUIRED")
+forbid (principal, ${INVOKE}, resource)
+when {
+  resource.exportControlled &&
+  (principal.verificationPending || context.device.assurance != "hardware" || context.device.failedChecks.contains("app-integrity"))
+};
 `;
 
 let dir: string;
@@ -144,13 +152,14 @@ describe('PolicyEngine.create', () => {
       'a-suspended',
       'groups',
       'device',
-      'overflow',
+      'c-overflow',
+      'export',
     ]);
     expect(engine.loadedAt).toBe('2026-05-06T07:08:09.000Z');
     expect(engine.lastRefused).toBeUndefined();
     expect(engine.lastCheck).toEqual({ at: '2026-05-06T07:08:09.000Z', ms: expect.any(Number), threadId });
     expect(engine.namesUsers).toBe(false);
-    expect(logs).toEqual([`policy revision 1 in force: 6 policies from ${dir}`]);
+    expect(logs).toEqual([`policy revision 1 in force: 7 policies from ${dir}`]);
     expect(PolicyChecker.prototype.start).toHaveBeenCalledWith(dir);
   });
 
@@ -161,7 +170,7 @@ describe('PolicyEngine.create', () => {
       JSON.stringify(buildManifest(candidate.files, 'it', new Date('2026-01-02T03:04:05.000Z'))),
     );
     create();
-    expect(logs).toEqual([`policy revision 1 in force: 6 policies from ${dir} (manifest of 2026-01-02T03:04:05.000Z)`]);
+    expect(logs).toEqual([`policy revision 1 in force: 7 policies from ${dir} (manifest of 2026-01-02T03:04:05.000Z)`]);
   });
 
   it('refuses to start without a usable set, saying why', () => {
@@ -259,6 +268,39 @@ describe('decisions', () => {
     });
   });
 
+  it('gives Cedar every attribute of the user, the device and the model', () => {
+    const engine = create();
+    const hardware = { assurance: 'hardware', compliant: true, failedChecks: [] } as const;
+    expect(engine.decide(ask({ device: hardware }, { exportControlled: true })).effect).toBe('allow');
+    expect(engine.decide(ask({}, { exportControlled: true }))).toMatchObject({ policy: 'export' });
+    expect(
+      engine.decide(
+        ask(
+          { device: hardware, principal: { groups: ['staff'], usPerson: false, verificationPending: true } },
+          { exportControlled: true },
+        ),
+      ),
+    ).toMatchObject({ policy: 'export' });
+    expect(
+      engine.decide(
+        ask({ device: { ...hardware, failedChecks: ['firewall', 'app-integrity'] } }, { exportControlled: true }),
+      ),
+    ).toMatchObject({ policy: 'export' });
+    expect(
+      engine.decide(ask({ device: { ...hardware, failedChecks: ['firewall'] } }, { exportControlled: true })).effect,
+    ).toBe('allow');
+  });
+
+  it('lists the forbids that applied and those that errored in id order', () => {
+    const engine = create();
+    const device = { assurance: 'software', compliant: false, failedChecks: [] } as const;
+    expect(engine.decide(ask({ device }, { requiresHardware: true, requiresCompliantDevice: true }))).toMatchObject({
+      reason: 'DEVICE_NOT_COMPLIANT',
+      policy: 'device',
+      determining: ['c-overflow', 'device'],
+    });
+  });
+
   it('treats a forbid that errors as applying, and never caches a decision with errors', () => {
     const engine = create();
     const request = ask({}, { requiresHardware: true });
@@ -266,18 +308,18 @@ describe('decisions', () => {
     expect(decision).toMatchObject({
       effect: 'deny',
       reason: 'DEVICE_ASSURANCE_TOO_LOW',
-      policy: 'overflow',
-      determining: ['overflow'],
+      policy: 'c-overflow',
+      determining: ['c-overflow'],
       cached: false,
     });
     expect(decision.errors).toHaveLength(1);
-    expect(decision.errors[0]?.startsWith('overflow: ')).toBe(true);
+    expect(decision.errors[0]?.startsWith('c-overflow: ')).toBe(true);
     expect(engine.cacheEntries).toBe(0);
     expect(engine.decide(request).cached).toBe(false);
     // Ranked with the forbids that applied.
     expect(engine.decide(ask({}, { requiresHardware: true, suspended: true }))).toMatchObject({
       reason: 'MODEL_SUSPENDED',
-      determining: ['b-suspended', 'overflow'],
+      determining: ['b-suspended', 'c-overflow'],
     });
   });
 
@@ -398,7 +440,7 @@ describe('explain', () => {
     });
     expect(byId['a-suspended']).toMatchObject({ applies: false });
     expect('error' in byId['a-suspended']!).toBe(false);
-    expect(byId.overflow).toMatchObject({ applies: false, error: expect.stringContaining('overflow') });
+    expect(byId['c-overflow']).toMatchObject({ applies: false, error: expect.stringContaining('overflow') });
     // Explaining caches nothing.
     expect(engine.cacheEntries).toBe(0);
   });
@@ -416,7 +458,7 @@ describe('reload', () => {
       ok: true,
       revision: 2,
       digest: readPolicyCandidate(dir).contentHash,
-      count: 7,
+      count: 8,
       changed: true,
     });
     expect(engine.digest).toBe(readPolicyCandidate(dir).contentHash);
@@ -424,7 +466,7 @@ describe('reload', () => {
     expect(engine.decide(ask())).toMatchObject({ policyRevision: 2, cached: false });
     expect(engine.lastCheck).toMatchObject({ threadId: 42 });
     expect(seen).toEqual([2]);
-    expect(logs.at(-1)).toBe(`policy revision 2 in force: 7 policies from ${dir}`);
+    expect(logs.at(-1)).toBe(`policy revision 2 in force: 8 policies from ${dir}`);
     subscription.dispose();
     write('more.cedar', `@id("more")\npermit (principal, ${INVOKE}, resource) when { true };\n`);
     expect(await engine.reload()).toMatchObject({ ok: true, revision: 3 });
@@ -441,7 +483,7 @@ describe('reload', () => {
       ok: true,
       revision: 1,
       digest: engine.digest,
-      count: 6,
+      count: 7,
       changed: false,
     });
     expect(engine.cacheEntries).toBe(1);
@@ -483,6 +525,15 @@ describe('reload', () => {
     expect(engine.lastRefused?.at).toBe('2026-05-06T07:08:09.000Z');
     rmSync(join(dir, 'bad.cedar'));
     expect(await engine.reload()).toMatchObject({ ok: true, revision: 1, changed: false });
+    expect(engine.lastRefused).toBeUndefined();
+  });
+
+  it('forgets a refusal once another set is in force', async () => {
+    const engine = create();
+    write('bad.cedar', '@id("bad")\npermit (principal, action, resource) when { x };\n');
+    expect((await engine.reload()).ok).toBe(false);
+    write('bad.cedar', `@id("bad")\npermit (principal, ${INVOKE}, resource) when { false };\n`);
+    expect(await engine.reload()).toMatchObject({ ok: true, revision: 2, changed: true });
     expect(engine.lastRefused).toBeUndefined();
   });
 
