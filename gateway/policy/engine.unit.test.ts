@@ -410,6 +410,15 @@ describe('the decision cache', () => {
   });
 });
 
+describe('a decision cache of size 0', () => {
+  it('keeps nothing', () => {
+    const engine = create({ cacheSize: 0 });
+    engine.decide(ask());
+    expect(engine.decide(ask()).cached).toBe(false);
+    expect(engine.cacheEntries).toBe(0);
+  });
+});
+
 describe('explain', () => {
   it('evaluates each policy on its own, with the errors of each', () => {
     const engine = create();
