@@ -1,6 +1,11 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sha256Hex } from './candidate';
+import { inspectPolicies } from './check';
+import { DEFAULT_POLICIES_DIR } from './engine';
 import { PolicyChecker } from './checker';
 
 /**
@@ -290,5 +295,42 @@ describe('PolicyChecker answers', () => {
     });
     expect(terminate).toHaveBeenCalledTimes(1);
     expect(workerOf(busy)).toBeUndefined();
+  });
+});
+
+describe('PolicyChecker with a real thread', () => {
+  const script = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
+
+  it('boots check-worker.ts by default and answers with its inspection and thread', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clearance-checker-'));
+    try {
+      cpSync(DEFAULT_POLICIES_DIR, dir, { recursive: true });
+      const made = new PolicyChecker();
+      checkers.push(made);
+      const answer = await made.inspect(dir);
+      const worker = workerOf(made)!;
+      expect(answer.threadId).toBe(worker.threadId);
+      expect(answer.threadId).toBeGreaterThan(0);
+      expect({ ...answer.inspection, ms: 0 }).toEqual({ ...inspectPolicies(dir), ms: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("hands the worker the test's data", async () => {
+    const made = checker({
+      url: script(
+        "import { parentPort, workerData } from 'node:worker_threads'; parentPort.on('message', (m) => parentPort.postMessage({ id: m.id, inspection: { readError: `${m.dir} ${JSON.stringify(workerData.data)}` } }));",
+      ),
+      data: { mode: 'x' },
+    });
+    expect((await made.inspect('/d')).inspection).toEqual({ readError: '/d {"mode":"x"}' });
+  });
+
+  it('refuses what was pending when the worker exits, and the next inspection boots a fresh one', async () => {
+    const made = checker({
+      url: script("import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => process.exit(3));"),
+    });
+    await expect(made.inspect('/d')).rejects.toThrow('the policy check worker failed: the worker exited with code 3');
   });
 });
