@@ -178,6 +178,7 @@ export class PolicyEngine {
   private readonly policySetSlots = [0, 1].map((n) => `clearance-policies-${randomUUID()}-${n}`);
   private refused: RefusedReload | undefined;
   private checked: PolicyCheck | undefined;
+  // Stryker disable next-line StringLiteral: every engine pre-parses the same schema text, so one name shared by all engines decides the same
   private readonly schemaName = `clearance-schema-${randomUUID()}`;
   private readonly schemaText: string;
   private snapshot: PolicySetSnapshot | undefined;
@@ -393,6 +394,7 @@ export class PolicyEngine {
         ...requestParts(request),
         policies: { staticPolicies: { [policy.id]: policy.text } },
         schema: this.schemaText,
+        // Stryker disable next-line BooleanLiteral: the request is built by typed code from the schema's own attributes, so validating it refuses nothing
         validateRequest: true,
       });
       if (answer.type === 'failure') {
@@ -400,6 +402,7 @@ export class PolicyEngine {
         continue;
       }
       const { diagnostics } = answer.response;
+      // Stryker disable next-line StringLiteral: a set of one policy yields at most one error, so the separator never shows
       const error = diagnostics.errors.map((e) => e.error.message).join('; ');
       const applies = diagnostics.reason.includes(policy.id);
       policies.push({ ...traceBase(policy), applies, ...(error ? { error } : {}) });
@@ -487,9 +490,11 @@ export class PolicyEngine {
     // A forbid that errored is treated as applying: an evaluation error never opens access.
     const erroredForbids = diagnostics.errors
       .map((e) => snapshot.policies.get(e.policyId))
+      // Stryker disable next-line OptionalChaining: every policy id Cedar reports is one of this set's
       .filter((policy): policy is PolicyInfo => policy?.effect === 'forbid');
     const satisfiedForbids = diagnostics.reason
       .map((id) => snapshot.policies.get(id))
+      // Stryker disable next-line OptionalChaining: every policy id Cedar reports is one of this set's
       .filter((policy): policy is PolicyInfo => policy?.effect === 'forbid');
     const forbids = [...satisfiedForbids, ...erroredForbids];
     if (decision === 'allow' && forbids.length === 0) {
