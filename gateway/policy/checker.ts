@@ -146,6 +146,7 @@ export class PolicyChecker {
       const issue = parsed.error.issues[0];
       this.fail(
         worker,
+        // Stryker disable next-line OptionalChaining: a failed parse always has a first issue
         new Error(`the worker answered garbage (${issue?.path.join('.') || '(root)'}: ${issue?.message})`),
       );
       return;
