@@ -424,6 +424,7 @@ export class PolicyEngine {
     for (let index = 0; index < WARM_UP_DECISIONS; index++) this.warmOne(snapshot, index);
   }
 
+  // Stryker disable next-line BlockStatement: warming only costs time; its decisions are discarded
   private warmOne(snapshot: PolicySetSnapshot, index: number): void {
     // Stryker disable all: the synthetic requests only warm Cedar up; their decisions are discarded (quietly,
     // and never cached), so which users, devices and models they describe changes time, never an answer.
