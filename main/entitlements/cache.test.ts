@@ -1,7 +1,9 @@
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DataKey } from '../conversations/sealedFile';
 import { MemorySecretStore } from '../node/adapters';
 import type { SecretStore } from '../platform';
 import { writeFileAtomic } from '../storage/atomicFile';
@@ -93,5 +95,64 @@ describe('EntitlementCache', () => {
     await cache.clearDocument();
     expect(await cache.loadDocument()).toBeUndefined();
     expect(await cache.loadVersions()).toEqual({ u: 3 });
+  });
+});
+
+describe('EntitlementCache bound to a person', () => {
+  const secrets = () => new MemorySecretStore(KEY);
+
+  it('seals each file with the person’s data key, bound to the file it was written as', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: secrets(), directory, account: 'ada' });
+    await cache.saveDocument({ jws: 'a.b.c', fetchedAt: 5 });
+    await cache.saveVersions({ ada: 2 });
+    expect((await readdir(directory)).sort()).toEqual(['data-key.bin', 'document.bin', 'versions.bin']);
+
+    // The on-disk format later versions must keep reading: the key wrapped for the account, each file
+    // sealed for the purpose named after it.
+    const key = DataKey.unwrap(await readFile(cache.files.key), secrets(), 'ada');
+    const plain = key.open(await readFile(cache.files.document), 'clearance:entitlements:v1:document.bin');
+    expect(JSON.parse(plain.toString('utf8'))).toEqual({ jws: 'a.b.c', fetchedAt: 5 });
+
+    const again = new EntitlementCache({ secrets: secrets(), directory, account: 'ada' });
+    expect(await again.loadDocument()).toEqual({ jws: 'a.b.c', fetchedAt: 5 });
+    expect(await again.loadVersions()).toEqual({ ada: 2 });
+  });
+
+  it('reads a file copied over another of its files as absent', async () => {
+    const directory = await folder();
+    const logged: string[] = [];
+    const cache = new EntitlementCache({ secrets: secrets(), directory, account: 'ada', log: (m) => logged.push(m) });
+    await cache.saveVersions({ ada: 2 });
+    await writeFile(cache.files.document, await readFile(cache.files.versions));
+    expect(await cache.loadDocument()).toBeUndefined();
+    expect(logged).toEqual([
+      `Ignored ${cache.files.document}: it could not be decrypted with this account's secret store`,
+    ]);
+  });
+
+  it('reads another person’s files as absent, replacing the key that is not theirs', async () => {
+    const directory = await folder();
+    await new EntitlementCache({ secrets: secrets(), directory, account: 'ada' }).saveVersions({ ada: 9 });
+    const logged: string[] = [];
+    const grace = new EntitlementCache({ secrets: secrets(), directory, account: 'grace', log: (m) => logged.push(m) });
+    expect(await grace.loadVersions()).toEqual({});
+    expect(logged[0]).toBe('Replaced the entitlement cache key: the data key belongs to another person');
+    // Grace's own key now: what she writes she reads back, and Ada's key is gone.
+    await grace.saveVersions({ grace: 1 });
+    expect(await new EntitlementCache({ secrets: secrets(), directory, account: 'grace' }).loadVersions()).toEqual({
+      grace: 1,
+    });
+    expect(() => DataKey.unwrap(readFileSync(grace.files.key), secrets(), 'grace')).not.toThrow();
+  });
+
+  it('makes a key quietly the first time', async () => {
+    const directory = join(await folder(), 'nested', 'entitlements');
+    const logged: string[] = [];
+    const cache = new EntitlementCache({ secrets: secrets(), directory, account: 'ada', log: (m) => logged.push(m) });
+    await cache.saveDocument({ jws: 'a.b.c', fetchedAt: 5 });
+    expect(logged).toEqual([]);
+    expect(await cache.loadDocument()).toEqual({ jws: 'a.b.c', fetchedAt: 5 });
+    if (process.platform !== 'win32') expect((await stat(directory)).mode & 0o777).toBe(0o700);
   });
 });

@@ -92,3 +92,223 @@ describe('checkModelAccess', () => {
     expect(checkModelAccess(none, 'haiku-4')).toMatchObject({ allowed: false, reason: 'ENTITLEMENTS_STALE' });
   });
 });
+
+describe('formatTime', () => {
+  it('shows a time to the minute in UTC', () => {
+    expect(formatTime(Date.UTC(2026, 10, 26, 14, 5, 59, 999))).toBe('2026-11-26 14:05 UTC');
+  });
+});
+
+describe('the stale model, field by field', () => {
+  const haikuSentence =
+    'so it cannot confirm that you may use Haiku 4. ' +
+    'Check your network or VPN connection; Clearance reconnects by itself and access returns as soon as the gateway answers.';
+  const rich = EntitlementDocument.parse(
+    documentClaims(
+      { sub: 'u', jkt: 'j', ver: 7, nowSeconds: NOW / 1000 },
+      {
+        models: [
+          {
+            id: 'haiku-4',
+            name: 'Haiku 4',
+            description: 'Fast and small',
+            demo: true,
+            status: 'allowed',
+            policy: 'should-not-be-copied',
+            remediation: { label: 'Ask', url: 'https://access.lab.example/ask' },
+          },
+          {
+            id: 'mythos-5',
+            name: 'Mythos 5',
+            status: 'denied',
+            reason: 'MODEL_SUSPENDED',
+            title: 'Model suspended',
+            message: 'Mythos 5 is suspended.',
+            policy: 'p-suspend',
+          },
+          { id: 'internal-eval', name: 'Internal Eval', status: 'hidden' },
+        ],
+      },
+    ),
+  );
+  const EXP = rich.exp * 1000;
+
+  it('replaces a model past exp with exactly the stale facts, keeping its name, description and demo flag', () => {
+    const view = buildEntitlementsView({
+      document: rich,
+      now: EXP,
+      lastRefresh: NOW,
+      live: 'offline',
+      supportContact: 'it-help@lab.example',
+      lastError: 'Could not reach the gateway: down.',
+    });
+    expect(view).toEqual({
+      status: 'stale',
+      live: 'offline',
+      ver: 7,
+      expiresAt: new Date(EXP).toISOString(),
+      supportContact: 'it-help@lab.example',
+      lastRefresh: new Date(NOW).toISOString(),
+      lastError: 'Could not reach the gateway: down.',
+      models: [
+        {
+          id: 'haiku-4',
+          name: 'Haiku 4',
+          description: 'Fast and small',
+          demo: true,
+          status: 'denied',
+          reason: 'ENTITLEMENTS_STALE',
+          title: 'Access could not be confirmed',
+          message:
+            `Clearance could not reach the gateway since ${formatTime(NOW)}, ${haikuSentence}` +
+            ' If this continues, contact it-help@lab.example.',
+          since: new Date(NOW).toISOString(),
+          contact: 'it-help@lab.example',
+        },
+        {
+          id: 'mythos-5',
+          name: 'Mythos 5',
+          status: 'denied',
+          reason: 'ENTITLEMENTS_STALE',
+          title: 'Access could not be confirmed',
+          message: expect.stringContaining('so it cannot confirm that you may use Mythos 5.'),
+          since: new Date(NOW).toISOString(),
+          contact: 'it-help@lab.example',
+        },
+        { id: 'internal-eval', name: 'Internal Eval', status: 'hidden' },
+      ],
+    });
+  });
+
+  it('says "since it started" without a last refresh, names the other cause while not offline, and names no contact without one', () => {
+    const view = buildEntitlementsView({ document: rich, now: EXP + 1, live: 'polling' });
+    expect(view).toEqual({
+      status: 'stale',
+      live: 'polling',
+      ver: 7,
+      expiresAt: new Date(EXP).toISOString(),
+      models: [
+        {
+          id: 'haiku-4',
+          name: 'Haiku 4',
+          description: 'Fast and small',
+          demo: true,
+          status: 'denied',
+          reason: 'ENTITLEMENTS_STALE',
+          title: 'Access could not be confirmed',
+          message: `Clearance has not been able to confirm your access with the gateway since it started, ${haikuSentence}`,
+        },
+        {
+          id: 'mythos-5',
+          name: 'Mythos 5',
+          status: 'denied',
+          reason: 'ENTITLEMENTS_STALE',
+          title: 'Access could not be confirmed',
+          message: expect.stringContaining('since it started, so it cannot confirm that you may use Mythos 5.'),
+        },
+        { id: 'internal-eval', name: 'Internal Eval', status: 'hidden' },
+      ],
+    });
+  });
+
+  it('is current one millisecond before exp', () => {
+    const view = buildEntitlementsView({ document: rich, now: EXP - 1, live: 'connected' });
+    expect(view).toEqual({
+      status: 'current',
+      live: 'connected',
+      ver: 7,
+      expiresAt: new Date(EXP).toISOString(),
+      models: rich.models,
+    });
+  });
+
+  it('treats an unreachable gateway as offline only while the stream is offline too', () => {
+    const polling = buildEntitlementsView({ document: rich, now: NOW, live: 'polling', unreachable: true });
+    expect(polling.models).toEqual(rich.models);
+    const offline = buildEntitlementsView({ document: rich, now: NOW, live: 'offline', unreachable: false });
+    expect(offline.models).toEqual(rich.models);
+  });
+
+  it('shows no document, and none of its fields, when there is none', () => {
+    expect(buildEntitlementsView({ now: NOW, live: 'offline' })).toEqual({
+      status: 'none',
+      models: [],
+      live: 'offline',
+    });
+    expect(
+      buildEntitlementsView({ now: NOW, live: 'polling', supportContact: 'it@x', lastRefresh: NOW, lastError: 'e' }),
+    ).toEqual({
+      status: 'none',
+      models: [],
+      live: 'polling',
+      supportContact: 'it@x',
+      lastRefresh: new Date(NOW).toISOString(),
+      lastError: 'e',
+    });
+  });
+});
+
+describe('checkModelAccess, answer by answer', () => {
+  it('says exactly why with no document yet', () => {
+    expect(checkModelAccess(buildEntitlementsView({ now: NOW, live: 'offline' }), 'haiku-4')).toEqual({
+      allowed: false,
+      reason: 'ENTITLEMENTS_STALE',
+      title: 'Access could not be confirmed',
+      message:
+        'Clearance has not received your entitlements from the gateway yet, so it cannot confirm which models you may use. ' +
+        'Check your connection and try again in a moment.',
+    });
+  });
+
+  it('names an unknown model', () => {
+    const current = buildEntitlementsView({ document, now: NOW, live: 'connected' });
+    expect(checkModelAccess(current, 'nope')).toEqual({
+      allowed: false,
+      reason: 'NOT_ENTITLED',
+      title: 'Not entitled',
+      message: '"nope" is not among the models your entitlements list.',
+    });
+  });
+
+  it('refuses a model listed as allowed in a document that is not current', () => {
+    const view = {
+      status: 'stale',
+      live: 'offline',
+      models: [{ id: 'haiku-4', name: 'Haiku 4', status: 'allowed' }],
+    } as const satisfies Parameters<typeof checkModelAccess>[0];
+    expect(checkModelAccess(view, 'haiku-4')).toEqual({
+      allowed: false,
+      reason: 'NOT_ENTITLED',
+      title: 'Not entitled',
+      message: 'Haiku 4 is not available to you.',
+    });
+  });
+
+  it('gives a denied model its own reason, title, message and rule, or the title of its reason', () => {
+    const current = buildEntitlementsView({ document, now: NOW, live: 'connected' });
+    expect(checkModelAccess(current, 'mythos-5')).toEqual({
+      allowed: false,
+      reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
+      title: 'Restricted by export-control directive',
+      message: 'Mythos 5 may only be used by verified US persons under directive EC-2026-06.',
+      policy: 'ec-2026-06-us-persons',
+    });
+    expect(checkModelAccess(current, 'internal-eval')).toEqual({
+      allowed: false,
+      reason: 'NOT_ENTITLED',
+      title: 'Not entitled',
+      message: 'Internal Eval is not available to you.',
+    });
+    const suspended = {
+      status: 'current',
+      live: 'connected',
+      models: [{ id: 'm', name: 'M', status: 'denied', reason: 'MODEL_SUSPENDED' }],
+    } as const satisfies Parameters<typeof checkModelAccess>[0];
+    expect(checkModelAccess(suspended, 'm')).toEqual({
+      allowed: false,
+      reason: 'MODEL_SUSPENDED',
+      title: 'Model suspended',
+      message: 'M is not available to you.',
+    });
+  });
+});
