@@ -1,9 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, compactVerify, importJWK } from 'jose';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemorySecretStore } from '../node/adapters';
 import type { AppPaths, SecretStore } from '../platform';
 import { signWithDeviceKey } from './jws';
@@ -213,5 +213,216 @@ describe('DeviceKeyStore', () => {
     };
     const fallback = await new DeviceKeyStore({ paths, secrets, hardware: broken, log: quiet }).load();
     expect(fallback.thumbprint).toBe(none.thumbprint);
+  });
+});
+
+describe('DeviceKeyStore, each check named', () => {
+  const CLOCK = { now: () => Date.UTC(2026, 11, 6, 5, 0, 0) };
+
+  function hardwareOffering(publicJwk: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+    const labels: string[] = [];
+    const provider: HardwareKeyProvider = {
+      name: 'test-tpm',
+      openOrCreate: async (label) => {
+        labels.push(label);
+        return {
+          publicJwk: publicJwk as unknown as DevicePublicJwk,
+          createdAt: '2026-01-01T00:00:00.000Z',
+          sign: async () => new Uint8Array(64),
+          ...extra,
+        };
+      },
+    };
+    return { provider, labels };
+  }
+
+  function p256() {
+    const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    return { kty: 'EC', crv: 'P-256', x: String(jwk.x), y: String(jwk.y) };
+  }
+
+  it('names the null provider and asks a hardware provider for the installation’s key by its label', async () => {
+    expect(new NullHardwareKeyProvider().name).toBe('none');
+    const jwk = p256();
+    const attestor = { endorsement: async () => ({}), activateAndCertify: async () => ({}) };
+    const { provider, labels } = hardwareOffering(jwk, { attestor });
+    const key = await new DeviceKeyStore({
+      paths,
+      secrets: new MemorySecretStore(),
+      hardware: provider,
+      log: quiet,
+    }).load();
+    expect(labels).toEqual(['clearance-device-key']);
+    expect(key).toMatchObject({ assurance: 'hardware', createdAt: '2026-01-01T00:00:00.000Z', publicJwk: jwk });
+    expect(key.attestor).toBe(attestor);
+    expect(JSON.parse(JSON.stringify(key))).toEqual({
+      deviceId: key.thumbprint,
+      thumbprint: key.thumbprint,
+      publicJwk: jwk,
+      assurance: 'hardware',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('gives a software key no attestor', async () => {
+    const key = await new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet }).load();
+    expect('attestor' in key).toBe(false);
+  });
+
+  it.each([
+    ['not EC', { kty: 'RSA' }],
+    ['not P-256', { crv: 'P-384' }],
+    ['x missing', { x: undefined }],
+    ['y not text', { y: 7 }],
+  ])('falls back to a software key when the hardware key is %s, and says so', async (_what, change) => {
+    const messages: string[] = [];
+    const { provider } = hardwareOffering({ ...p256(), ...change });
+    const key = await new DeviceKeyStore({
+      paths,
+      secrets: new MemorySecretStore(),
+      hardware: provider,
+      log: (message) => messages.push(message),
+    }).load();
+    expect(key.assurance).toBe('software');
+    expect(messages).toEqual(['The hardware key store (test-tpm) could not be used; falling back to a software key']);
+  });
+
+  it('dates the key and names the set-aside file by the clock it is given', async () => {
+    const secrets = new MemorySecretStore();
+    const first = await new DeviceKeyStore({ paths, secrets, clock: CLOCK, log: quiet }).load();
+    expect(first.createdAt).toBe('2026-12-06T05:00:00.000Z');
+    const messages: string[] = [];
+    await new DeviceKeyStore({
+      paths,
+      secrets: new MemorySecretStore(),
+      clock: CLOCK,
+      log: (message) => messages.push(message),
+    }).load();
+    const aside = `${join(paths.userData, 'device-key.json')}.unreadable-${CLOCK.now()}`;
+    expect((await readdir(paths.userData)).sort()).toEqual([
+      'device-key.json',
+      `device-key.json.unreadable-${CLOCK.now()}`,
+    ]);
+    expect(messages).toEqual([
+      `The device key file could not be decrypted (the OS keyring changed or the profile came from another machine); it was moved to ${aside} and a new device key is being created`,
+    ]);
+  });
+
+  it('writes to the console when no log is given', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const broken: HardwareKeyProvider = { name: 'broken', openOrCreate: () => Promise.reject(new Error('gone')) };
+      await new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), hardware: broken }).load();
+      expect(warn).toHaveBeenCalledWith(
+        'The hardware key store (broken) could not be used; falling back to a software key',
+        expect.objectContaining({ message: 'gone' }),
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('names the error class', async () => {
+    const error = await new DeviceKeyStore({
+      paths,
+      secrets: new MemorySecretStore(undefined, 'basic_text'),
+      log: quiet,
+    })
+      .load()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DeviceKeyError);
+    expect(error).toMatchObject({ name: 'DeviceKeyError', code: 'DEVICE_BLOCKED', problem: 'secret-store-insecure' });
+    expect((error as Error).message).toBe(
+      'Clearance cannot protect this device’s key: the only secret store available uses a fixed, public key (basic_text). ' +
+        'Install and unlock GNOME Keyring or KWallet, then start Clearance again.',
+    );
+    await expect(stat(paths.userData)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('gives the whole sentence when no secret store is available', async () => {
+    const secrets: SecretStore = { ...new MemorySecretStore(), isAvailable: () => false, backend: () => 'os' };
+    await expect(new DeviceKeyStore({ paths, secrets, log: quiet }).load()).rejects.toThrow(
+      'Clearance cannot protect this device’s key because the operating system’s secret store is not available. ' +
+        'On Linux, install and unlock a keyring (GNOME Keyring or KWallet), then start Clearance again.',
+    );
+  });
+
+  it('fails, rather than replace the key, when the key file cannot be read for another reason than its absence', async () => {
+    const store = new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet });
+    await mkdir(store.filePath, { recursive: true });
+    await expect(store.load()).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(await readdir(paths.userData)).toEqual(['device-key.json']);
+  });
+
+  it.each([
+    ['x starts with a character outside base64url', (x: string) => `+${x}`],
+    ['x ends with a character outside base64url', (x: string) => `${x}=`],
+    ['x is empty', () => ''],
+  ])('sets aside a key file whose public key is malformed (%s) as not one Clearance wrote', async (_what, change) => {
+    const secrets = new MemorySecretStore();
+    const store = new DeviceKeyStore({ paths, secrets, log: quiet });
+    await store.load();
+    const file = JSON.parse(await readFile(store.filePath, 'utf8')) as { publicJwk: DevicePublicJwk };
+    file.publicJwk = { ...file.publicJwk, x: change(file.publicJwk.x) };
+    await writeFile(store.filePath, JSON.stringify(file));
+    const messages: string[] = [];
+    await new DeviceKeyStore({ paths, secrets, log: (m) => messages.push(m) }).load();
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/^The device key file is not a device key file Clearance wrote; it was moved to /);
+  });
+
+  it.each([
+    ['format', { format: 'other' }],
+    ['version', { version: 2 }],
+    ['assurance', { assurance: 'hardware' }],
+    ['createdAt', { createdAt: 5 }],
+    ['encrypted private key', { encryptedPrivateKey: '' }],
+    ['curve', { publicJwk: { kty: 'EC', crv: 'P-384', x: 'a', y: 'b' } }],
+  ])('sets aside a key file with a wrong %s as not one Clearance wrote', async (_what, change) => {
+    const secrets = new MemorySecretStore();
+    const store = new DeviceKeyStore({ paths, secrets, log: quiet });
+    const original = await store.load();
+    const file = JSON.parse(await readFile(store.filePath, 'utf8')) as Record<string, unknown>;
+    await writeFile(store.filePath, JSON.stringify({ ...file, ...change }));
+    const messages: string[] = [];
+    const replaced = await new DeviceKeyStore({ paths, secrets, log: (m) => messages.push(m) }).load();
+    expect(replaced.thumbprint).not.toBe(original.thumbprint);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/^The device key file is not a device key file Clearance wrote; it was moved to /);
+  });
+
+  it('says why when the public key in the file does not match its private key', async () => {
+    const secrets = new MemorySecretStore();
+    const store = new DeviceKeyStore({ paths, secrets, log: quiet });
+    await store.load();
+    const file = JSON.parse(await readFile(store.filePath, 'utf8')) as { publicJwk: DevicePublicJwk };
+    const other = p256();
+    for (const changed of [{ x: other.x }, { y: other.y }]) {
+      await writeFile(store.filePath, JSON.stringify({ ...file, publicJwk: { ...file.publicJwk, ...changed } }));
+      const messages: string[] = [];
+      await new DeviceKeyStore({ paths, secrets, log: (m) => messages.push(m) }).load();
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toMatch(
+        /^The device key file holds a public key that does not match its private key; it was moved to /,
+      );
+      await writeFile(store.filePath, JSON.stringify(file));
+    }
+  });
+
+  it('keeps the file a person can read: pretty JSON ending in a newline', async () => {
+    const store = new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet });
+    await store.load();
+    const text = await readFile(store.filePath, 'utf8');
+    expect(text).toBe(`${JSON.stringify(JSON.parse(text), null, 2)}\n`);
+    expect(JSON.parse(text)).toMatchObject({ format: 'clearance-device-key', version: 1, assurance: 'software' });
+  });
+
+  it('answers later loads with the key it has, even after its file is gone', async () => {
+    const store = new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet });
+    expect(store.current).toBeUndefined();
+    const key = await store.load();
+    expect(store.current).toBe(key);
+    await rm(store.filePath);
+    expect(await store.load()).toBe(key);
   });
 });
