@@ -340,7 +340,13 @@ describe('DeviceKeyStore, each check named', () => {
   });
 
   it('gives the whole sentence when no secret store is available', async () => {
-    const secrets: SecretStore = { ...new MemorySecretStore(), isAvailable: () => false, backend: () => 'os' };
+    const memory = new MemorySecretStore();
+    const secrets: SecretStore = {
+      isAvailable: () => false,
+      backend: () => 'os',
+      encrypt: (plain) => memory.encrypt(plain),
+      decrypt: (cipher) => memory.decrypt(cipher),
+    };
     await expect(new DeviceKeyStore({ paths, secrets, log: quiet }).load()).rejects.toThrow(
       'Clearance cannot protect this device’s key because the operating system’s secret store is not available. ' +
         'On Linux, install and unlock a keyring (GNOME Keyring or KWallet), then start Clearance again.',

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -154,5 +154,94 @@ describe('EntitlementCache bound to a person', () => {
     expect(logged).toEqual([]);
     expect(await cache.loadDocument()).toEqual({ jws: 'a.b.c', fetchedAt: 5 });
     if (process.platform !== 'win32') expect((await stat(directory)).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('EntitlementCache reading and writing, each refusal named', () => {
+  function unavailableStore(): SecretStore & { decrypts: number } {
+    const memory = new MemorySecretStore(KEY);
+    const store = {
+      decrypts: 0,
+      isAvailable: () => false,
+      backend: () => 'unknown' as const,
+      encrypt: (plain: Uint8Array) => memory.encrypt(plain),
+      decrypt: (cipher: Uint8Array) => {
+        store.decrypts += 1;
+        return memory.decrypt(cipher);
+      },
+    };
+    return store;
+  }
+
+  it('says once, not on every write, that the secret store is unavailable', async () => {
+    const directory = await folder();
+    const logged: string[] = [];
+    const cache = new EntitlementCache({ secrets: unavailableStore(), directory, log: (m) => logged.push(m) });
+    await cache.saveDocument({ jws: 'a.b.c', fetchedAt: 1 });
+    await cache.saveVersions({ u: 1 });
+    expect(logged).toEqual(['The OS secret store is unavailable: entitlements are kept in memory only']);
+    expect(await readdir(directory)).toEqual([]);
+  });
+
+  it('reads nothing while the secret store is unavailable, even a file it could decrypt', async () => {
+    const directory = await folder();
+    await new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory }).saveDocument({
+      jws: 'a.b.c',
+      fetchedAt: 1,
+    });
+    const secrets = unavailableStore();
+    expect(await new EntitlementCache({ secrets, directory }).loadDocument()).toBeUndefined();
+    expect(secrets.decrypts).toBe(0);
+  });
+
+  it('logs a file it cannot read for another reason than its absence, and not an absent one', async () => {
+    const directory = await folder();
+    const logged: string[] = [];
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory, log: (m) => logged.push(m) });
+    expect(await cache.loadDocument()).toBeUndefined();
+    expect(logged).toEqual([]);
+    await mkdir(cache.files.document);
+    expect(await cache.loadDocument()).toBeUndefined();
+    expect(logged).toEqual([`Could not read ${cache.files.document}`]);
+  });
+
+  it.each([
+    [
+      'a document without its JWS',
+      (cache: EntitlementCache) => cache.saveDocument({ jws: '', fetchedAt: 1 }),
+      'document',
+    ],
+    [
+      'a key set with a key of no type',
+      (cache: EntitlementCache) => cache.saveJwks({ keys: [{ kid: 'k' }] } as never),
+      'jwks',
+    ],
+    ['a negative version', (cache: EntitlementCache) => cache.saveVersions({ u: -1 }), 'versions'],
+    ['a fractional version', (cache: EntitlementCache) => cache.saveVersions({ u: 1.5 }), 'versions'],
+  ] as const)('reads %s as absent, and says why', async (_what, save, name) => {
+    const directory = await folder();
+    const logged: string[] = [];
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory, log: (m) => logged.push(m) });
+    await save(cache);
+    const loaded = {
+      document: () => cache.loadDocument(),
+      jwks: () => cache.loadJwks(),
+      versions: () => cache.loadVersions(),
+    }[name];
+    expect(await loaded()).toEqual(name === 'versions' ? {} : undefined);
+    expect(logged).toEqual([`Ignored ${cache.files[name]}: it does not hold what this version of Clearance writes`]);
+  });
+
+  it('forgets a document that was never written without failing', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    await expect(cache.clearDocument()).resolves.toBeUndefined();
+  });
+
+  it('reads what was saved just before, without waiting for the save', async () => {
+    const directory = await folder();
+    const cache = new EntitlementCache({ secrets: new MemorySecretStore(KEY), directory });
+    void cache.saveDocument({ jws: 'a.b.c', fetchedAt: 1 });
+    expect(await cache.loadDocument()).toEqual({ jws: 'a.b.c', fetchedAt: 1 });
   });
 });

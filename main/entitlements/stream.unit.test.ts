@@ -341,4 +341,44 @@ describe('GatewayEventStream on a scripted gateway', () => {
     expect(downs).toEqual([]);
     expect(logs).toEqual([]);
   });
+  it('is not connected before it starts', () => {
+    expect(makeStream().connected).toBe(false);
+  });
+
+  it('refuses an error status even when it comes as an event stream, and cancels its body', async () => {
+    gateway.answers.push({ status: 503 });
+    makeStream().start();
+    await settle();
+    expect(downs).toEqual(["The gateway's event stream answered HTTP 503 (text/event-stream)."]);
+    expect(gateway.cancelled).toBe(1);
+    expect(opens).toBe(0);
+  });
+
+  it('reports why it gave up on a silent stream, whatever error the aborted fetch rejects with', async () => {
+    makeStream({
+      idleTimeoutMs: 500,
+      fetch: (_path, init) =>
+        new Promise<Response>((_resolve, reject) => {
+          init!.signal!.addEventListener('abort', () =>
+            reject(new DOMException('This operation was aborted', 'AbortError')),
+          );
+        }),
+    }).start();
+    await settle();
+    await vi.advanceTimersByTimeAsync(500);
+    expect(downs).toEqual(['No data on the event stream for 500 ms.']);
+  });
+
+  it('closes the connection it gives up on when handling an event fails, before reconnecting', async () => {
+    makeStream({
+      onEvent: () => {
+        throw new Error('listener failed');
+      },
+    }).start();
+    await settle();
+    gateway.send('event: ping\ndata: x\n\n');
+    await settle();
+    expect(downs).toEqual(['listener failed']);
+    expect(gateway.calls[0]!.signal.aborted).toBe(true);
+  });
 });

@@ -142,7 +142,7 @@ describe('the stale model, field by field', () => {
       supportContact: 'it-help@lab.example',
       lastError: 'Could not reach the gateway: down.',
     });
-    expect(view).toEqual({
+    expect(view).toStrictEqual({
       status: 'stale',
       live: 'offline',
       ver: 7,
@@ -182,7 +182,7 @@ describe('the stale model, field by field', () => {
 
   it('says "since it started" without a last refresh, names the other cause while not offline, and names no contact without one', () => {
     const view = buildEntitlementsView({ document: rich, now: EXP + 1, live: 'polling' });
-    expect(view).toEqual({
+    expect(view).toStrictEqual({
       status: 'stale',
       live: 'polling',
       ver: 7,
@@ -213,7 +213,7 @@ describe('the stale model, field by field', () => {
 
   it('is current one millisecond before exp', () => {
     const view = buildEntitlementsView({ document: rich, now: EXP - 1, live: 'connected' });
-    expect(view).toEqual({
+    expect(view).toStrictEqual({
       status: 'current',
       live: 'connected',
       ver: 7,
@@ -224,20 +224,20 @@ describe('the stale model, field by field', () => {
 
   it('treats an unreachable gateway as offline only while the stream is offline too', () => {
     const polling = buildEntitlementsView({ document: rich, now: NOW, live: 'polling', unreachable: true });
-    expect(polling.models).toEqual(rich.models);
+    expect(polling.models).toStrictEqual(rich.models);
     const offline = buildEntitlementsView({ document: rich, now: NOW, live: 'offline', unreachable: false });
-    expect(offline.models).toEqual(rich.models);
+    expect(offline.models).toStrictEqual(rich.models);
   });
 
   it('shows no document, and none of its fields, when there is none', () => {
-    expect(buildEntitlementsView({ now: NOW, live: 'offline' })).toEqual({
+    expect(buildEntitlementsView({ now: NOW, live: 'offline' })).toStrictEqual({
       status: 'none',
       models: [],
       live: 'offline',
     });
     expect(
       buildEntitlementsView({ now: NOW, live: 'polling', supportContact: 'it@x', lastRefresh: NOW, lastError: 'e' }),
-    ).toEqual({
+    ).toStrictEqual({
       status: 'none',
       models: [],
       live: 'polling',
@@ -250,7 +250,7 @@ describe('the stale model, field by field', () => {
 
 describe('checkModelAccess, answer by answer', () => {
   it('says exactly why with no document yet', () => {
-    expect(checkModelAccess(buildEntitlementsView({ now: NOW, live: 'offline' }), 'haiku-4')).toEqual({
+    expect(checkModelAccess(buildEntitlementsView({ now: NOW, live: 'offline' }), 'haiku-4')).toStrictEqual({
       allowed: false,
       reason: 'ENTITLEMENTS_STALE',
       title: 'Access could not be confirmed',
@@ -262,7 +262,7 @@ describe('checkModelAccess, answer by answer', () => {
 
   it('names an unknown model', () => {
     const current = buildEntitlementsView({ document, now: NOW, live: 'connected' });
-    expect(checkModelAccess(current, 'nope')).toEqual({
+    expect(checkModelAccess(current, 'nope')).toStrictEqual({
       allowed: false,
       reason: 'NOT_ENTITLED',
       title: 'Not entitled',
@@ -276,7 +276,7 @@ describe('checkModelAccess, answer by answer', () => {
       live: 'offline',
       models: [{ id: 'haiku-4', name: 'Haiku 4', status: 'allowed' }],
     } as const satisfies Parameters<typeof checkModelAccess>[0];
-    expect(checkModelAccess(view, 'haiku-4')).toEqual({
+    expect(checkModelAccess(view, 'haiku-4')).toStrictEqual({
       allowed: false,
       reason: 'NOT_ENTITLED',
       title: 'Not entitled',
@@ -286,14 +286,14 @@ describe('checkModelAccess, answer by answer', () => {
 
   it('gives a denied model its own reason, title, message and rule, or the title of its reason', () => {
     const current = buildEntitlementsView({ document, now: NOW, live: 'connected' });
-    expect(checkModelAccess(current, 'mythos-5')).toEqual({
+    expect(checkModelAccess(current, 'mythos-5')).toStrictEqual({
       allowed: false,
       reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
       title: 'Restricted by export-control directive',
       message: 'Mythos 5 may only be used by verified US persons under directive EC-2026-06.',
       policy: 'ec-2026-06-us-persons',
     });
-    expect(checkModelAccess(current, 'internal-eval')).toEqual({
+    expect(checkModelAccess(current, 'internal-eval')).toStrictEqual({
       allowed: false,
       reason: 'NOT_ENTITLED',
       title: 'Not entitled',
@@ -304,7 +304,7 @@ describe('checkModelAccess, answer by answer', () => {
       live: 'connected',
       models: [{ id: 'm', name: 'M', status: 'denied', reason: 'MODEL_SUSPENDED' }],
     } as const satisfies Parameters<typeof checkModelAccess>[0];
-    expect(checkModelAccess(suspended, 'm')).toEqual({
+    expect(checkModelAccess(suspended, 'm')).toStrictEqual({
       allowed: false,
       reason: 'MODEL_SUSPENDED',
       title: 'Model suspended',
