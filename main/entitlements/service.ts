@@ -328,6 +328,7 @@ export class EntitlementService implements EntitlementSource {
   private loadVersions(): Promise<void> {
     this.versionsLoaded ??= this.cache.loadVersions().then((stored) => {
       const merged: Record<string, number> = { ...stored };
+      // Stryker disable next-line all: nothing is in memory to merge yet: every accept() awaits this load first, and it runs once.
       for (const [sub, ver] of Object.entries(this.versions)) merged[sub] = Math.max(ver, merged[sub] ?? 0);
       this.versions = merged;
     });
@@ -473,6 +474,7 @@ export class EntitlementService implements EntitlementSource {
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     this.pollTimer = setInterval(() => void this.refresh(), this.timing.pollIntervalMs);
+    // Stryker disable next-line OptionalChaining: Node's timers (the main process's) always have unref.
     this.pollTimer.unref?.();
   }
 
@@ -493,12 +495,14 @@ export class EntitlementService implements EntitlementSource {
     const expiresAt = document.exp * 1000;
     if (now < expiresAt) {
       this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.min(expiresAt - now, MAX_TIMER_MS));
+      // Stryker disable next-line OptionalChaining: Node's timers (the main process's) always have unref.
       this.expiryTimer.unref?.();
     }
     if (this.started && !this.pollTimer) {
       const renewAt = (document.iat + (document.exp - document.iat) * this.timing.renewAtFraction) * 1000;
       const delay = renewAt > now ? renewAt - now : this.timing.pollIntervalMs;
       this.renewTimer = setTimeout(() => void this.refresh(), Math.min(delay, MAX_TIMER_MS));
+      // Stryker disable next-line OptionalChaining: Node's timers (the main process's) always have unref.
       this.renewTimer.unref?.();
     }
   }
@@ -510,6 +514,7 @@ export class EntitlementService implements EntitlementSource {
     const now = this.options.clock.now();
     if (!isExpired(document, now)) {
       this.expiryTimer = setTimeout(() => this.onExpiryTimer(), Math.min(document.exp * 1000 - now, MAX_TIMER_MS));
+      // Stryker disable next-line OptionalChaining: Node's timers (the main process's) always have unref.
       this.expiryTimer.unref?.();
       return;
     }

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -33,6 +33,8 @@ class ScriptedGateway {
   document: DocumentAnswer = { status: 404, body: '' };
   /** Whether /v1/events answers with an open stream (else 503). */
   streams = true;
+  /** While set, /v1/events answers only once this promise resolves. */
+  streamGate: Promise<void> | undefined;
   writer: ReadableStreamDefaultController<Uint8Array> | undefined;
 
   readonly fetch = async (path: string, init?: RequestInit): Promise<Response> => {
@@ -48,6 +50,7 @@ class ScriptedGateway {
       return new Response(answer.body, { status: answer.status });
     }
     if (path === '/v1/events') {
+      await this.streamGate;
       if (!this.streams)
         return new Response('', { status: 503, headers: { 'content-type': 'application/problem+json' } });
       const signal = init!.signal!;
@@ -88,6 +91,12 @@ class ScriptedGateway {
     );
   }
 
+  endStream(): void {
+    const writer = this.writer!;
+    this.writer = undefined;
+    writer.close();
+  }
+
   dropStream(): void {
     const writer = this.writer!;
     this.writer = undefined;
@@ -123,6 +132,15 @@ async function untilWritten(condition: () => boolean | Promise<boolean>): Promis
 async function cacheHolds(names: string[], directory = join(userData, 'entitlements')): Promise<boolean> {
   const present = await readdir(directory).catch(() => [] as string[]);
   return names.every((name) => present.includes(name));
+}
+
+/** Settles until `condition` holds (a signature check can take a few real milliseconds under load). */
+async function eventually(condition: () => boolean): Promise<void> {
+  const deadline = performance.now() + 5000;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('Timed out waiting for a condition');
+    await settle();
+  }
 }
 
 /** Moves the fake clock by `ms`, then settles. */
@@ -761,6 +779,7 @@ describe('EntitlementService: live updates', () => {
     const before = gateway.documentFetches;
     await advance(1000);
     expect(gateway.documentFetches).toBe(before + 1);
+    await eventually(() => service.view.ver === 1);
     expect(service.view).toMatchObject({ live: 'connected', ver: 1 });
   });
 
@@ -883,6 +902,287 @@ describe('EntitlementService: expiry', () => {
     const calls = gateway.calls.length;
     await advance(600_000);
     expect(gateway.calls.length).toBe(calls);
+  });
+});
+
+describe('EntitlementService: each check, one at a time', () => {
+  it('reconnects the stream after the jittered backoff of the random source it is given', async () => {
+    await publish(1);
+    const service = makeService({ timing: { reconnect: { initialMs: 1000, maxMs: 1000 }, pollIntervalMs: 600_000 } });
+    await service.start();
+    await settle();
+    gateway.dropStream();
+    await settle();
+    const streams = gateway.streamRequests;
+    await advance(999);
+    expect(gateway.streamRequests).toBe(streams);
+    await advance(1);
+    expect(gateway.streamRequests).toBe(streams + 1);
+  });
+
+  it('passes its log to the event stream, the key set and the cache', async () => {
+    await publish(1);
+    gateway.streams = false;
+    const failingHttp = async (): Promise<Response> => new Response('', { status: 500 });
+    const service = makeService({ http: failingHttp });
+    await service.start();
+    await settle();
+    expect(logs).toContain(
+      "Event stream down: The gateway's event stream answered HTTP 503 (application/problem+json).",
+    );
+    expect(logs).toContain(
+      "Could not fetch the gateway's signing keys from https://gateway.test/.well-known/jwks.json",
+    );
+    service.dispose();
+    await mkdir(join(userData, 'entitlements', 'document.bin'), { recursive: true });
+    await makeService().start();
+    expect(logs).toContain(`Could not read ${join(userData, 'entitlements', 'document.bin')}`);
+  });
+
+  it('says when it cannot keep the document or its version, and keeps showing it', async () => {
+    await publish(1);
+    const memory = new MemorySecretStore(SECRET_KEY);
+    const service = makeService({
+      secrets: {
+        isAvailable: () => true,
+        backend: () => 'os',
+        encrypt: () => {
+          throw new Error('keyring locked');
+        },
+        decrypt: (cipher) => memory.decrypt(cipher),
+      },
+    });
+    await service.start();
+    await settle();
+    expect(service.view.ver).toBe(1);
+    expect(logs).toContain('Could not record the entitlement version');
+    expect(logs).toContain('Could not keep entitlements for offline use');
+  });
+
+  it('says when it cannot remove the cached document on sign-out', async () => {
+    await publish(1);
+    const service = makeService();
+    await service.start();
+    await untilWritten(() => cacheHolds(['document.bin']));
+    await rm(service.cacheFiles.document);
+    await mkdir(join(service.cacheFiles.document, 'inside'), { recursive: true });
+    await service.signOut();
+    expect(logs).toContain('Could not remove cached entitlements');
+    expect(service.view.status).toBe('none');
+  });
+
+  it('logs a failure that is not an entitlement refusal as unexpected', async () => {
+    await publish(1);
+    let failNext = false;
+    const service = makeService({
+      clock: {
+        now: () => {
+          if (failNext) {
+            failNext = false;
+            throw new Error('clock unavailable');
+          }
+          return Date.now();
+        },
+      },
+    });
+    await service.start();
+    failNext = true;
+    const view = await service.refresh();
+    expect(logs).toContain('Refused an entitlement document (UNEXPECTED): clock unavailable');
+    expect(view.lastError).toBe('clock unavailable');
+  });
+
+  it('reconnects without failing before it has started', async () => {
+    await publish(1);
+    const service = makeService();
+    await expect(service.reconnect()).resolves.toMatchObject({ status: 'current', ver: 1 });
+  });
+
+  it('signs out without failing before it has started', async () => {
+    const service = makeService();
+    await expect(service.signOut()).resolves.toBeUndefined();
+  });
+
+  it('stops starting when disposed while the cache loads', async () => {
+    const service = makeService();
+    const started = service.start();
+    service.dispose();
+    await started;
+    await settle();
+    expect(gateway.calls).toEqual([]);
+  });
+
+  it('stops fetching again once disposed, even when asked again meanwhile', async () => {
+    await publish(1);
+    const service = makeService();
+    await service.start();
+    let answer: ((response: Response) => void) | undefined;
+    const body = (gateway.document as { body: string }).body;
+    gateway.document = () => new Promise<Response>((resolve) => (answer = resolve));
+    const before = gateway.documentFetches;
+    const first = service.refresh();
+    await settle();
+    void service.refresh();
+    service.dispose();
+    answer!(new Response(body, { status: 200 }));
+    await first;
+    await settle();
+    expect(gateway.documentFetches).toBe(before + 1);
+  });
+
+  it('does not accept a document that arrives after it was disposed', async () => {
+    await publish(1);
+    const service = makeService();
+    await service.start();
+    const body = await sign(2);
+    let answer: ((response: Response) => void) | undefined;
+    gateway.document = () => new Promise<Response>((resolve) => (answer = resolve));
+    const refreshed = service.refresh();
+    await settle();
+    service.dispose();
+    answer!(new Response(body, { status: 200 }));
+    await refreshed;
+    expect(service.view.ver).toBe(1);
+  });
+
+  it('is offline, and starts afresh without an extra fetch, after signing out and in again', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 600_000 } });
+    await service.start();
+    await settle();
+    gateway.dropStream();
+    await settle();
+    await service.signOut();
+    expect(service.view.live).toBe('offline');
+    const before = gateway.documentFetches;
+    await service.start();
+    await settle();
+    expect(service.view.live).toBe('connected');
+    expect(gateway.documentFetches).toBe(before + 1);
+  });
+
+  it('does not read the cache, nor complain about it, for nobody or without a device key', async () => {
+    await publish(1);
+    const first = makeService();
+    await first.start();
+    await untilWritten(() => cacheHolds(['document.bin', 'versions.bin', 'jwks.bin']));
+    first.dispose();
+    gateway.document = new TypeError('fetch failed');
+    await makeService({ expectedSub: () => undefined }).start();
+    await makeService({ expectedJkt: () => undefined }).start();
+    expect(logs.filter((line) => line.startsWith('Ignored the cached entitlement document'))).toEqual([]);
+  });
+
+  it('fetches on a reopened stream only after it was down, not after a clean end', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 600_000, renewAtFraction: 0.99 } });
+    await service.start();
+    await settle();
+    gateway.dropStream();
+    await settle();
+    await advance(100);
+    expect(service.view.live).toBe('connected');
+    const before = gateway.documentFetches;
+    gateway.endStream();
+    await settle();
+    await advance(100);
+    expect(service.view.live).toBe('connected');
+    expect(gateway.documentFetches).toBe(before);
+  });
+
+  it('polls once per interval however often the stream fails to reconnect', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 1000, reconnect: { initialMs: 100, maxMs: 100 } } });
+    await service.start();
+    await settle();
+    gateway.streams = false;
+    gateway.dropStream();
+    await settle();
+    const before = gateway.documentFetches;
+    for (let i = 0; i < 30; i++) await advance(100);
+    expect(gateway.documentFetches - before).toBe(3);
+  });
+
+  it('does not renew while polling when the stream fails before it ever opened', async () => {
+    await publish(1);
+    let release: (() => void) | undefined;
+    gateway.streamGate = new Promise<void>((resolve) => (release = resolve));
+    gateway.streams = false;
+    const service = makeService({
+      timing: { pollIntervalMs: 600_000, reconnect: { initialMs: 600_000, maxMs: 600_000 } },
+    });
+    await service.start();
+    release!();
+    await settle();
+    expect(service.view.live).toBe('polling');
+    const before = gateway.documentFetches;
+    await advance(448_000);
+    expect(gateway.documentFetches).toBe(before);
+  });
+
+  it('renews after the poll interval when the renewal time is exactly now', async () => {
+    const now = Math.floor(T0 / 1000);
+    await publish(1, { iat: now - 750, exp: now + 250 });
+    const service = makeService({ timing: { pollIntervalMs: 5000 } });
+    await service.start();
+    await settle();
+    await advance(4999);
+    expect(gateway.documentFetches).toBe(1);
+    await advance(1);
+    expect(gateway.documentFetches).toBe(2);
+  });
+
+  it('neither renews nor fetches at exp when refreshed without being started', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 5000 } });
+    await service.refresh();
+    await advance(700_000);
+    expect(gateway.documentFetches).toBe(1);
+    expect(service.view.status).toBe('stale');
+  });
+
+  it('arms no expiry for a document that is already at exp', async () => {
+    await publish(1);
+    const first = makeService();
+    await first.start();
+    await untilWritten(() => cacheHolds(['document.bin', 'versions.bin', 'jwks.bin']));
+    first.dispose();
+    gateway.document = new TypeError('fetch failed');
+    gateway.streams = false;
+    clockOffset = 600_000;
+    const second = makeService({
+      timing: { pollIntervalMs: 600_000, reconnect: { initialMs: 600_000, maxMs: 600_000 } },
+    });
+    await second.start();
+    const before = gateway.documentFetches;
+    await advance(10);
+    expect(second.view.status).toBe('stale');
+    expect(logs.filter((line) => line.includes('expired;'))).toEqual([]);
+    expect(gateway.documentFetches).toBe(before);
+  });
+
+  it('uses its default timings: a 15 s fetch limit and a 60 s poll', async () => {
+    gateway.document = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+    gateway.streams = false;
+    const service = new EntitlementService({
+      gatewayUrl: 'https://gateway.test',
+      fetch: gateway.fetch,
+      http: gateway.http,
+      secrets: new MemorySecretStore(SECRET_KEY),
+      paths: { userData, logs: userData },
+      clock,
+      expectedSub: () => SUB,
+      expectedJkt: () => JKT,
+      issuer: TEST_ISSUER,
+    });
+    services.push(service);
+    await service.start();
+    expect(service.view.lastError).toBe('Could not reach the gateway: it did not answer within 15 s.');
+    const before = gateway.documentFetches;
+    await advance(59_999);
+    expect(gateway.documentFetches).toBe(before);
+    await advance(1);
+    expect(gateway.documentFetches).toBe(before + 1);
   });
 });
 
