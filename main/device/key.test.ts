@@ -276,15 +276,20 @@ describe('DeviceKeyStore, each check named', () => {
     ['y not text', { y: 7 }],
   ])('falls back to a software key when the hardware key is %s, and says so', async (_what, change) => {
     const messages: string[] = [];
+    const errors: string[] = [];
     const { provider } = hardwareOffering({ ...p256(), ...change });
     const key = await new DeviceKeyStore({
       paths,
       secrets: new MemorySecretStore(),
       hardware: provider,
-      log: (message) => messages.push(message),
+      log: (message, error) => {
+        messages.push(message);
+        errors.push((error as Error).message);
+      },
     }).load();
     expect(key.assurance).toBe('software');
     expect(messages).toEqual(['The hardware key store (test-tpm) could not be used; falling back to a software key']);
+    expect(errors).toEqual(['The device key is not a P-256 key']);
   });
 
   it('dates the key and names the set-aside file by the clock it is given', async () => {
@@ -430,5 +435,33 @@ describe('DeviceKeyStore, each check named', () => {
     expect(store.current).toBe(key);
     await rm(store.filePath);
     expect(await store.load()).toBe(key);
+  });
+  it('fails, rather than make a key, when the profile folder is not a folder', async () => {
+    await mkdir(join(paths.userData, '..'), { recursive: true });
+    await writeFile(paths.userData, 'not a folder');
+    const store = new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet });
+    await expect(store.load()).rejects.toMatchObject({ code: 'ENOTDIR' });
+    expect(await readFile(paths.userData, 'utf8')).toBe('not a folder');
+  });
+
+  it('wipes its copy of the private key once it is encrypted', async () => {
+    const privateKeyObject = Object.getPrototypeOf(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey) as {
+      export: (...args: unknown[]) => unknown;
+    };
+    const exported: Buffer[] = [];
+    const original = privateKeyObject.export;
+    const spy = vi.spyOn(privateKeyObject, 'export').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      if (Buffer.isBuffer(result)) exported.push(result);
+      return result;
+    });
+    try {
+      await new DeviceKeyStore({ paths, secrets: new MemorySecretStore(), log: quiet }).load();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(exported).toHaveLength(1);
+    expect(exported[0]!.length).toBeGreaterThan(0);
+    expect(exported[0]!.every((byte) => byte === 0)).toBe(true);
   });
 });

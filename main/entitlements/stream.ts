@@ -129,6 +129,7 @@ export class GatewayEventStream {
         () => controller.abort(new Error(`No data on the event stream for ${idleMs} ms.`)),
         idleMs,
       );
+      // Stryker disable next-line OptionalChaining: Node's timers (the main process's) always have unref.
       idleTimer.unref?.();
     };
     resetIdle();
