@@ -1331,6 +1331,32 @@ describe('EntitlementService: the last survivors', () => {
     expect(service.view.ver).toBeUndefined();
   });
 
+  it('shows and announces the cached document, and turns it stale at exp, while the stream is refused and the fetch hangs', async () => {
+    await publish(1);
+    const first = makeService();
+    await first.start();
+    await untilWritten(() => cacheHolds(['document.bin', 'versions.bin', 'jwks.bin']));
+    first.dispose();
+    gateway.document = () => new Promise<Response>(() => undefined);
+    gateway.streams = false;
+    const second = makeService({
+      timing: {
+        pollIntervalMs: 6_000_000,
+        fetchTimeoutMs: 6_000_000,
+        reconnect: { initialMs: 6_000_000, maxMs: 6_000_000 },
+      },
+    });
+    const seen = record(second);
+    void second.start();
+    await eventually(() => seen.length > 0);
+    await settle();
+    expect(second.view.live).toBe('offline');
+    expect(seen.at(-1)).toMatchObject({ status: 'current', ver: 1 });
+    expect(second.checkModel('haiku-4')).toEqual({ allowed: true });
+    await advance(600_000);
+    expect(seen.at(-1)).toMatchObject({ status: 'stale', ver: 1 });
+  });
+
   it('does not renew after signing out', async () => {
     await publish(1);
     const service = makeService({ timing: { pollIntervalMs: 6_000_000 } });
