@@ -55,6 +55,18 @@ const baseline = [
   'gateway/device/attestation/certificate-chain.ts',
   'gateway/device/attestation/device-certificate.ts',
   'gateway/device/attestation/tpm-structures.ts',
+  'gateway/policy/candidate.ts',
+  'gateway/policy/check-worker.ts',
+  'gateway/policy/check.ts',
+  'gateway/policy/checker.ts',
+  'gateway/policy/engine.ts',
+  'gateway/policy/watch.ts',
+  'main/entitlements/errors.ts',
+  'main/entitlements/view.ts',
+  'main/entitlements/cache.ts',
+  'main/entitlements/stream.ts',
+  'main/entitlements/service.ts',
+  'main/device/key.ts',
 ];
 
 /** `STRYKER_MUTATE=main/external,main/ipc` narrows a local run to some of the scope. */
