@@ -121,10 +121,12 @@ describe('a damaged policy file never opens a denied model', () => {
 
   it('refuses a deleted file', async () => {
     unlinkSync(join(harness.policiesDir, EXPORT_CONTROL));
+    // A reconcile (every 0.2 s here) that listed the folder just before the unlink is refused first, with
+    // "cannot read …: ENOENT"; the reload the deletion itself starts names the missing file.
     const refused = await until(
       () => health(harness),
-      (h) => h.policy.lastRefused !== null,
-      'the refusal',
+      (h) => h.policy.lastRefused?.reason.includes('of the set in force is missing') === true,
+      'the refusal naming the missing file',
     );
     expect(refused.policy.lastRefused?.reason).toContain(`${EXPORT_CONTROL} of the set in force is missing`);
     await expectMythosDenied(client);
