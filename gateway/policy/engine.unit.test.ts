@@ -268,6 +268,34 @@ describe('decisions', () => {
     });
   });
 
+  it('breaks a tie between forbids of one reason by lowest id, in whichever order they come', () => {
+    // `c-overflow` errors and is listed after the forbids that applied: one applied forbid of the same
+    // reason sorts before it by id, the other after, so the tie-break must compare both ways.
+    write(
+      'ties.cedar',
+      `@id("aa-hardware")
+@reason("DEVICE_ASSURANCE_TOO_LOW")
+forbid (principal, ${INVOKE}, resource) when { resource.requiresHardware && principal.usPerson };
+
+@id("d-hardware")
+@reason("DEVICE_ASSURANCE_TOO_LOW")
+forbid (principal, ${INVOKE}, resource) when { resource.requiresHardware && !principal.usPerson };
+`,
+    );
+    const engine = create();
+    const usPerson = { groups: ['staff'], usPerson: true, verificationPending: false };
+    expect(engine.decide(ask({ principal: usPerson }, { requiresHardware: true }))).toMatchObject({
+      reason: 'DEVICE_ASSURANCE_TOO_LOW',
+      policy: 'aa-hardware',
+      determining: ['aa-hardware', 'c-overflow'],
+    });
+    expect(engine.decide(ask({}, { requiresHardware: true }))).toMatchObject({
+      reason: 'DEVICE_ASSURANCE_TOO_LOW',
+      policy: 'c-overflow',
+      determining: ['c-overflow', 'd-hardware'],
+    });
+  });
+
   it('gives Cedar every attribute of the user, the device and the model', () => {
     const engine = create();
     const hardware = { assurance: 'hardware', compliant: true, failedChecks: [] } as const;

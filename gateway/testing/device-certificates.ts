@@ -87,3 +87,44 @@ export async function issueCertificate(
     privateKey: keys.privateKey,
   };
 }
+
+/** A certificate with the key pair it certifies: what unit tests shape certificate by certificate. */
+export interface MadeCertificate {
+  readonly certificate: x509.X509Certificate;
+  readonly keys: CryptoKeyPair;
+}
+
+/**
+ * A P-256 certificate for `CN=<name>` with exactly the `extensions` given: self-signed without
+ * `issuer`, else signed by `signingKey` (a forged signature) or by the issuer's key.
+ */
+export async function makeCertificate(
+  name: string,
+  issuer: MadeCertificate | undefined,
+  options: {
+    readonly extensions: x509.Extension[];
+    readonly notBefore: Date;
+    readonly notAfter: Date;
+    readonly serialNumber?: string;
+    readonly signingKey?: CryptoKey;
+  },
+): Promise<MadeCertificate> {
+  const keys = await keyPair();
+  const common = {
+    serialNumber: options.serialNumber ?? randomBytes(8).toString('hex'),
+    notBefore: options.notBefore,
+    notAfter: options.notAfter,
+    signingAlgorithm: ALGORITHM,
+    extensions: options.extensions,
+  };
+  const certificate = issuer
+    ? await x509.X509CertificateGenerator.create({
+        ...common,
+        subject: `CN=${name}`,
+        issuer: issuer.certificate.subject,
+        publicKey: keys.publicKey,
+        signingKey: options.signingKey ?? issuer.keys.privateKey,
+      })
+    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${name}`, keys });
+  return { certificate, keys };
+}

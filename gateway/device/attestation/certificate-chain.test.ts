@@ -1,5 +1,6 @@
-import { randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { X509Certificate as NodeX509 } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCertificate, type MadeCertificate } from '../../testing/device-certificates';
 import { certificateFingerprint, TrustBundle, x509 } from './certificate-chain';
 
 /**
@@ -7,14 +8,10 @@ import { certificateFingerprint, TrustBundle, x509 } from './certificate-chain';
  * refusal by its exact message, at its boundary. No gateway, no TPM.
  */
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const T0 = new Date('2030-01-01T00:00:00Z');
 const DAY = 86_400_000;
 
-interface Issued {
-  readonly certificate: x509.X509Certificate;
-  readonly keys: CryptoKeyPair;
-}
+type Issued = MadeCertificate;
 
 interface Profile {
   /** Basic constraints: `true` a CA (pathLength optional), `false` an end entity, `undefined` no extension. */
@@ -29,28 +26,16 @@ interface Profile {
 }
 
 async function make(name: string, issuer: Issued | undefined, profile: Profile = {}): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const extensions: x509.Extension[] = [];
   if (profile.ca !== undefined)
     extensions.push(new x509.BasicConstraintsExtension(profile.ca, profile.pathLength, true));
   if (profile.usages !== undefined) extensions.push(new x509.KeyUsagesExtension(profile.usages, true));
-  const common = {
-    serialNumber: randomBytes(8).toString('hex'),
+  return makeCertificate(name, issuer, {
+    extensions,
     notBefore: profile.notBefore ?? new Date(T0.getTime() - DAY),
     notAfter: profile.notAfter ?? new Date(T0.getTime() + DAY),
-    signingAlgorithm: ALGORITHM,
-    extensions,
-  };
-  const certificate = issuer
-    ? await x509.X509CertificateGenerator.create({
-        ...common,
-        subject: `CN=${name}`,
-        issuer: issuer.certificate.subject,
-        publicKey: keys.publicKey,
-        signingKey: profile.signingKey ?? issuer.keys.privateKey,
-      })
-    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${name}`, keys });
-  return { certificate, keys };
+    ...(profile.signingKey ? { signingKey: profile.signingKey } : {}),
+  });
 }
 
 const CA_USAGES = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;

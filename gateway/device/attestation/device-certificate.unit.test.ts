@@ -1,6 +1,7 @@
-import { randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { randomBytes, X509Certificate as NodeX509 } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCertificate } from '../../testing/device-certificates';
 import { x509 } from './certificate-chain';
 import { DeviceCertificateVerifier, type CertificateSource, type DeviceCertificateOptions } from './device-certificate';
 
@@ -10,7 +11,6 @@ import { DeviceCertificateVerifier, type CertificateSource, type DeviceCertifica
  * detail. device-certificate.test.ts proves the same over real mutual TLS and a real gateway.
  */
 
-const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
 
 interface Issued {
@@ -25,28 +25,17 @@ async function make(
   issuer: Issued | undefined,
   options: { ca?: boolean; usages?: string[] | null; notAfter?: Date } = {},
 ): Promise<Issued> {
-  const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const ca = options.ca ?? !issuer;
   const usages = options.usages === undefined ? (ca ? null : [x509.ExtendedKeyUsage.clientAuth]) : options.usages;
   const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(ca, undefined, true)];
   if (ca) extensions.push(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true));
   if (usages) extensions.push(new x509.ExtendedKeyUsageExtension(usages));
-  const common = {
+  const { certificate, keys } = await makeCertificate(name, issuer, {
+    extensions,
     serialNumber: `01${randomBytes(7).toString('hex')}`,
     notBefore: new Date(Date.now() - DAY),
     notAfter: options.notAfter ?? new Date(Date.now() + DAY),
-    signingAlgorithm: ALGORITHM,
-    extensions,
-  };
-  const certificate = issuer
-    ? await x509.X509CertificateGenerator.create({
-        ...common,
-        subject: `CN=${name}`,
-        issuer: issuer.certificate.subject,
-        publicKey: keys.publicKey,
-        signingKey: issuer.keys.privateKey,
-      })
-    : await x509.X509CertificateGenerator.createSelfSigned({ ...common, name: `CN=${name}`, keys });
+  });
   return { certificate, keys, pem: certificate.toString('pem'), der: Buffer.from(certificate.rawData) };
 }
 
