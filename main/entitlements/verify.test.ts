@@ -212,6 +212,14 @@ describe('verifyEntitlementDocument', () => {
     await expectRejected(`${base64url.encode('not json')}.e30.sig`, 'MALFORMED');
   });
 
+  it('rejects a part with a character outside base64url, at its start or at its end', async () => {
+    const [header, payload, signature] = (await signClaims(es256, claims())).split('.') as [string, string, string];
+    const shape = 'The gateway did not send an entitlement document in compact JWS form (three base64url parts).';
+    for (const jws of [`${header}.${payload}.+${signature}`, `${header}.${payload}.${signature}=`]) {
+      expect((await expectRejected(jws, 'MALFORMED')).message).toBe(shape);
+    }
+  });
+
   it('rejects critical header extensions it does not understand', async () => {
     const jws = await signClaims(es256, claims(), { crit: ['b64'], b64: true });
     await expectRejected(jws, 'MALFORMED');

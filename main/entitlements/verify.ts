@@ -44,7 +44,7 @@ export interface VerifiedEntitlements {
 }
 
 const DEFAULT_LEEWAY_SECONDS = 30;
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const BASE64URL_PART = /^[A-Za-z0-9_-]*$/;
 
 function decodeJsonSegment(segment: string, what: string): Record<string, unknown> {
   let value: unknown;
@@ -104,13 +104,12 @@ export function assertKeyFitsAlgorithm(jwk: JWK, alg: EntitlementAlgorithm): voi
 }
 
 function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return (
-    issues
-      .slice(0, 5)
-      // Stryker disable next-line StringLiteral: '(document)' is unreachable: claims is always an object here and the schema has no top-level refinement, so every issue has a path.
-      .map((issue) => `${issue.path.map(String).join('.') || '(document)'}: ${issue.message}`)
-      .join('; ')
-  );
+  const described = issues.slice(0, 5).map((issue) => {
+    // Stryker disable next-line StringLiteral: '(document)' is unreachable: claims is always an object here and the schema has no top-level refinement, so every issue has a path.
+    const path = issue.path.map(String).join('.') || '(document)';
+    return `${path}: ${issue.message}`;
+  });
+  return described.join('; ');
 }
 
 /**
@@ -127,7 +126,7 @@ export async function verifyEntitlementDocument(
 ): Promise<VerifiedEntitlements> {
   const token = jws.trim();
   const parts = token.split('.');
-  if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part)) || !parts[0] || !parts[1]) {
+  if (parts.length !== 3 || !parts.every((part) => BASE64URL_PART.test(part)) || !parts[0] || !parts[1]) {
     throw new EntitlementError(
       'MALFORMED',
       'The gateway did not send an entitlement document in compact JWS form (three base64url parts).',
