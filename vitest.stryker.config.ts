@@ -18,7 +18,8 @@ const slowSuites =
     ? [
         // The four suites that start swtpm (they import testing/swtpm); the fast attestation unit tests stay,
         // since they are what kills the attestation files' mutants in the baseline.
-        'gateway/device/attestation/tpm-attestation*.test.ts',
+        'gateway/device/attestation/tpm-attestation.test.ts',
+        'gateway/device/attestation/tpm-attestation.attack.test.ts',
         'gateway/device/attestation/tpm-cluster.test.ts',
         'gateway/device/attestation/session-key.test.ts',
       ]
@@ -33,6 +34,7 @@ export default defineConfig({
       'gateway/device/**/*.test.ts',
       'gateway/chat/completions-*.test.ts',
       'gateway/access.test.ts',
+      'gateway/access.unit.test.ts',
       'main/entitlements/**/*.test.ts',
       'main/ipc/**/*.test.ts',
       'main/external/**/*.test.ts',
