@@ -38,10 +38,7 @@ export function registerDeviceAdminRoutes(app: FastifyInstance, deps: DeviceAdmi
         problem('bad-request', 400, 'Invalid request', 'Give ?status=pending|approved|retired and/or ?user=<id>'),
       );
     }
-    const devices = await deps.enrolments.list({
-      ...(query.data.status ? { status: query.data.status } : {}),
-      ...(query.data.user ? { userId: query.data.user } : {}),
-    });
+    const devices = await deps.enrolments.list({ status: query.data.status, userId: query.data.user });
     return reply.header('cache-control', 'no-store').send({ policy: deps.policy.name, devices });
   });
 

@@ -73,7 +73,7 @@ const post = (url: string, payload: unknown, headers: Record<string, string> = a
 const adminRecords = async () => (await audit.list()).filter((r) => r.kind === 'admin');
 
 describe('device admin routes: the admin credential', () => {
-  const wrong = [{}, { authorization: 'Bearer wrong' }, { authorization: ADMIN_TOKEN }];
+  const wrong: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: ADMIN_TOKEN }];
 
   it('refuses listing without the admin token, and lists nothing', async () => {
     await store.upsert(facts('alice', 'jkt-1'), 'pending');

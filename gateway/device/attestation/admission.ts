@@ -31,7 +31,8 @@ export async function admitDevice(
     await audit.append({
       kind: 'enrolment',
       subject: facts.userId,
-      data: { outcome: 'refused', reason, ...(step ? { step } : {}), jkt: facts.jkt, policy: policy.name, detail },
+      // An undefined `step` is left out of the record (the audit log drops undefined members).
+      data: { outcome: 'refused', reason, step, jkt: facts.jkt, policy: policy.name, detail },
     });
     throw enrolmentRefusal(reason, detail, step);
   };

@@ -46,7 +46,11 @@ export interface EnrolmentStore {
   /** Records the device's facts; a device seen for the first time gets `initial` as its status. */
   upsert(facts: EnrolmentFacts, initial: EnrolmentStatus): Promise<EnrolmentRecord>;
   find(userId: string, jkt: string): Promise<EnrolmentRecord | undefined>;
-  list(filter?: { readonly status?: EnrolmentStatus; readonly userId?: string }): Promise<readonly EnrolmentRecord[]>;
+  /** Every device, or those with `status` and of `userId` (an id or a username); an undefined filter member filters nothing. */
+  list(filter?: {
+    readonly status?: EnrolmentStatus | undefined;
+    readonly userId?: string | undefined;
+  }): Promise<readonly EnrolmentRecord[]>;
   /** Sets the status with who decided; undefined when the device is unknown. */
   decide(userId: string, jkt: string, status: EnrolmentStatus, actor: string): Promise<EnrolmentRecord | undefined>;
 }
@@ -102,7 +106,9 @@ export class SqliteEnrolmentStore implements EnrolmentStore {
     return row ? fromRow(row) : undefined;
   }
 
-  async list(filter: { status?: EnrolmentStatus; userId?: string } = {}): Promise<readonly EnrolmentRecord[]> {
+  async list(
+    filter: { status?: EnrolmentStatus | undefined; userId?: string | undefined } = {},
+  ): Promise<readonly EnrolmentRecord[]> {
     const rows = this.db
       .prepare(
         `SELECT * FROM device_enrolments

@@ -71,7 +71,9 @@ export class PostgresEnrolmentStore implements EnrolmentStore {
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
-  async list(filter: { status?: EnrolmentStatus; userId?: string } = {}): Promise<readonly EnrolmentRecord[]> {
+  async list(
+    filter: { status?: EnrolmentStatus | undefined; userId?: string | undefined } = {},
+  ): Promise<readonly EnrolmentRecord[]> {
     const { rows } = await this.pool.query<EnrolmentRow>(
       `SELECT * FROM clearance_device_enrolments
        WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR user_id = $2 OR facts->>'username' = $2)

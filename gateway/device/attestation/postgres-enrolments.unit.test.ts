@@ -175,6 +175,7 @@ describe('PostgresEnrolmentStore', () => {
     const keys = (records: readonly { jkt: string }[]) => records.map((r) => r.jkt);
     expect(keys(await store.list())).toEqual(['b', 'a', 'c']);
     expect(keys(await store.list({}))).toEqual(['b', 'a', 'c']);
+    expect(keys(await store.list({ status: undefined, userId: undefined }))).toEqual(['b', 'a', 'c']);
     expect(keys(await store.list({ status: 'pending' }))).toEqual(['b', 'c']);
     expect(keys(await store.list({ status: 'retired' }))).toEqual([]);
     expect(keys(await store.list({ userId: 'u-1' }))).toEqual(['a', 'c']);
