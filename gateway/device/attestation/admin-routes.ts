@@ -64,12 +64,14 @@ export function registerDeviceAdminRoutes(app: FastifyInstance, deps: DeviceAdmi
     const { user, jkt, actor } = decision(request);
     const existing = await deps.enrolments.find(user, jkt);
     if (!existing) throw unknownDevice(user, jkt);
-    if (existing.status === 'retired') {
+    // The store never approves a retired device, also one another call retired since `find` above.
+    const record = await deps.enrolments.decide(user, jkt, 'approved', actor);
+    if (!record) throw unknownDevice(user, jkt);
+    if (record.status === 'retired') {
       throw new ProblemError(
         problem('device-revoked', 409, 'Device retired', 'A retired device cannot be approved; it must enrol anew.'),
       );
     }
-    const record = await deps.enrolments.decide(user, jkt, 'approved', actor);
     await deps.audit.append({
       kind: 'admin',
       subject: user,

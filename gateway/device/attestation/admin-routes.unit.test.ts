@@ -6,7 +6,7 @@ import { SqliteAuditLog } from '../../store/audit-log';
 import { openGatewayDatabase, type GatewayDatabase } from '../../store/database';
 import { registerDeviceAdminRoutes } from './admin-routes';
 import { parseEnrolmentPolicy } from './enrolment-policy';
-import { SqliteEnrolmentStore, type EnrolmentFacts } from './enrolments';
+import { SqliteEnrolmentStore, type EnrolmentFacts, type EnrolmentStore } from './enrolments';
 
 /**
  * The device admin routes on a Fastify app that registers only them, with the real enrolment store
@@ -22,6 +22,32 @@ let now: Date;
 let revocations: [string, string, string][];
 let revokeAnswer: boolean;
 
+/** A Fastify app with only the device admin routes over `enrolments`, and the gateway's admin check. */
+async function buildApp(enrolments: EnrolmentStore): Promise<FastifyInstance> {
+  const made = Fastify();
+  made.setErrorHandler(async (error, _request, reply) => {
+    if (error instanceof ProblemError) return sendProblem(reply, error.problem);
+    if (error instanceof AuthError) return reply.code(error.status).send({ error: error.error });
+    throw error;
+  });
+  registerDeviceAdminRoutes(made, {
+    requireAdmin: (request: FastifyRequest) => {
+      if (request.headers.authorization !== `Bearer ${ADMIN_TOKEN}`) {
+        throw new AuthError('invalid_token', 'Admin endpoints need "Authorization: Bearer <admin token>"', 'Bearer');
+      }
+    },
+    policy: parseEnrolmentPolicy('approval'),
+    enrolments,
+    audit,
+    revokeDevice: async (userId, jkt, actor) => {
+      revocations.push([userId, jkt, actor]);
+      return revokeAnswer;
+    },
+  });
+  await made.ready();
+  return made;
+}
+
 beforeEach(async () => {
   db = openGatewayDatabase(':memory:');
   now = new Date('2026-12-06T08:00:00.000Z');
@@ -29,27 +55,7 @@ beforeEach(async () => {
   audit = new SqliteAuditLog(db, () => now);
   revocations = [];
   revokeAnswer = true;
-  app = Fastify();
-  app.setErrorHandler(async (error, _request, reply) => {
-    if (error instanceof ProblemError) return sendProblem(reply, error.problem);
-    if (error instanceof AuthError) return reply.code(error.status).send({ error: error.error });
-    throw error;
-  });
-  registerDeviceAdminRoutes(app, {
-    requireAdmin: (request: FastifyRequest) => {
-      if (request.headers.authorization !== `Bearer ${ADMIN_TOKEN}`) {
-        throw new AuthError('invalid_token', 'Admin endpoints need "Authorization: Bearer <admin token>"', 'Bearer');
-      }
-    },
-    policy: parseEnrolmentPolicy('approval'),
-    enrolments: store,
-    audit,
-    revokeDevice: async (userId, jkt, actor) => {
-      revocations.push([userId, jkt, actor]);
-      return revokeAnswer;
-    },
-  });
-  await app.ready();
+  app = await buildApp(store);
 });
 afterEach(async () => {
   await app.close();
@@ -219,6 +225,62 @@ describe('POST /v1/admin/devices/approve', () => {
       decidedBy: 'first-admin',
       decidedAt: '2026-12-06T08:00:00.000Z',
     });
+    expect(await audit.list()).toEqual([]);
+  });
+
+  /** The real store, with `after` run once a route has read the device (another call landing in between). */
+  const between = (after: (user: string, jkt: string) => Promise<unknown>): EnrolmentStore => ({
+    upsert: (facts, initial) => store.upsert(facts, initial),
+    list: (filter) => store.list(filter),
+    decide: (user, jkt, status, actor) => store.decide(user, jkt, status, actor),
+    find: async (user, jkt) => {
+      const found = await store.find(user, jkt);
+      await after(user, jkt);
+      return found;
+    },
+  });
+
+  it('refuses, with 409, an approval that a retirement overtook: the device stays retired, nothing is audited', async () => {
+    await store.upsert(facts('alice', 'jkt-1'), 'pending');
+    const racing = await buildApp(between((user, jkt) => store.decide(user, jkt, 'retired', 'other-admin')));
+    try {
+      const response = await racing.inject({
+        method: 'POST',
+        url: '/v1/admin/devices/approve',
+        headers: admin,
+        payload: { user: 'alice', jkt: 'jkt-1', actor: 'it-admin' },
+      });
+      expect(response.statusCode).toBe(409);
+      expect(response.json()).toMatchObject({
+        type: 'urn:clearance:problem:device-revoked',
+        detail: 'A retired device cannot be approved; it must enrol anew.',
+      });
+    } finally {
+      await racing.close();
+    }
+    expect(await store.find('alice', 'jkt-1')).toMatchObject({ status: 'retired', decidedBy: 'other-admin' });
+    expect(await audit.list()).toEqual([]);
+  });
+
+  it('answers 404 when the device is gone by the time of the decision, and audits nothing', async () => {
+    await store.upsert(facts('alice', 'jkt-1'), 'pending');
+    const racing = await buildApp(
+      between(async (user, jkt) =>
+        db.connection.prepare('DELETE FROM device_enrolments WHERE user_id = ? AND jkt = ?').run(user, jkt),
+      ),
+    );
+    try {
+      const response = await racing.inject({
+        method: 'POST',
+        url: '/v1/admin/devices/approve',
+        headers: admin,
+        payload: { user: 'alice', jkt: 'jkt-1', actor: 'it-admin' },
+      });
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ detail: 'No device jkt-1 has asked to enrol for alice.' });
+    } finally {
+      await racing.close();
+    }
     expect(await audit.list()).toEqual([]);
   });
 

@@ -51,7 +51,11 @@ export interface EnrolmentStore {
     readonly status?: EnrolmentStatus | undefined;
     readonly userId?: string | undefined;
   }): Promise<readonly EnrolmentRecord[]>;
-  /** Sets the status with who decided; undefined when the device is unknown. */
+  /**
+   * Sets the status with who decided; undefined when the device is unknown. A retired device stays
+   * retired: any other decision for it changes nothing and answers its record as it is (so an approval
+   * racing a retirement cannot bring the device back).
+   */
   decide(userId: string, jkt: string, status: EnrolmentStatus, actor: string): Promise<EnrolmentRecord | undefined>;
 }
 
@@ -126,7 +130,10 @@ export class SqliteEnrolmentStore implements EnrolmentStore {
     actor: string,
   ): Promise<EnrolmentRecord | undefined> {
     this.db
-      .prepare('UPDATE device_enrolments SET status = ?, decided_at = ?, decided_by = ? WHERE user_id = ? AND jkt = ?')
+      .prepare(
+        `UPDATE device_enrolments SET status = ?1, decided_at = ?2, decided_by = ?3
+         WHERE user_id = ?4 AND jkt = ?5 AND (status <> 'retired' OR ?1 = 'retired')`,
+      )
       .run(status, this.clock().toISOString(), actor, userId, jkt);
     return this.find(userId, jkt);
   }

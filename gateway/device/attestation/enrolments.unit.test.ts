@@ -83,6 +83,22 @@ describe('SqliteEnrolmentStore', () => {
     expect(await store.find('alice', 'jkt-2')).not.toHaveProperty('decidedAt');
   });
 
+  it('never brings a retired device back: another decision changes nothing and answers it retired', async () => {
+    await store.upsert(facts('alice', 'jkt-1'), 'approved');
+    const retired = await store.decide('alice', 'jkt-1', 'retired', 'first-admin');
+    later(30);
+    expect(await store.decide('alice', 'jkt-1', 'approved', 'it-admin')).toStrictEqual(retired);
+    expect(await store.decide('alice', 'jkt-1', 'pending', 'it-admin')).toStrictEqual(retired);
+    expect(await store.find('alice', 'jkt-1')).toStrictEqual(retired);
+    // Retiring it again records the later decision.
+    const decidedAt = later(30);
+    expect(await store.decide('alice', 'jkt-1', 'retired', 'second-admin')).toMatchObject({
+      status: 'retired',
+      decidedAt,
+      decidedBy: 'second-admin',
+    });
+  });
+
   it('decides nothing for a device that never asked', async () => {
     await store.upsert(facts('alice', 'jkt-1'), 'pending');
     expect(await store.decide('alice', 'jkt-9', 'approved', 'it-admin')).toBeUndefined();

@@ -159,6 +159,18 @@ describe('PostgresEnrolmentStore', () => {
     expect(other).not.toHaveProperty('decidedBy');
   });
 
+  it('never brings a retired device back: another decision changes nothing and answers it retired', async () => {
+    await store.upsert(facts('alice', 'jkt-1'), 'approved');
+    const retired = await store.decide('alice', 'jkt-1', 'retired', 'first-admin');
+    expect(await store.decide('alice', 'jkt-1', 'approved', 'it-admin')).toStrictEqual(retired);
+    expect(await store.decide('alice', 'jkt-1', 'pending', 'it-admin')).toStrictEqual(retired);
+    expect(await store.find('alice', 'jkt-1')).toStrictEqual(retired);
+    // Retiring it again records the later decision.
+    const again = await store.decide('alice', 'jkt-1', 'retired', 'second-admin');
+    expect(again).toMatchObject({ status: 'retired', decidedBy: 'second-admin' });
+    expect(Date.parse(again!.decidedAt!)).toBeGreaterThan(Date.parse(retired!.decidedAt!));
+  });
+
   it('decides nothing for a device that never asked', async () => {
     await store.upsert(facts('alice', 'jkt-1'), 'pending');
     expect(await store.decide('alice', 'jkt-9', 'approved', 'it-admin')).toBeUndefined();
