@@ -27,13 +27,15 @@ const newPool = (options: pg.PoolConfig = {}) => {
 beforeAll(async () => {
   postgres = await startTestPostgres();
   pool = newPool();
-  store = await PostgresEnrolmentStore.open(pool);
 }, 60_000);
 afterAll(async () => {
-  await Promise.all(pools.map((p) => p.end()));
+  // A pool whose connection was never given back cannot end (the test that proves it has failed already).
+  await Promise.race([Promise.all(pools.map((p) => p.end())), new Promise((resolve) => setTimeout(resolve, 2_000))]);
   await postgres?.stop();
 });
 beforeEach(async () => {
+  // Opened by the first test, so a failing open() fails that test.
+  store ??= await PostgresEnrolmentStore.open(pool);
   await pool.query('TRUNCATE clearance_device_enrolments');
 });
 
@@ -72,7 +74,12 @@ describe('PostgresEnrolmentStore.open', () => {
   it('waits for the schema lock another instance holds', async () => {
     const holder = await pool.connect();
     try {
-      await holder.query('SELECT pg_advisory_lock($1, $2)', LOCK);
+      // Free at once: every open() before this one gave it up.
+      const { rows: taken } = await holder.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_lock($1, $2) AS locked',
+        LOCK,
+      );
+      expect(taken[0]?.locked).toBe(true);
       let settled = false;
       const opening = PostgresEnrolmentStore.open(newPool()).finally(() => {
         settled = true;
