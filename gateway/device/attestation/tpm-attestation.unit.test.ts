@@ -87,7 +87,7 @@ function eccArea(key: KeyObject, options: AreaOptions = {}): Buffer {
   );
 }
 
-/** A TPMT_PUBLIC of an RSA 2048 key, RSASSA-SHA256 scheme. */
+/** A TPMT_PUBLIC of an RSA key, RSASSA-SHA256 scheme. */
 function rsaArea(key: KeyObject, options: AreaOptions = {}): Buffer {
   return cat(
     u16(TPM_ALG.RSA),
@@ -97,7 +97,7 @@ function rsaArea(key: KeyObject, options: AreaOptions = {}): Buffer {
     u16(TPM_ALG.NULL),
     u16(TPM_ALG.RSASSA),
     u16(TPM_ALG.SHA256),
-    u16(2048),
+    u16(Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url').length * 8),
     u32(0),
     sized(Buffer.from(key.export({ format: 'jwk' }).n!, 'base64url')),
   );
@@ -208,11 +208,16 @@ const spkiOf = (key: KeyObject) => key.export({ format: 'der', type: 'spki' });
 
 let manufacturer: Issued;
 let roots: TrustBundle;
-const ek = generateKeyPairSync('rsa', { modulusLength: 2048 });
+/**
+ * RSA keys of 1024 bits: no check here depends on the size, and making 2048-bit keys costs seconds per
+ * run on a loaded machine (the mutation run loads this file once per mutant).
+ */
+const RSA = { modulusLength: 1024 } as const;
+const ek = generateKeyPairSync('rsa', RSA);
 let ekCert: string;
 let ekDer: Buffer;
 const ak = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const akRsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const akRsa = generateKeyPairSync('rsa', RSA);
 const deviceKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const deviceJwk = (() => {
@@ -281,7 +286,8 @@ function setup(options: { lifetime?: number; perUser?: number; maxPending?: numb
   return Object.assign(clock, { store, verifier });
 }
 
-const newNonce = () => randomBytes(32).toString('base64url');
+/** A challenge nonce (base64url, as the gateway issues them) that starts with "-_-_", the characters base64url does not share with base64. */
+const newNonce = () => b64url(cat(Buffer.from([0xfb, 0xff, 0xbf]), randomBytes(30)));
 
 interface Started {
   readonly nonce: string;
@@ -386,7 +392,7 @@ describe('the request bodies', () => {
     format: 'tpm2',
     secret: 'AA',
     device_public: 'AA==',
-    certify_info: 'a-_b',
+    certify_info: 'a-_b09',
     certify_signature: 'A+/a',
   };
 
@@ -759,7 +765,7 @@ describe('complete refuses, and the activation is used up', () => {
     );
     // An RSA AK's signature made by another RSA key.
     const rsa = await begin(s.verifier, { akPublic: rsaArea(akRsa.publicKey), akPrivate: akRsa.privateKey });
-    const otherRsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+    const otherRsa = generateKeyPairSync('rsa', RSA).privateKey;
     expect(await completeRefusal(s, rsa, evidence(rsa, { signer: otherRsa }))).toEqual(notSigned);
   });
 
