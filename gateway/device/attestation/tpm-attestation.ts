@@ -205,6 +205,7 @@ export class TpmAttestationVerifier {
         verify(
           'sha256',
           signedBytes,
+          // Stryker disable next-line ConditionalExpression: `true` is equivalent (Node applies dsaEncoding to DSA/ECDSA keys only, an RSA key verifies the same); `false` is killed by the ECC AK tests, but a disable cannot tell the two apart
           attestationKey.asymmetricKeyType === 'ec'
             ? { key: attestationKey, dsaEncoding: 'ieee-p1363' }
             : attestationKey,
