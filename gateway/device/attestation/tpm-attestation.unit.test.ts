@@ -392,7 +392,7 @@ describe('the request bodies', () => {
     format: 'tpm2',
     secret: 'AA',
     device_public: 'AA==',
-    certify_info: 'a-_b09',
+    certify_info: 'a-_b09Zz',
     certify_signature: 'A+/a',
   };
 
