@@ -389,12 +389,12 @@ describe('InMemoryDpopReplayCache', () => {
   it('drops the previous generation once everything in it expired', () => {
     const cache = new InMemoryDpopReplayCache(1, 10, 70);
     expect(cache.rememberNow('k', 'a', 1050, 1000)).toBe('fresh');
-    // Rotation at 1070: 'a' moves to the previous generation, which expired at 1050.
-    expect(cache.rememberNow('k', 'b', 1080, 1070)).toBe('fresh');
+    // Rotation just after 1070: 'a' moves to the previous generation, which expired at 1050.
+    expect(cache.rememberNow('k', 'b', 1080, 1071)).toBe('fresh');
     expect(cache.size()).toBe(1);
     const cache2 = new InMemoryDpopReplayCache(2, 10, 70);
     expect(cache2.rememberNow('k', 'a', 1075, 1000)).toBe('fresh');
-    expect(cache2.rememberNow('k', 'b', 1140, 1070)).toBe('fresh');
+    expect(cache2.rememberNow('k', 'b', 1140, 1071)).toBe('fresh');
     expect(cache2.rememberNow('k', 'a', 1075, 1075)).toBe('replay');
     expect(cache2.size()).toBe(2);
     expect(cache2.rememberNow('k', 'c', 1140, 1076)).toBe('fresh');
@@ -412,8 +412,8 @@ describe('InMemoryDpopReplayCache', () => {
     const cache = new InMemoryDpopReplayCache(10, 10, 70);
     expect(cache.rememberNow('k', 'long', 1130, 1000)).toBe('fresh');
     expect(cache.rememberNow('k', 'short', 1010, 1001)).toBe('fresh');
-    // 1070 rotates; 'long' (to 1130) must still be caught as a replay at 1100.
-    expect(cache.rememberNow('k', 'x', 1120, 1070)).toBe('fresh');
+    // 1071 rotates; 'long' (to 1130) must still be caught as a replay at 1100.
+    expect(cache.rememberNow('k', 'x', 1120, 1071)).toBe('fresh');
     expect(cache.rememberNow('k', 'long', 1130, 1100)).toBe('replay');
   });
 

@@ -25,6 +25,9 @@ async function rejection(promise: Promise<unknown>): Promise<AuthError> {
     (caught: unknown) => caught,
   );
   expect(error).toBeInstanceOf(AuthError);
+  // Every refusal here is of the proof itself: 401, invalid_dpop_proof.
+  expect((error as AuthError).error).toBe('invalid_dpop_proof');
+  expect((error as AuthError).status).toBe(401);
   return error as AuthError;
 }
 
@@ -50,7 +53,7 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
     const error = await rejection(
       verifier.verify(`${header}.${forged}.${signature}`, { method: 'POST', urls: [URL_] }),
     );
-    expect(error.detail).toMatch(/signature does not verify/);
+    expect(error.detail).toBe('DPoP proof rejected: signature does not verify');
   });
 
   it('refuses ES256 signatures that are not r‖s of a valid signature (zero, all ones, DER) without throwing anything else', async () => {
@@ -64,7 +67,7 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
       const error = await rejection(
         verifier.verify(`${header}.${payload}.${bad.toString('base64url')}`, { method: 'GET', urls: [URL_] }),
       );
-      expect(error.detail).toMatch(/signature does not verify/);
+      expect(error.detail).toBe('DPoP proof rejected: signature does not verify');
     }
     // The untouched proof still passes (nothing above was remembered as used).
     expect((await verifier.verify(`${header}.${payload}.${signature}`, { method: 'GET', urls: [URL_] })).jwk).toEqual(
@@ -82,14 +85,16 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
         { method: 'GET', urls: [URL_] },
       ),
     );
-    expect(error.detail).toMatch(/not a key for EdDSA/);
+    expect(error.detail).toBe('DPoP proof jwk is not a key for EdDSA (kty/crv)');
   });
 
   it('refuses an expired proof and critical header parameters', async () => {
     const { privateKey, jwk } = await keyPair('ES256');
     const verifier = new DpopVerifier();
     const expired = await proof('ES256', privateKey, jwk, { exp: Math.floor(Date.now() / 1000) - 60 });
-    expect((await rejection(verifier.verify(expired, { method: 'GET', urls: [URL_] }))).detail).toMatch(/exp/);
+    expect((await rejection(verifier.verify(expired, { method: 'GET', urls: [URL_] }))).detail).toBe(
+      'DPoP proof rejected: token expired ("exp")',
+    );
     // jose will not sign an unknown crit; sign by hand so the verifier sees one.
     const { privateKey: nodeKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const header = {
@@ -103,7 +108,9 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
     const input = `${b64(header)}.${b64(payload)}`;
     const signature = sign('sha256', Buffer.from(input), { key: nodeKey, dsaEncoding: 'ieee-p1363' });
     const critical = `${input}.${signature.toString('base64url')}`;
-    expect((await rejection(verifier.verify(critical, { method: 'GET', urls: [URL_] }))).detail).toMatch(/crit/);
+    expect((await rejection(verifier.verify(critical, { method: 'GET', urls: [URL_] }))).detail).toBe(
+      'DPoP proof uses unsupported header parameters (crit/b64)',
+    );
   });
 
   it('refuses the same proof twice', async () => {
@@ -111,6 +118,8 @@ describe('DpopVerifier (node:crypto verification, keys imported once)', () => {
     const verifier = new DpopVerifier();
     const once = await proof('ES256', privateKey, jwk);
     await verifier.verify(once, { method: 'GET', urls: [URL_] });
-    expect((await rejection(verifier.verify(once, { method: 'GET', urls: [URL_] }))).detail).toMatch(/replay/);
+    expect((await rejection(verifier.verify(once, { method: 'GET', urls: [URL_] }))).detail).toBe(
+      'DPoP proof was already used (jti replay)',
+    );
   });
 });

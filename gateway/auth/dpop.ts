@@ -119,7 +119,10 @@ export class InMemoryDpopReplayCache implements DpopReplayCache {
   rememberNow(jkt: string, jti: string, expiresAt: number, now: number): ReplayVerdict {
     // Stryker disable next-line ArithmeticOperator: a first rotation time in the past rotates at once, and rotating an empty cache sets the same `now + windowSeconds`
     if (this.rotateAt === 0) this.rotateAt = now + this.windowSeconds;
-    if (now >= this.rotateAt) this.rotate(now);
+    // Strictly after the rotation time, so the next rotation (which drops this generation) comes strictly
+    // after `rotateAt + windowSeconds`, the latest expiry this generation holds: an id is kept until
+    // exactly its expiry, even one postponed to that bound or made just before a rotation.
+    if (now > this.rotateAt) this.rotate(now);
     // The count guards only skip dropping a generation that is already empty (a count of 0 means an empty map),
     // so their mutants (`true`, `>= 0`) change nothing; the expiry tests beside them are proved.
     if (
@@ -156,15 +159,15 @@ export class InMemoryDpopReplayCache implements DpopReplayCache {
     return this.currentCount + this.previousCount;
   }
 
+  /**
+   * The current generation becomes the previous one. After an idle period everything it holds has
+   * expired, and `rememberNow` drops it right after (`now > previousExpiry`); dropping it here at
+   * `now >= rotateAt + windowSeconds` forgot an id whose expiry was exactly that second.
+   */
   private rotate(now: number): void {
-    if (now >= this.rotateAt + this.windowSeconds) {
-      // Idle for more than a window: everything held has expired.
-      this.dropPrevious();
-    } else {
-      this.previous = this.current;
-      this.previousCount = this.currentCount;
-      this.previousExpiry = this.currentExpiry;
-    }
+    this.previous = this.current;
+    this.previousCount = this.currentCount;
+    this.previousExpiry = this.currentExpiry;
     this.current = new Map();
     this.currentCount = 0;
     this.currentExpiry = 0;
