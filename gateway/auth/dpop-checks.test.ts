@@ -86,11 +86,16 @@ describe('DPoP proof checks (hand-signed proofs)', () => {
     expect(replay.calls).toEqual([]);
   });
 
-  it('refuses a proof of two or four segments, or with an empty signature, as not a JWT', async () => {
+  it('refuses a proof of two, four or five segments (the JWE form jose decodes), or with an empty signature, as not a JWT', async () => {
     for (const key of [ecKey(), edKey()]) {
       const whole = proof(key);
       const [header, payload, signature] = whole.split('.');
-      for (const bad of [`${header}.${payload}`, `${header}.${payload}.`, `${header}.${payload}.${signature}.x`]) {
+      for (const bad of [
+        `${header}.${payload}`,
+        `${header}.${payload}.`,
+        `${header}.${payload}.${signature}.x`,
+        `${header}.${payload}.${signature}.x.y`,
+      ]) {
         await expectRefused(verifier().verify(bad, expected), 'DPoP proof is not a JWT');
       }
       await expect(verifier().verify(whole, expected)).resolves.toBeDefined();
@@ -435,15 +440,17 @@ describe('InMemoryDpopReplayCache', () => {
   });
 
   it('rotates at the window, counting ids of both generations toward each bound', () => {
+    // Expiries within a window of the rotation time (no postponement): 'a' is in the previous generation
+    // after the rotation just past 1070, 'b' in the current one.
     const perKey = new InMemoryDpopReplayCache(100, 2, 70);
-    expect(perKey.rememberNow('k', 'a', 1200, 1000)).toBe('fresh');
-    expect(perKey.rememberNow('k', 'b', 1200, 1070)).toBe('fresh');
-    expect(perKey.rememberNow('k', 'c', 1200, 1071)).toBe('key-full');
-    expect(perKey.rememberNow('other', 'c', 1200, 1071)).toBe('fresh');
+    expect(perKey.rememberNow('k', 'a', 1140, 1000)).toBe('fresh');
+    expect(perKey.rememberNow('k', 'b', 1140, 1071)).toBe('fresh');
+    expect(perKey.rememberNow('k', 'c', 1140, 1072)).toBe('key-full');
+    expect(perKey.rememberNow('other', 'c', 1140, 1072)).toBe('fresh');
     const global = new InMemoryDpopReplayCache(2, 10, 70);
-    expect(global.rememberNow('k1', 'a', 1200, 1000)).toBe('fresh');
-    expect(global.rememberNow('k2', 'b', 1200, 1070)).toBe('fresh');
-    expect(global.rememberNow('k3', 'c', 1200, 1071)).toBe('full');
+    expect(global.rememberNow('k1', 'a', 1140, 1000)).toBe('fresh');
+    expect(global.rememberNow('k2', 'b', 1140, 1071)).toBe('fresh');
+    expect(global.rememberNow('k3', 'c', 1140, 1072)).toBe('full');
     expect(global.size()).toBe(2);
   });
 

@@ -117,7 +117,7 @@ export class InMemoryDpopReplayCache implements DpopReplayCache {
 
   /** The synchronous form of `remember`. */
   rememberNow(jkt: string, jti: string, expiresAt: number, now: number): ReplayVerdict {
-    // Stryker disable next-line ArithmeticOperator: a first rotation time in the past rotates at once, and rotating an empty cache sets the same `now + windowSeconds`
+    // Stryker disable next-line ArithmeticOperator,ConditionalExpression: a first rotation time in the past (or left at 0, for a clock past 0) rotates the still-empty cache at once, which sets the same `now + windowSeconds`
     if (this.rotateAt === 0) this.rotateAt = now + this.windowSeconds;
     // Strictly after the rotation time, so the next rotation (which drops this generation) comes strictly
     // after `rotateAt + windowSeconds`, the latest expiry this generation holds: an id is kept until
@@ -132,7 +132,7 @@ export class InMemoryDpopReplayCache implements DpopReplayCache {
     )
       this.dropPrevious();
     if (
-      // Stryker disable next-line ConditionalExpression: dropping an empty generation changes nothing
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: dropping an empty generation changes nothing
       this.currentCount > 0 &&
       now > this.currentExpiry
     ) {
@@ -146,11 +146,14 @@ export class InMemoryDpopReplayCache implements DpopReplayCache {
     if (this.currentCount + this.previousCount >= this.maxEntries) return 'full';
     // An entry must outlive its proof; one that would outlast both generations is kept longer by
     // postponing the next rotation.
+    // Stryker disable next-line EqualityOperator: at equality `expiresAt - windowSeconds` is the rotation time it already has
     if (expiresAt > this.rotateAt + this.windowSeconds) this.rotateAt = expiresAt - this.windowSeconds;
     const set = newer ?? new Set<string>();
+    // Stryker disable next-line ConditionalExpression: setting the key's own set again under its key changes nothing
     if (!newer) this.current.set(jkt, set);
     set.add(jti);
     this.currentCount++;
+    // Stryker disable next-line EqualityOperator: at equality the latest expiry is set to the value it already has
     if (expiresAt > this.currentExpiry) this.currentExpiry = expiresAt;
     return 'fresh';
   }
@@ -250,10 +253,10 @@ export class DpopVerifier {
     // §4.3 (6): the signature verifies with that key. The key is imported once per device key
     // and checked with node:crypto (no WebCrypto thread-pool round trip per proof).
     const imported = this.importKey(jwk as JWK, alg as ImportedKey['alg']);
+    // Three segments (jose's decoding above also takes the five of a JWE) and a signature.
     const segments = header.split('.');
-    const [encodedHeader, encodedPayload, encodedSignature] = segments;
-    if (segments.length !== 3 || encodedHeader === undefined || encodedPayload === undefined || !encodedSignature)
-      throw proofError('DPoP proof is not a JWT');
+    if (segments.length !== 3 || !segments[2]) throw proofError('DPoP proof is not a JWT');
+    const [encodedHeader, encodedPayload, encodedSignature] = segments as [string, string, string];
     const signature = Buffer.from(encodedSignature, 'base64url');
     const signed = Buffer.from(`${encodedHeader}.${encodedPayload}`);
     // ES256's JOSE form (r‖s) goes to OpenSSL as DER: ≈ 25 µs less per proof than `dsaEncoding: 'ieee-p1363'`.
@@ -262,14 +265,15 @@ export class DpopVerifier {
         ? signature.length === 64 && verify('sha256', signed, imported.key, joseToDer(signature, 'ES256'))
         : verify(null, signed, imported.key, signature);
     if (!valid) throw proofError('DPoP proof rejected: signature does not verify');
-    let payload: Record<string, unknown>;
+    let parsed: unknown;
     try {
-      const parsed: unknown = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8'));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      payload = parsed as Record<string, unknown>;
+      parsed = JSON.parse(Buffer.from(encodedPayload, 'base64url').toString('utf8'));
     } catch {
-      throw proofError('DPoP proof rejected: the payload is not a JSON object');
+      // Not JSON: `parsed` stays undefined and is refused below.
     }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw proofError('DPoP proof rejected: the payload is not a JSON object');
+    const payload = parsed as Record<string, unknown>;
     // The JWT claim types and times jose's jwtVerify checked, with its wording.
     for (const claim of ['iat', 'exp', 'nbf'] as const) {
       if (payload[claim] !== undefined && typeof payload[claim] !== 'number')
@@ -363,6 +367,7 @@ export class DpopVerifier {
       ath = createHash('sha256').update(token).digest('base64url');
       // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: when the memory of hashes is emptied changes no answer, only memory
       if (this.aths.size >= 10_000) this.aths.clear();
+      // Stryker disable next-line CallExpression: not remembering a hash only means hashing the token again (memory only)
       this.aths.set(token, ath);
     }
     return ath;
@@ -390,6 +395,7 @@ function normalizeHtu(value: string): string | undefined {
   if (value.length > 2048) return normalized;
   // Stryker disable next-line ConditionalExpression,EqualityOperator,BlockStatement: when the memory of URIs is emptied changes no answer, only memory
   if (normalizedHtus.size >= 1000) normalizedHtus.clear();
+  // Stryker disable next-line CallExpression: not remembering a URI only means parsing it again (time only)
   normalizedHtus.set(value, normalized);
   return normalized;
 }

@@ -147,6 +147,17 @@ describe('DPoP proof checks a crafted proof reaches', () => {
     expect(replay.calls).toEqual([]);
   });
 
+  it('refuses a target URI of another scheme than http(s), even one a configured origin names', async () => {
+    const replay = new RecordingReplay();
+    const dpop = new DpopVerifier({ clock: () => NOW, replay });
+    const ftp = 'ftp://gw.example/v1/entitlements';
+    await expectRefused(
+      dpop.verify(proof(ecKey(), { htu: ftp }), { method: 'GET', urls: [ftp, URL_] }),
+      'DPoP proof htu does not match this request URI',
+    );
+    expect(replay.calls).toEqual([]);
+  });
+
   it('refuses an ES256 proof whose jwk has the P-256 members but another kty', async () => {
     const replay = new RecordingReplay();
     const key = ecKey();
