@@ -739,7 +739,7 @@ describe('the enrolment cache', () => {
       r.auth,
     );
     const enrolment = { deviceId: 'd' } as DeviceEnrolment;
-    vi.spyOn(r.devices, 'find').mockResolvedValue(enrolment);
+    r.devices.find = async () => enrolment;
     for (let i = 0; i < 100_000; i++) await lookup('u', `k${i}`);
     expect(r.auth.enrolmentCacheEntries).toBe(100_000);
     await lookup('u', 'k0');
