@@ -113,6 +113,12 @@ describe('loadOrCreateKey', () => {
     await expect(loadOrCreateKey(path)).rejects.toThrow(new Error(`Signing key ${path} ${notP256}`));
   });
 
+  it('refuses a key file that names the P-256 curve but is not an EC key', async () => {
+    const path = join(root, `okp-${++counter}.jwk.json`);
+    writeFileSync(path, JSON.stringify({ ...(await p256Jwk()), kty: 'OKP' }));
+    await expect(loadOrCreateKey(path)).rejects.toThrow(new Error(`Signing key ${path} ${notP256}`));
+  });
+
   it('refuses an EC key file on another curve', async () => {
     const pair = await generateKeyPair('ES384', { extractable: true });
     const path = join(root, `p384-${++counter}.jwk.json`);
