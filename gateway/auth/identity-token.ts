@@ -122,7 +122,6 @@ export class IdentityTokenVerifier {
     this.jwks = createRemoteJWKSet(new URL(jwksUri), {
       timeoutDuration: 5000,
       cooldownDuration: 30_000,
-      // Stryker disable next-line ConditionalExpression: with no fetch of its own, `[customFetch]: undefined` is what jose reads as absent (it falls back to the global fetch)
       ...(fetchImplementation ? { [customFetch]: fetchImplementation } : {}),
     });
   }

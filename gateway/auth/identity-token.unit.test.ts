@@ -136,6 +136,18 @@ async function refused(verifier: IdentityTokenVerifier, jwt: string, detail: str
   });
 }
 
+describe('DEFAULT_CLAIM_MAPPING', () => {
+  it("names the development provider's claims and the groups that decide US-person status", () => {
+    expect(DEFAULT_CLAIM_MAPPING).toStrictEqual({
+      groupsClaim: 'groups',
+      usPersonGroup: 'us-persons',
+      verificationPendingGroup: 'us-person-verification-pending',
+      subjectClaim: 'sub',
+      usernameClaim: 'preferred_username',
+    });
+  });
+});
+
 describe('IdentityTokenVerifier (OIDC)', () => {
   it('maps a valid token to the identity, fetching the configured JWKS', async () => {
     const { verifier, urls } = oidc();
