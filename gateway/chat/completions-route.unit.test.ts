@@ -1,4 +1,10 @@
-import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ProblemDetails } from '../../shared/problem';
@@ -207,6 +213,8 @@ let events: EventHub;
 let access: AccessService;
 const logs: string[] = [];
 const observations = new Map<string, RequestObservation>();
+/** The raw response of each observed request, by request id. */
+const responses = new Map<string, ServerResponse>();
 let nextId = 0;
 
 beforeAll(async () => {
@@ -225,6 +233,7 @@ beforeAll(async () => {
   const sessions = new Map([
     ['DPoP ana', sessionOf('ana')],
     ['DPoP bob', sessionOf('bob')],
+    ['DPoP carol', sessionOf('carol')],
   ]);
   const auth = {
     sessionFromDpop: async (request: { headers: IncomingMessage['headers'] }) => {
@@ -234,9 +243,10 @@ beforeAll(async () => {
     },
   } as unknown as RequestAuthenticator;
   const server = createServer();
-  let handler: ((req: IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   app = Fastify({
     logger: false,
+    forceCloseConnections: true,
     requestIdHeader: false,
     genReqId: () => currentRequest()?.requestId ?? `plain-${++nextId}`,
     serverFactory: (h) => {
@@ -250,6 +260,7 @@ beforeAll(async () => {
     const id = `req-${++nextId}`;
     observeRequest(id, () => {
       observations.set(id, currentRequest()!);
+      responses.set(id, res);
       handler!(req, res);
     });
   });
@@ -347,6 +358,13 @@ async function settle(condition: () => boolean, rounds = 200): Promise<void> {
   for (let round = 0; round < rounds && !condition(); round++) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
+/** The raw response of the request the access record at `index` was made for. */
+function responseOf(index = 0): ServerResponse {
+  return responses.get(audit.of('access')[index]!.requestId as string)!;
+}
+
+const reasonOf = (signal: AbortSignal) => (signal.reason as Error).message;
+
 describe('refusals: nothing reaches the model', () => {
   it('an unauthenticated caller gets the 401 and nothing is decided, audited or called', async () => {
     const model = upstream('alpha', [text('x'), 'end']);
@@ -427,6 +445,16 @@ describe('refusals: nothing reaches the model', () => {
       reason: 'EXPORT_CONTROL_US_PERSON_REQUIRED',
     });
     expect(scripted.picked).toEqual([]);
+  });
+
+  it('a request registers its session, so a policy change reaches that device afterwards', async () => {
+    const stream: string[] = [];
+    events.subscribe('carol', 'jkt-carol', { write: (text) => stream.push(text), close: () => {} });
+    expect(await access.applyChange('before')).toMatchObject({ recomputed: 0 });
+    engine.rule = () => denyExport;
+    expect((await post(ask('alpha'), { user: 'carol' })).status).toBe(403);
+    expect(await access.applyChange('after')).toMatchObject({ recomputed: 1, notified: 1 });
+    expect(stream).toHaveLength(1);
   });
 
   it('an allowed caller with a parameter the model does not honour gets the 400 naming it, and no call', async () => {
@@ -587,14 +615,20 @@ describe('an allowed completion, not streamed', () => {
         choices: [
           {
             index: 0,
-            delta: { role: 'tool', tool_calls: [{ function: { arguments: 'x' } }] },
+            delta: { role: 'tool', tool_calls: [{ type: 'custom', function: { arguments: 'x' } }] },
             finish_reason: null,
           },
         ],
       },
       {
         type: 'choices',
-        choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'late', type: 'custom' }] }, finish_reason: null }],
+        choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'late' }] }, finish_reason: null }],
+      },
+      {
+        type: 'choices',
+        choices: [
+          { index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: 'y' } }] }, finish_reason: null },
+        ],
       },
       'end',
     ]);
@@ -606,7 +640,7 @@ describe('an allowed completion, not streamed', () => {
           role: 'tool',
           content: null,
           refusal: null,
-          tool_calls: [{ id: 'late', type: 'custom', function: { name: '', arguments: 'x' } }],
+          tool_calls: [{ id: 'late', type: 'custom', function: { name: '', arguments: 'xy' } }],
         },
         logprobs: null,
         finish_reason: 'stop',
@@ -678,7 +712,7 @@ describe('an allowed completion, not streamed', () => {
         title: 'Model unavailable',
         detail: `The model's answer exceeded the gateway's limit of ${ANSWER_LIMIT} bytes.`,
       });
-      expect(model.signal.aborted).toBe(true);
+      expect(reasonOf(model.signal)).toBe('completion ended early');
       expect(model.pulls).toBe(2);
       expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'upstream-error' });
     });
@@ -742,6 +776,13 @@ describe('upstream failures', () => {
     const response = await post(ask('alpha'));
     expect(response.status).toBe(502);
     expect(logs).toEqual([expect.stringMatching(/^request req-\d+: the model failed: plain words$/)]);
+    logs.length = 0;
+    failing.stream = async function* () {
+      yield* [];
+      throw undefined;
+    };
+    expect((await post(ask('alpha'))).status).toBe(502);
+    expect(logs).toEqual([expect.stringMatching(/^request req-\d+: the model failed: undefined$/)]);
   });
 
   it('passes a problem the upstream raised through as it is', async () => {
@@ -869,6 +910,67 @@ describe('streamed completions', () => {
   });
 });
 
+describe('streamed failures', () => {
+  it('ends a stream whose upstream fails unexpectedly midway with the 502 error event naming the request', async () => {
+    upstream('alpha', [text('a'), new RangeError('bad index')]);
+    const streamed = await readEvents(await post(ask('alpha', { stream: true })));
+    const requestId = audit.of('access')[0]!.requestId as string;
+    expect(streamed[1]!.event).toBe('error');
+    expect(JSON.parse(streamed[1]!.data)).toEqual(
+      streamErrorPayload(
+        problem(
+          'upstream-error',
+          502,
+          'Model unavailable',
+          `The model failed; the gateway's log has the details (request ${requestId}).`,
+        ),
+      ),
+    );
+    expect(logs).toEqual([
+      expect.stringMatching(new RegExp(`^request ${requestId}: the model failed: RangeError: bad index`)),
+    ]);
+  });
+
+  it('logs an error of the response stream', async () => {
+    const model = upstream('alpha', [text('a')]);
+    const response = await post(ask('alpha', { stream: true }));
+    await settle(() => model.pulls >= 2);
+    responseOf().emit('error', new Error('EPIPE'));
+    expect(logs).toEqual([expect.stringMatching(/^completion chatcmpl-[0-9a-f]{24} stream failed: EPIPE$/)]);
+    model.send('end');
+    const streamed = await readEvents(response);
+    const { id } = JSON.parse(streamed[0]!.data) as { id: string };
+    expect(logs[0]).toBe(`completion ${id} stream failed: EPIPE`);
+  });
+
+  it('an upstream that keeps sending after the client left is not written to the closed connection', async () => {
+    // An upstream that ignores the abort and answers once told to.
+    let release: (() => void) | undefined;
+    let pulls = 0;
+    scripted.upstreams.set('alpha', {
+      async *stream() {
+        pulls++;
+        yield text('first');
+        pulls++;
+        await new Promise<void>((resolve) => (release = resolve));
+        yield text('second');
+        pulls++;
+        await new Promise(() => {});
+      },
+    } satisfies Upstream);
+    const controller = new AbortController();
+    const response = await post(ask('alpha', { stream: true }), { signal: controller.signal });
+    expect(response.status).toBe(200);
+    await settle(() => release !== undefined);
+    const raw = responseOf();
+    controller.abort();
+    await settle(() => raw.destroyed);
+    release!();
+    expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'client-closed' });
+    expect(pulls).toBe(2);
+  });
+});
+
 describe('cutting a running completion', () => {
   it('a policy change that denies a running stream ends it with the 403 error event, no [DONE], and stops the upstream', async () => {
     const model = upstream('alpha', [text('first')]);
@@ -889,7 +991,7 @@ describe('cutting a running completion', () => {
       decisionId: 'dec_2',
       error: { type: 'permission_error', code: 'EXPORT_CONTROL_US_PERSON_REQUIRED', status: 403, decisionId: 'dec_2' },
     });
-    expect(model.signal.aborted).toBe(true);
+    expect(reasonOf(model.signal)).toBe('completion cut by policy');
     expect(access.inFlightCount).toBe(0);
     expect(await audit.waitFor('completion')).toMatchObject({ decisionId: 'dec_1', outcome: 'cut' });
   });
@@ -942,7 +1044,7 @@ describe('cutting a running completion', () => {
     await settle(() => model.pulls >= 2);
     controller.abort();
     await settle(() => model.signal.aborted);
-    expect(model.signal.aborted).toBe(true);
+    expect(reasonOf(model.signal)).toBe('client closed the connection');
     expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'client-closed' });
     expect(access.inFlightCount).toBe(0);
   });
@@ -957,6 +1059,10 @@ describe('cutting a running completion', () => {
     await settle(() => model.signal.aborted);
     expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'client-closed' });
     expect(logs).toEqual([]);
+    // Nobody reads the answer; the request log sees 499, not a model failure.
+    const raw = responseOf();
+    await settle(() => raw.statusCode !== 200);
+    expect(raw.statusCode).toBe(499);
   });
 });
 
@@ -967,6 +1073,8 @@ describe('a client that stops reading', () => {
       const request = httpRequest(`${base}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: 'DPoP ana' },
+        // A connection of its own: the buffers of an earlier, fast reader's connection have grown.
+        agent: false,
       });
       request.on('response', (response) => {
         response.pause();
@@ -977,7 +1085,7 @@ describe('a client that stops reading', () => {
     });
   }
 
-  const CHUNKS = 200;
+  const CHUNKS = 64;
   const big = (index: number) => text(`${index}`.padEnd(128 * 1024, '.'));
 
   it('holds the upstream once the client has 256 KiB waiting, and reads on when it drains', async () => {
@@ -989,6 +1097,9 @@ describe('a client that stops reading', () => {
     // The socket and the client take some; then the gateway waits for the client.
     const held = await steady(() => model.pulls);
     expect(held).toBeLessThan(CHUNKS);
+    // Up to 256 KiB wait in the gateway before it stops reading the upstream.
+    const raw = responseOf();
+    expect(raw.writableLength).toBeGreaterThanOrEqual(256 * 1024);
     model.send('end');
     response.resume();
     const chunks: Buffer[] = [];
@@ -996,6 +1107,9 @@ describe('a client that stops reading', () => {
     const streamed = Buffer.concat(chunks).toString('utf8');
     expect(streamed.endsWith('data: [DONE]\n\n')).toBe(true);
     expect(streamed.split('chat.completion.chunk').length - 1).toBe(CHUNKS);
+    // Each wait for the client removed its listeners.
+    expect(raw.listenerCount('drain')).toBe(0);
+    expect(raw.listenerCount('close')).toBeLessThanOrEqual(2);
   });
 
   it('a cut while waiting for the client ends the stream with the error event', async () => {
@@ -1004,7 +1118,8 @@ describe('a client that stops reading', () => {
       Array.from({ length: CHUNKS }, (_, index) => big(index)),
     );
     const response = await pausedStream(ask('alpha', { stream: true }));
-    expect(await steady(() => model.pulls)).toBeLessThan(CHUNKS);
+    const held = await steady(() => model.pulls);
+    expect(held).toBeLessThan(CHUNKS);
     engine.rule = () => denyExport;
     expect(await access.applyChange('policy')).toMatchObject({ cut: 1 });
     response.resume();
@@ -1014,6 +1129,8 @@ describe('a client that stops reading', () => {
     expect(streamed).toMatch(/event: error\ndata: \{"type":"urn:clearance:problem:access-denied"/);
     expect(streamed).not.toContain('[DONE]');
     expect(model.signal.aborted).toBe(true);
+    // Nothing more was read from the upstream after the cut.
+    expect(model.pulls).toBe(held);
     expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'cut' });
   });
 
