@@ -432,6 +432,31 @@ describe('entitlement content', () => {
     expect((await access.entitlements({ ...session, device: { ...session.device, compliant: false } })).ver).toBe(2);
   });
 
+  it("dates a denied model by the determining rule's own date, not by the most actionable rule listed first", async () => {
+    const { engine, access } = setup(catalogOf(modelOf('alpha')));
+    const rule = (id: string, reason: string, since: string): PolicyInfo => ({
+      id,
+      effect: 'forbid',
+      file: `${id}.cedar`,
+      text: '',
+      annotations: { reason, since },
+    });
+    engine.policies = [
+      rule('suspended', 'MODEL_SUSPENDED', '2026-07-01'),
+      rule('device', 'DEVICE_NOT_COMPLIANT', '2026-03-01'),
+    ];
+    // A suspension determines the decision; the device rule is listed first (it is what the person can act on).
+    engine.rule = () => ({
+      effect: 'deny',
+      reason: 'MODEL_SUSPENDED',
+      policy: 'suspended',
+      determining: ['suspended', 'device'],
+    });
+    const [entry] = (await access.entitlements(sessionOf('ana'))).models;
+    expect(entry!.rules!.map((blocking) => blocking.policy)).toEqual(['device', 'suspended']);
+    expect(entry!.since).toBe('2026-07-01');
+  });
+
   it('leaves out description and demo when the catalog gives none', async () => {
     const { access } = setup(catalogOf(modelOf('alpha', { description: '' })));
     const content = await access.entitlements(sessionOf('ana'));
