@@ -648,6 +648,27 @@ describe('an allowed completion, not streamed', () => {
     ]);
   });
 
+  it('keeps a finish reason that a later piece without one follows', async () => {
+    upstream('alpha', [
+      text('a', 0, 'stop'),
+      { type: 'choices', choices: [{ index: 0, delta: {}, finish_reason: null }] },
+      'end',
+    ]);
+    const body = (await (await post(ask('alpha'))).json()) as { choices: { finish_reason: string }[] };
+    expect(body.choices[0]!.finish_reason).toBe('stop');
+  });
+
+  it("times the upstream's first event, or its failure, within the request's own time", async () => {
+    for (const first of [text('a'), new UpstreamError(502, 'down')]) {
+      upstream('alpha', [first, 'end']);
+      await (await post(ask('alpha'))).text();
+      const observation = observations.get(audit.of('access').at(-1)!.requestId as string)!;
+      expect(observation.upstreamOutcome).toBe(first instanceof Error ? 'error' : 'ok');
+      expect(observation.phases.upstream).toBeGreaterThanOrEqual(0);
+      expect(observation.phases.upstream).toBeLessThanOrEqual(performance.now() - observation.startedAt);
+    }
+  });
+
   it('leaves usage out when the upstream reported none', async () => {
     upstream('alpha', [text('ok'), 'end']);
     const body = (await (await post(ask('alpha'))).json()) as Record<string, unknown>;
@@ -783,6 +804,19 @@ describe('upstream failures', () => {
     };
     expect((await post(ask('alpha'))).status).toBe(502);
     expect(logs).toEqual([expect.stringMatching(/^request req-\d+: the model failed: undefined$/)]);
+  });
+
+  it('leaves a gateway fault that is not the model’s to the error handler, unlogged as a model failure', async () => {
+    scripted.upstreams.set('alpha', {
+      stream() {
+        throw new TypeError('not iterable');
+      },
+    } satisfies Upstream);
+    const response = await post(ask('alpha'));
+    expect(response.status).toBe(599);
+    expect(await response.json()).toEqual({ unexpected: 'not iterable' });
+    expect(logs).toEqual([]);
+    expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'upstream-error' });
   });
 
   it('passes a problem the upstream raised through as it is', async () => {
@@ -943,6 +977,18 @@ describe('streamed failures', () => {
     expect(logs[0]).toBe(`completion ${id} stream failed: EPIPE`);
   });
 
+  it('a connection that breaks as the upstream fails is recorded as client-closed, not as a model failure', async () => {
+    const model = upstream('alpha', [text('a')]);
+    const response = await post(ask('alpha', { stream: true }));
+    await settle(() => model.pulls >= 2);
+    // The connection is destroyed and the upstream fails in the same turn, before the close event.
+    responseOf().destroy();
+    model.send(new UpstreamError(502, 'Alpha broke off', 'reset'));
+    await response.text().catch(() => '');
+    expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'client-closed' });
+    expect(logs).toEqual([]);
+  });
+
   it('an upstream that keeps sending after the client left is not written to the closed connection', async () => {
     // An upstream that ignores the abort and answers once told to.
     let release: (() => void) | undefined;
@@ -1100,16 +1146,22 @@ describe('a client that stops reading', () => {
     // Up to 256 KiB wait in the gateway before it stops reading the upstream.
     const raw = responseOf();
     expect(raw.writableLength).toBeGreaterThanOrEqual(256 * 1024);
-    model.send('end');
+    // The wait listens for the client to drain or to go.
+    expect(raw.listenerCount('drain')).toBe(1);
+    const closeWhileWaiting = raw.listenerCount('close');
     response.resume();
     const chunks: Buffer[] = [];
-    for await (const chunk of response) chunks.push(chunk as Buffer);
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // Everything read, the gateway waits for the upstream again: each finished wait removed its listeners.
+    await settle(() => model.pulls > CHUNKS);
+    expect(model.pulls).toBe(CHUNKS + 1);
+    expect(raw.listenerCount('drain')).toBe(0);
+    expect(raw.listenerCount('close')).toBe(closeWhileWaiting - 1);
+    model.send('end');
+    await new Promise((resolve) => response.on('end', resolve));
     const streamed = Buffer.concat(chunks).toString('utf8');
     expect(streamed.endsWith('data: [DONE]\n\n')).toBe(true);
     expect(streamed.split('chat.completion.chunk').length - 1).toBe(CHUNKS);
-    // Each wait for the client removed its listeners.
-    expect(raw.listenerCount('drain')).toBe(0);
-    expect(raw.listenerCount('close')).toBeLessThanOrEqual(2);
   });
 
   it('a cut while waiting for the client ends the stream with the error event', async () => {
@@ -1120,8 +1172,14 @@ describe('a client that stops reading', () => {
     const response = await pausedStream(ask('alpha', { stream: true }));
     const held = await steady(() => model.pulls);
     expect(held).toBeLessThan(CHUNKS);
+    const raw = responseOf();
+    const closeWhileWaiting = raw.listenerCount('close');
     engine.rule = () => denyExport;
     expect(await access.applyChange('policy')).toMatchObject({ cut: 1 });
+    expect(await audit.waitFor('completion')).toMatchObject({ outcome: 'cut' });
+    // The wait ended by the cut removed its listeners (the client has not read a byte yet).
+    expect(raw.listenerCount('drain')).toBe(0);
+    expect(raw.listenerCount('close')).toBe(closeWhileWaiting - 1);
     response.resume();
     const chunks: Buffer[] = [];
     for await (const chunk of response) chunks.push(chunk as Buffer);
