@@ -650,12 +650,12 @@ describe('an allowed completion, not streamed', () => {
 
   it('keeps a finish reason that a later piece without one follows', async () => {
     upstream('alpha', [
-      text('a', 0, 'stop'),
+      { type: 'choices', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: 'length' }] },
       { type: 'choices', choices: [{ index: 0, delta: {}, finish_reason: null }] },
       'end',
     ]);
     const body = (await (await post(ask('alpha'))).json()) as { choices: { finish_reason: string }[] };
-    expect(body.choices[0]!.finish_reason).toBe('stop');
+    expect(body.choices[0]!.finish_reason).toBe('length');
   });
 
   it("times the upstream's first event, or its failure, within the request's own time", async () => {
