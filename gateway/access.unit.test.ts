@@ -6,7 +6,7 @@ import { Catalog, type CatalogFile } from './catalog';
 import { EventHub } from './events/hub';
 import { observeRequest, currentRequest } from './observability/context';
 import type { DecisionRequest, PolicyDecision, PolicyEngine, PolicyInfo } from './policy/engine';
-import type { AuditEntry, AuditLog, AuditRecord } from './store/audit-log';
+import { MemoryAuditLog } from './testing/memory-audit';
 import type { EntitlementVersions } from './store/entitlement-versions';
 
 /**
@@ -58,36 +58,6 @@ class ScriptedEngine {
   }
 }
 
-class MemoryAudit implements AuditLog {
-  readonly entries: AuditEntry[] = [];
-  fail: Error | undefined;
-
-  async append(entry: AuditEntry): Promise<AuditRecord> {
-    if (this.fail) throw this.fail;
-    this.entries.push(entry);
-    const seq = this.entries.length;
-    return {
-      seq,
-      decisionId: `dec_${seq}`,
-      at: '2026-01-01T00:00:00.000Z',
-      kind: entry.kind,
-      subject: entry.subject ?? null,
-      data: entry.data,
-      prevHash: '',
-      hash: '',
-    };
-  }
-  async get(): Promise<AuditRecord | undefined> {
-    return undefined;
-  }
-  async list(): Promise<readonly AuditRecord[]> {
-    return [];
-  }
-  async verifyChain() {
-    return { ok: true as const, count: this.entries.length, head: '' };
-  }
-}
-
 /** Versions as the SQLite store keeps them; `later` makes each write durable on a later turn of the event loop. */
 class MemoryVersions implements EntitlementVersions {
   readonly rows = new Map<string, { ver: number; fingerprint: string }>();
@@ -133,7 +103,7 @@ function sessionOf(userId: string, extra: Partial<ActiveSession> = {}): ActiveSe
 
 interface Setup {
   engine: ScriptedEngine;
-  audit: MemoryAudit;
+  audit: MemoryAuditLog;
   versions: MemoryVersions;
   events: EventHub;
   logs: string[];
@@ -143,7 +113,7 @@ interface Setup {
 
 function setup(catalog: Catalog = catalogOf(modelOf('alpha')), sliceMs?: number): Setup {
   const engine = new ScriptedEngine();
-  const audit = new MemoryAudit();
+  const audit = new MemoryAuditLog();
   const versions = new MemoryVersions();
   const events = new EventHub();
   const logs: string[] = [];

@@ -15,7 +15,7 @@ import { EventHub } from '../events/hub';
 import { problem, ProblemError, sendProblem } from '../http/problems';
 import { currentRequest, observeRequest, type RequestObservation } from '../observability/context';
 import type { DecisionRequest, PolicyDecision, PolicyEngine, PolicyInfo } from '../policy/engine';
-import type { AuditEntry, AuditLog, AuditRecord } from '../store/audit-log';
+import { MemoryAuditLog } from '../testing/memory-audit';
 import type { EntitlementVersions } from '../store/entitlement-versions';
 import { registerCompletionsRoute, streamErrorPayload } from './completions-route';
 import { UpstreamError, type Upstream, type UpstreamEvent, type UpstreamRequest } from './upstream';
@@ -106,46 +106,6 @@ class ScriptedEngine {
   }
 }
 
-class MemoryAudit implements AuditLog {
-  readonly entries: AuditEntry[] = [];
-  failCompletions = false;
-  private waiters: (() => void)[] = [];
-
-  async append(entry: AuditEntry): Promise<AuditRecord> {
-    if (entry.kind === 'completion' && this.failCompletions) throw new Error('audit store down');
-    this.entries.push(entry);
-    for (const wake of this.waiters.splice(0)) wake();
-    const seq = this.entries.length;
-    return {
-      seq,
-      decisionId: `dec_${seq}`,
-      at: '',
-      kind: entry.kind,
-      subject: entry.subject ?? null,
-      data: entry.data,
-      prevHash: '',
-      hash: '',
-    };
-  }
-  async get(): Promise<AuditRecord | undefined> {
-    return undefined;
-  }
-  async list(): Promise<readonly AuditRecord[]> {
-    return [];
-  }
-  async verifyChain() {
-    return { ok: true as const, count: 0, head: '' };
-  }
-  of(kind: string): Record<string, unknown>[] {
-    return this.entries.filter((entry) => entry.kind === kind).map((entry) => entry.data as Record<string, unknown>);
-  }
-  /** Resolves once a record of `kind` is there. */
-  async waitFor(kind: string): Promise<Record<string, unknown>> {
-    while (this.of(kind).length === 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
-    return this.of(kind).at(-1)!;
-  }
-}
-
 const versions: EntitlementVersions = { versionFor: async () => 1, current: async () => 0 };
 
 const attributes = {
@@ -208,7 +168,7 @@ const ANSWER_LIMIT = MAX_EVENT_BYTES * 32;
 let app: FastifyInstance;
 let base: string;
 let engine: ScriptedEngine;
-let audit: MemoryAudit;
+let audit: MemoryAuditLog;
 let events: EventHub;
 let access: AccessService;
 const logs: string[] = [];
@@ -219,7 +179,7 @@ let nextId = 0;
 
 beforeAll(async () => {
   engine = new ScriptedEngine();
-  audit = new MemoryAudit();
+  audit = new MemoryAuditLog();
   events = new EventHub();
   const catalog = Catalog.fromJson(catalogFile);
   access = new AccessService(
@@ -295,7 +255,7 @@ afterEach(() => {
   scripted.upstreams.clear();
   scripted.picked.length = 0;
   audit.entries.length = 0;
-  audit.failCompletions = false;
+  audit.failing.clear();
   engine.rule = () => ({ effect: 'allow' });
   logs.length = 0;
 });
@@ -854,7 +814,7 @@ describe('upstream failures', () => {
   });
 
   it('logs a completion whose audit record fails, and still answers', async () => {
-    audit.failCompletions = true;
+    audit.failing.add('completion');
     upstream('alpha', [text('ok'), 'end']);
     const response = await post(ask('alpha'));
     expect(response.status).toBe(200);

@@ -12,6 +12,7 @@ import {
 } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { QuotaExceeded } from '../../limits/quotas';
+import { cat, sized, u16, u32 } from '../../testing/tpm-marshal';
 import { TrustBundle, x509 } from './certificate-chain';
 import { kdfa } from './credential';
 import {
@@ -49,14 +50,6 @@ import {
 
 // --- TPM marshalling ---------------------------------------------------------------------------
 
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const sized = (bytes: Uint8Array) => Buffer.concat([u16(bytes.length), bytes]);
-const cat = (...parts: Uint8Array[]) => Buffer.concat(parts);
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
 
 const REQUIRED = TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin;

@@ -1,5 +1,6 @@
 import { createHash, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { cat, sized, u16, u32, u64 } from '../../testing/tpm-marshal';
 import {
   parseTpmAttest,
   parseTpmPublic,
@@ -20,20 +21,6 @@ import {
  * made by node:crypto: no TPM needed. The swtpm suites (tpm-attestation*.test.ts) read what a real
  * TPM writes.
  */
-
-const u16 = (n: number) => Buffer.from([(n >> 8) & 0xff, n & 0xff]);
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-};
-const u64 = (n: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(n);
-  return b;
-};
-const sized = (bytes: Uint8Array) => Buffer.concat([u16(bytes.length), bytes]);
-const cat = (...parts: Uint8Array[]) => Buffer.concat(parts);
 
 const ATTRIBUTES = TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.sign;
 const POLICY = Buffer.alloc(32, 0x5a);
