@@ -89,18 +89,14 @@ export class PostgresEnrolmentStore implements EnrolmentStore {
     status: EnrolmentStatus,
     actor: string,
   ): Promise<EnrolmentRecord | undefined> {
-    const { rows } = await this.pool.query<EnrolmentRow>(
-      // One statement: the decided row, or the row as it is when it is retired and stays so.
-      `WITH decided AS (
-         UPDATE clearance_device_enrolments SET status = $3, decided_at = now(), decided_by = $4
-         WHERE user_id = $1 AND jkt = $2 AND (status <> 'retired' OR $3 = 'retired') RETURNING *)
-       SELECT * FROM decided
-       UNION ALL
-       SELECT * FROM clearance_device_enrolments
-       WHERE user_id = $1 AND jkt = $2 AND NOT EXISTS (SELECT 1 FROM decided)`,
+    await this.pool.query(
+      `UPDATE clearance_device_enrolments SET status = $3, decided_at = now(), decided_by = $4
+       WHERE user_id = $1 AND jkt = $2 AND (status <> 'retired' OR $3 = 'retired')`,
       [userId, jkt, status, actor],
     );
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    // Read in a statement of its own: an update that waited for another instance's retirement and then
+    // changed nothing must answer the device retired, as it now is, not as the update's statement began.
+    return this.find(userId, jkt);
   }
 }
 

@@ -178,6 +178,37 @@ describe('PostgresEnrolmentStore', () => {
     expect(Date.parse(again!.decidedAt!)).toBeGreaterThan(Date.parse(retired!.decidedAt!));
   });
 
+  it('answers a device retired while its approval waited as retired, as it now is', async () => {
+    await store.upsert(facts('alice', 'jkt-1'), 'pending');
+    // Another instance retires the device and holds the row until it commits.
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        "UPDATE clearance_device_enrolments SET status = 'retired', decided_at = now(), decided_by = 'other-admin' WHERE user_id = 'alice' AND jkt = 'jkt-1'",
+      );
+      let settled = false;
+      const approving = store.decide('alice', 'jkt-1', 'approved', 'it-admin').finally(() => {
+        settled = true;
+      });
+      // Until the approval waits for that row.
+      for (;;) {
+        expect(settled).toBe(false);
+        const { rows } = await pool.query<{ waiting: string }>(
+          "SELECT count(*) AS waiting FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted",
+        );
+        if (rows[0]?.waiting === '1') break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await other.query('COMMIT');
+      // Not the pending row the approval's statement started from: the route answers 409 on this.
+      expect(await approving).toMatchObject({ status: 'retired', decidedBy: 'other-admin' });
+      expect(await store.find('alice', 'jkt-1')).toMatchObject({ status: 'retired', decidedBy: 'other-admin' });
+    } finally {
+      other.release();
+    }
+  });
+
   it('decides nothing for a device that never asked', async () => {
     await store.upsert(facts('alice', 'jkt-1'), 'pending');
     expect(await store.decide('alice', 'jkt-9', 'approved', 'it-admin')).toBeUndefined();
