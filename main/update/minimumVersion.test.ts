@@ -14,7 +14,8 @@ let services: ClearanceServices | undefined;
 afterEach(async () => {
   await services?.dispose();
   await gateway?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  // The app's last writes into its profile can land while the folder is being removed (ENOTEMPTY): retry.
+  if (dir) await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   [dir, gateway, services] = [undefined, undefined, undefined];
 });
 
